@@ -54,12 +54,15 @@ FrameState ParseFrame(std::string_view in, const DecodeLimits& limits, Frame* fr
       frame->header_size = i + 1;
       break;
     }
+    // Byte 4 is the last allowed, so its continuation bit is already an error: no
+    // need to wait for a 5th byte that a hostile peer may never send.
     if (i == 4) {
       *error = Malformed("MQTT-2.2.3: remaining length longer than 4 bytes");
       return FrameState::kError;
     }
   }
   frame->body_size = length;
+  // Checked before the body arrives, so the caller never buffers an oversized one.
   if (frame->header_size + length > limits.max_packet_size) {
     *error = {DecodeErrorKind::kTooLarge, ConnackCode::kAccepted,
               "packet larger than the configured maximum"};
@@ -107,6 +110,7 @@ MaybeError DecodeBody(const Frame& frame, std::string_view body, Packet* out) {
   return Malformed("MQTT-2.2.1: reserved packet type");  // unreachable: CheckFirstByte
 }
 
+// Fixed-size packets skip PutFixedHeader: their remaining length is one literal byte.
 void EncodeId(PacketType type, uint16_t packet_id, std::string* out) {
   if (packet_id == 0) wire::EncodePreconditionFailed("packet identifier is 0");
   wire::PutU8(out, wire::FirstByte(type));
@@ -156,6 +160,8 @@ Status DecodeError::ToStatus() const {
   return Status::FailedPrecondition(std::move(message));
 }
 
+// Keeps no state between calls: re-parsing at most 5 header bytes per read is
+// cheaper than a state machine and leaves nothing to get out of sync.
 DecodeResult Decode(std::string_view input, const DecodeLimits& limits) {
   DecodeResult result;
   Frame frame;

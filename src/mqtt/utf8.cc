@@ -38,7 +38,7 @@ size_t MultiByteLength(const unsigned char* s, size_t n) {
 
 // True when the 8 bytes at p are all ASCII and none is NUL.
 bool PlainAsciiWord(const unsigned char* p) {
-  uint64_t w;
+  uint64_t w = 0;
   std::memcpy(&w, p, sizeof w);
   constexpr uint64_t kOnes = 0x0101010101010101ull;
   constexpr uint64_t kHigh = 0x8080808080808080ull;

@@ -32,7 +32,7 @@ class Reader {
   }
   // A uint16 length and that many bytes, unvalidated (binary data or a string).
   bool Prefixed(std::string_view* v) {
-    uint16_t n;
+    uint16_t n = 0;
     if (remaining() < 2) return false;
     size_t start = pos_;
     U16(&n);
