@@ -1,5 +1,6 @@
 #include "core/metrics.h"
 
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -98,8 +99,8 @@ namespace {
 std::string FormatDouble(double v) {
   if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
+  auto res = std::to_chars(buf, buf + sizeof buf, v);  // shortest round-trip form
+  return std::string(buf, res.ptr);
 }
 
 // Inserts an extra label (le="…") into an already rendered label set.

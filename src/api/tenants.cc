@@ -1,0 +1,114 @@
+#include "api/tenants.h"
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include <cstdlib>
+#include <mutex>
+#include <nlohmann/json.hpp>
+
+#include "core/ids.h"
+
+namespace herald::api {
+
+std::string GenerateApiKey() {
+  unsigned char raw[32];
+  if (RAND_bytes(raw, sizeof raw) != 1) std::abort();  // no entropy: refuse to mint keys
+  static const char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::string key = "hk_";
+  unsigned bits = 0, acc = 0;
+  for (unsigned char c : raw) {
+    acc = (acc << 8) | c;
+    bits += 8;
+    while (bits >= 6) {
+      bits -= 6;
+      key += kAlphabet[(acc >> bits) & 63];
+    }
+  }
+  if (bits) key += kAlphabet[(acc << (6 - bits)) & 63];
+  return key;
+}
+
+std::string Sha256Hex(std::string_view data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned i = 0; i < len; ++i) {
+    out += kHex[md[i] >> 4];
+    out += kHex[md[i] & 15];
+  }
+  return out;
+}
+
+Result<std::unique_ptr<TenantDirectory>> TenantDirectory::Load(store::Db* db, const Clock* clock) {
+  auto cf = db->Family(kTenantsFamily);
+  if (!cf.ok()) return cf.status();
+  std::unique_ptr<TenantDirectory> dir(new TenantDirectory(db, *cf, clock));
+  Status bad;
+  HERALD_RETURN_IF_ERROR(db->Scan(*cf, "t/", [&](std::string_view key, std::string_view value) {
+    auto j = nlohmann::json::parse(value, nullptr, false);
+    if (j.is_discarded() || !j.contains("key_sha256")) {
+      bad = Status::Corruption("tenant record " + std::string(key) + " is not valid JSON");
+      return false;
+    }
+    Tenant t{j.value("id", ""), j.value("name", ""), j.value("admin", false),
+             j.value("created_at", Micros{0})};
+    std::string hash = j["key_sha256"].get<std::string>();
+    dir->key_hash_of_[t.id] = hash;
+    dir->by_key_hash_[hash] = std::move(t);
+    return true;
+  }));
+  HERALD_RETURN_IF_ERROR(bad);
+  return dir;
+}
+
+Result<NewTenant> TenantDirectory::Create(const std::string& id, const std::string& name,
+                                          bool admin) {
+  HERALD_RETURN_IF_ERROR(ValidateId("id", id));
+  if (name.size() > 256) return Status::InvalidArgument("name is longer than 256 bytes");
+  NewTenant out{{id, name.empty() ? id : name, admin, clock_->Now()}, GenerateApiKey()};
+  std::string hash = Sha256Hex(out.api_key);
+  // Creation is rare; holding the write lock across the commit keeps two creates of
+  // one id from both succeeding.
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  if (key_hash_of_.count(id)) return Status::AlreadyExists("tenant " + id + " already exists");
+  nlohmann::json j = {{"id", id},
+                      {"name", out.tenant.name},
+                      {"admin", admin},
+                      {"created_at", out.tenant.created_at},
+                      {"key_sha256", hash}};
+  store::WriteBatch b;
+  b.Put(cf_, "t/" + id, j.dump());
+  HERALD_RETURN_IF_ERROR(db_->Write(std::move(b)));
+  key_hash_of_[id] = hash;
+  by_key_hash_[hash] = out.tenant;
+  return out;
+}
+
+Result<std::string> TenantDirectory::Authenticate(std::string_view api_key, bool* is_admin) const {
+  if (api_key.size() > 256) return Status::Unauthenticated("the API key is not valid");
+  std::string hash = Sha256Hex(api_key);
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  auto it = by_key_hash_.find(hash);
+  if (it == by_key_hash_.end()) return Status::Unauthenticated("the API key is not valid");
+  *is_admin = it->second.admin;
+  return it->second.id;
+}
+
+std::vector<Tenant> TenantDirectory::List() const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  std::vector<Tenant> out;
+  for (const auto& [_, t] : by_key_hash_) out.push_back(t);
+  std::sort(out.begin(), out.end(), [](const Tenant& a, const Tenant& b) { return a.id < b.id; });
+  return out;
+}
+
+bool TenantDirectory::empty() const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  return by_key_hash_.empty();
+}
+
+}  // namespace herald::api

@@ -1,0 +1,51 @@
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "api/tenants.h"
+
+namespace herald::api {
+namespace {
+
+TEST(TenantsTest, KeysAuthenticateTheirTenantAndSurviveReopen) {
+  auto dir = std::filesystem::temp_directory_path() / ("tenants-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  SystemClock clock;
+  std::string admin_key, app_key;
+  {
+    auto db = store::Db::Open(dir.string(), {}, {kTenantsFamily}).value();
+    auto t = TenantDirectory::Load(db.get(), &clock).value();
+    EXPECT_TRUE(t->empty());
+    admin_key = t->Create("default", "Default", true).value().api_key;
+    app_key = t->Create("app2", "", false).value().api_key;
+    EXPECT_EQ(t->Create("app2", "", false).status().code(), Code::kAlreadyExists);
+    EXPECT_EQ(t->Create("bad/id", "", false).status().code(), Code::kInvalidArgument);
+    EXPECT_NE(admin_key, app_key);
+    EXPECT_EQ(admin_key.substr(0, 3), "hk_");
+    EXPECT_EQ(admin_key.size(), 46u);
+  }
+  auto db = store::Db::Open(dir.string(), {}, {kTenantsFamily}).value();
+  auto t = TenantDirectory::Load(db.get(), &clock).value();
+  bool admin = false;
+  EXPECT_EQ(t->Authenticate(admin_key, &admin).value(), "default");
+  EXPECT_TRUE(admin);
+  EXPECT_EQ(t->Authenticate(app_key, &admin).value(), "app2");
+  EXPECT_FALSE(admin);
+  EXPECT_EQ(t->Authenticate("hk_wrong", &admin).status().code(), Code::kUnauthenticated);
+  ASSERT_EQ(t->List().size(), 2u);
+  EXPECT_EQ(t->List()[0].name, "app2");  // sorted by id
+  EXPECT_EQ(t->List()[1].name, "Default");
+
+  // Only the hash of a key is stored.
+  auto cf = db->Family(kTenantsFamily).value();
+  bool leaked = false;
+  ASSERT_TRUE(db->Scan(cf, "", [&](std::string_view, std::string_view v) {
+                  leaked |= v.find(app_key) != std::string_view::npos;
+                  return true;
+                }).ok());
+  EXPECT_FALSE(leaked);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace herald::api

@@ -1,0 +1,87 @@
+// herald: the command-line entry point.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+
+#include "app/serve.h"
+#include "core/config.h"
+#include "core/version.h"
+
+namespace {
+
+// Subcommands whose capability is not in this build say so and exit 2, so that
+// scripts can tell "not available" from success.
+int NotAvailable(const char* what) {
+  std::fprintf(stderr, "herald %s: not available in this build (%s)\n", what, HERALD_VERSION);
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"herald: a self-hosted push engine with an MQTT 3.1.1 gateway", "herald"};
+  app.set_version_flag("--version,-V", std::string("herald ") + HERALD_VERSION);
+  app.require_subcommand(1);
+
+  herald::app::ServeFlags flags;
+  std::string data_dir, http_listen, mqtt_listen, ws_listen, log_level;
+  auto* serve = app.add_subcommand("serve", "Serve the HTTP API and MQTT gateway until SIGINT/SIGTERM");
+  serve->add_option("--config", flags.config_file, "TOML config file (see `herald config defaults`)");
+  serve->add_option("--data-dir", data_dir, "Data directory (default ./data)");
+  serve->add_option("--http-listen", http_listen, "HTTP address HOST:PORT (port 0: any free port)");
+  serve->add_option("--mqtt-listen", mqtt_listen, "MQTT TCP address HOST:PORT");
+  serve->add_option("--ws-listen", ws_listen, "MQTT-over-WebSocket address HOST:PORT");
+  serve->add_option("--log-level", log_level, "debug, info, warn or error");
+  serve->add_flag("--virtual-clock", flags.virtual_clock,
+                  "Run on a virtual clock moved by POST /v1/admin/clock (loopback only)");
+  serve->add_flag("--mqtt-open", flags.mqtt_open, "General-purpose broker: anonymous clients, no ACL");
+
+  auto* config_cmd = app.add_subcommand("config", "Print or check configuration");
+  config_cmd->require_subcommand(1);
+  auto* defaults = config_cmd->add_subcommand("defaults", "Print every setting with its default");
+  std::string check_file;
+  auto* check = config_cmd->add_subcommand("check", "Validate a config file");
+  check->add_option("file", check_file, "TOML file")->required();
+
+  auto* simulate = app.add_subcommand("simulate", "Simulate a user population against a strategy");
+  auto* bench = app.add_subcommand("bench", "Run a benchmark (ingest, mqtt)");
+  auto* train = app.add_subcommand("train", "Run incremental model training");
+  auto* audit = app.add_subcommand("audit", "Verify and export the audit log");
+  for (auto* sub : {simulate, bench, train, audit}) sub->allow_extras();
+
+  CLI11_PARSE(app, argc, argv);
+
+  if (serve->parsed()) {
+    if (!data_dir.empty()) flags.data_dir = data_dir;
+    if (!http_listen.empty()) flags.http_listen = http_listen;
+    if (!mqtt_listen.empty()) flags.mqtt_listen = mqtt_listen;
+    if (!ws_listen.empty()) flags.ws_listen = ws_listen;
+    if (!log_level.empty()) flags.log_level = log_level;
+    auto config = herald::app::LoadConfig(flags);
+    if (!config.ok()) {
+      std::fprintf(stderr, "herald: %s\n", config.status().message().c_str());
+      return 2;
+    }
+    return herald::app::Serve(*config);
+  }
+  if (defaults->parsed()) {
+    std::fwrite(herald::EmbeddedDefaultConfig().data(), 1, herald::EmbeddedDefaultConfig().size(),
+                stdout);
+    return 0;
+  }
+  if (check->parsed()) {
+    auto c = herald::Config::FromFile(check_file);
+    herald::Status s = c.ok() ? c->Validate() : c.status();
+    if (!s.ok()) {
+      std::fprintf(stderr, "herald: %s\n", s.message().c_str());
+      return 2;
+    }
+    std::printf("%s: ok\n", check_file.c_str());
+    return 0;
+  }
+  if (simulate->parsed()) return NotAvailable("simulate");
+  if (bench->parsed()) return NotAvailable("bench");
+  if (train->parsed()) return NotAvailable("train");
+  if (audit->parsed()) return NotAvailable("audit");
+  return 0;
+}

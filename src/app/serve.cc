@@ -1,0 +1,244 @@
+#include "app/serve.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <dirent.h>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+
+#include "api/http.h"
+#include "api/router.h"
+#include "api/service.h"
+#include "api/tenants.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "core/shard.h"
+#include "core/time_format.h"
+#include "core/version.h"
+#include "mqtt/gateway.h"
+#include "store/db.h"
+
+namespace herald::app {
+namespace {
+
+// Column family for process-wide records ("partitions", "virtual_clock").
+constexpr const char* kMetaFamily = "meta";
+
+Status ApplyEndpoint(const std::optional<std::string>& flag, const char* name, Endpoint* out) {
+  if (!flag) return Status::Ok();
+  auto ep = ParseEndpoint(*flag);
+  if (!ep.ok()) return Status::InvalidArgument(std::string(name) + ": " + ep.status().message());
+  *out = *ep;
+  return Status::Ok();
+}
+
+// The partition count is part of the on-disk layout: refuse to start with another.
+Status CheckPartitions(store::Db& db, unsigned partitions) {
+  auto cf = db.Family(kMetaFamily).value();
+  auto stored = db.Get(cf, "partitions");
+  HERALD_RETURN_IF_ERROR(stored.status());
+  if (stored->has_value()) {
+    if (**stored != std::to_string(partitions)) {
+      return Status::FailedPrecondition("the data directory was created with " + **stored +
+                                        " partitions; server.partitions is " +
+                                        std::to_string(partitions) + " and cannot change");
+    }
+    return Status::Ok();
+  }
+  store::WriteBatch b;
+  b.Put(cf, "partitions", std::to_string(partitions));
+  return db.Write(std::move(b));
+}
+
+// A virtual clock resumes where it stopped, so virtual time never runs backwards
+// across restarts.
+Result<std::unique_ptr<VirtualClock>> MakeVirtualClock(store::Db& db, const Config& config) {
+  Micros start = ParseIsoTime(config.server.virtual_clock_start).value();
+  auto cf = db.Family(kMetaFamily).value();
+  auto stored = db.Get(cf, "virtual_clock");
+  HERALD_RETURN_IF_ERROR(stored.status());
+  if (stored->has_value()) start = std::max<Micros>(start, std::stoll(**stored));
+  auto clock = std::make_unique<VirtualClock>(start);
+  store::Db* dbp = &db;
+  clock->OnMove([dbp, cf](Micros now) {
+    store::WriteBatch b;
+    b.Put(cf, "virtual_clock", std::to_string(now));
+    dbp->WriteAsync(std::move(b), [](Status s) {
+      if (!s.ok()) log::Error("cannot persist the virtual clock", {{"error", s}});
+    });
+  });
+  return clock;
+}
+
+// Writes the admin key to <data-dir>/admin.key with mode 0600.
+Status WriteAdminKey(const std::string& data_dir, const std::string& key) {
+  std::string path = data_dir + "/admin.key";
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::IoError("cannot write " + path + ": " + std::strerror(errno));
+  ::fchmod(fd, 0600);
+  std::string line = key + "\n";
+  bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+  ok = ::fsync(fd) == 0 && ok;
+  ::close(fd);
+  return ok ? Status::Ok() : Status::IoError("cannot write " + path);
+}
+
+void AddProcessMetrics(MetricsRegistry& m, Micros started_at) {
+  m.GetGauge("herald_build_info", "Build information.", {{"version", HERALD_VERSION}}).Set(1);
+  m.AddCollector([started_at](MetricsRegistry& r) {
+    long pages = 0, resident = 0;
+    if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+      if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+      std::fclose(f);
+    }
+    r.GetGauge("herald_process_resident_memory_bytes", "Resident set size.")
+        .Set(resident * ::sysconf(_SC_PAGESIZE));
+    std::int64_t fds = 0;
+    if (DIR* d = ::opendir("/proc/self/fd")) {
+      while (::readdir(d)) ++fds;
+      ::closedir(d);
+      fds -= 3;  // ".", ".." and the directory's own descriptor
+    }
+    r.GetGauge("herald_process_open_fds", "Open file descriptors.").Set(fds);
+    r.GetGauge("herald_uptime_seconds", "Seconds since start.")
+        .Set((SystemClock().Now() - started_at) / kMicrosPerSecond);
+  });
+}
+
+}  // namespace
+
+Result<Config> LoadConfig(const ServeFlags& flags) {
+  Config config = Config::Defaults();
+  if (!flags.config_file.empty()) {
+    auto c = Config::FromFile(flags.config_file);
+    if (!c.ok()) return c.status();
+    config = std::move(*c);
+  }
+  if (flags.data_dir) config.server.data_dir = *flags.data_dir;
+  if (flags.log_level) config.server.log_level = *flags.log_level;
+  HERALD_RETURN_IF_ERROR(ApplyEndpoint(flags.http_listen, "--http-listen", &config.http.listen));
+  HERALD_RETURN_IF_ERROR(ApplyEndpoint(flags.mqtt_listen, "--mqtt-listen", &config.mqtt.listen));
+  HERALD_RETURN_IF_ERROR(ApplyEndpoint(flags.ws_listen, "--ws-listen", &config.mqtt.ws_listen));
+  if (flags.virtual_clock) config.server.virtual_clock = true;
+  if (flags.mqtt_open) config.mqtt.open_mode = true;
+  HERALD_RETURN_IF_ERROR(config.Validate());
+  return config;
+}
+
+int Serve(const Config& config) {
+  log::SetLevel(log::ParseLevel(config.server.log_level).value());
+  // Signals are taken synchronously by this thread (sigwait below); block them
+  // before any other thread exists so that every thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  auto fail = [](const Status& s) {
+    log::Error("herald cannot start", {{"error", s}});
+    return 1;
+  };
+  const std::string& dir = config.server.data_dir;
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return fail(Status::IoError("cannot create data directory " + dir + ": " + ec.message()));
+
+  SystemClock system_clock;
+  MetricsRegistry metrics;
+  AddProcessMetrics(metrics, system_clock.Now());
+
+  store::DbOptions db_options{config.store, &metrics};
+  auto db = store::Db::Open(dir + "/store", db_options, {kMetaFamily, api::kTenantsFamily});
+  if (!db.ok()) return fail(db.status());
+  if (Status s = CheckPartitions(**db, config.server.partitions); !s.ok()) return fail(s);
+
+  std::unique_ptr<VirtualClock> virtual_clock;
+  const Clock* clock = &system_clock;
+  if (config.server.virtual_clock) {
+    auto vc = MakeVirtualClock(**db, config);
+    if (!vc.ok()) return fail(vc.status());
+    virtual_clock = std::move(*vc);
+    clock = virtual_clock.get();
+    log::Warn("running on a virtual clock", {{"now", FormatIsoTime(clock->Now())}});
+  }
+
+  auto tenants = api::TenantDirectory::Load(db->get(), clock);
+  if (!tenants.ok()) return fail(tenants.status());
+  if ((*tenants)->empty()) {
+    auto created = (*tenants)->Create("default", "default", /*admin=*/true);
+    if (!created.ok()) return fail(created.status());
+    if (Status s = WriteAdminKey(dir, created->api_key); !s.ok()) return fail(s);
+    std::printf("admin key for tenant \"default\" (shown once; also in %s/admin.key): %s\n",
+                dir.c_str(), created->api_key.c_str());
+    std::fflush(stdout);
+  }
+
+  ShardExecutor shards(config.server.shards, "shard");
+  metrics.GetGauge("herald_shards", "Shard worker threads.").Set(shards.size());
+  metrics.GetGauge("herald_partitions", "Partitions users are hashed into.")
+      .Set(config.server.partitions);
+  metrics.AddCollector([&shards](MetricsRegistry& r) {
+    for (unsigned i = 0; i < shards.size(); ++i) {
+      r.GetGauge("herald_shard_queue_depth", "Tasks queued on a shard.",
+                 {{"shard", std::to_string(i)}})
+          .Set(static_cast<std::int64_t>(shards.QueueDepth(i)));
+    }
+  });
+
+  api::Router router(
+      [t = tenants->get()](std::string_view key, bool* admin) { return t->Authenticate(key, admin); },
+      &metrics);
+  api::ServiceContext ctx{&config, clock, virtual_clock.get(), &metrics, tenants->get()};
+  api::RegisterCoreRoutes(router, ctx);
+
+  api::HttpServerOptions http_options{config.http.listen,         config.http.threads,
+                                      config.http.max_body_bytes, config.http.max_header_bytes,
+                                      config.http.idle_timeout_s, &metrics};
+  auto http = api::HttpServer::Start(
+      http_options, [&router](api::HttpRequest& req, api::Respond respond) {
+        router.Handle(req, std::move(respond));
+      });
+  if (!http.ok()) return fail(http.status());
+
+  if (config.mqtt.open_mode) log::Warn("mqtt open mode: anonymous clients, no ACL");
+  auto gateway = mqtt::Gateway::Start({config.mqtt, &metrics});
+  if (!gateway.ok()) {
+    (*http)->Stop();
+    return fail(gateway.status());
+  }
+
+  std::string ws = (*gateway)->ws_endpoint().empty() ? "off" : (*gateway)->ws_endpoint().ToString();
+  std::printf("listening http=%s mqtt=%s ws=%s\n", (*http)->local_endpoint().ToString().c_str(),
+              (*gateway)->tcp_endpoint().ToString().c_str(), ws.c_str());
+  std::fflush(stdout);
+  log::Info("herald serving", {{"version", HERALD_VERSION},
+                               {"data_dir", dir},
+                               {"shards", shards.size()},
+                               {"partitions", config.server.partitions}});
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  log::Info("shutting down", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
+
+  // Stop intake first, then drain the work it produced, then flush storage.
+  (*gateway)->Stop();
+  (*http)->Stop();
+  shards.Stop();
+  Status flushed = (*db)->Flush();
+  if (!flushed.ok()) log::Error("flush at shutdown failed", {{"error", flushed}});
+  db->reset();
+  log::Info("herald stopped");
+  return flushed.ok() ? 0 : 1;
+}
+
+}  // namespace herald::app

@@ -1,0 +1,30 @@
+// `herald serve`: wires the modules together and runs until SIGINT or SIGTERM.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "core/config.h"
+
+namespace herald::app {
+
+struct ServeFlags {
+  std::string config_file;
+  std::optional<std::string> data_dir;
+  std::optional<std::string> http_listen;
+  std::optional<std::string> mqtt_listen;
+  std::optional<std::string> ws_listen;
+  bool virtual_clock = false;
+  bool mqtt_open = false;
+  std::optional<std::string> log_level;
+};
+
+// Builds the effective configuration: embedded defaults, then the file, then the
+// flags. Errors name the setting or flag at fault.
+Result<Config> LoadConfig(const ServeFlags& flags);
+
+// Serves until a signal arrives. Returns the process exit code: 0 after a clean
+// shutdown, 1 when start-up failed (the reason is logged).
+int Serve(const Config& config);
+
+}  // namespace herald::app
