@@ -13,6 +13,7 @@
 #include <fstream>
 #include <memory>
 
+#include "api/devices_routes.h"
 #include "api/http.h"
 #include "api/router.h"
 #include "api/service.h"
@@ -158,7 +159,10 @@ int Serve(const Config& config) {
   AddProcessMetrics(metrics, system_clock.Now());
 
   store::DbOptions db_options{config.store, &metrics};
-  auto db = store::Db::Open(dir + "/store", db_options, {kMetaFamily, api::kTenantsFamily});
+  std::vector<std::string> families = mqtt::GatewayColumnFamilies();
+  families.push_back(kMetaFamily);
+  families.push_back(api::kTenantsFamily);
+  auto db = store::Db::Open(dir + "/store", db_options, families);
   if (!db.ok()) return fail(db.status());
   if (Status s = CheckPartitions(**db, config.server.partitions); !s.ok()) return fail(s);
 
@@ -183,6 +187,9 @@ int Serve(const Config& config) {
     std::fflush(stdout);
   }
 
+  auto devices = mqtt::DeviceRegistry::Open(db->get(), clock);
+  if (!devices.ok()) return fail(devices.status());
+
   ShardExecutor shards(config.server.shards, "shard");
   metrics.GetGauge("herald_shards", "Shard worker threads.").Set(shards.size());
   metrics.GetGauge("herald_partitions", "Partitions users are hashed into.")
@@ -200,6 +207,7 @@ int Serve(const Config& config) {
       &metrics);
   api::ServiceContext ctx{&config, clock, virtual_clock.get(), &metrics, tenants->get()};
   api::RegisterCoreRoutes(router, ctx);
+  api::RegisterDeviceRoutes(router, devices->get());
 
   api::HttpServerOptions http_options{config.http.listen,         config.http.threads,
                                       config.http.max_body_bytes, config.http.max_header_bytes,
@@ -211,7 +219,9 @@ int Serve(const Config& config) {
   if (!http.ok()) return fail(http.status());
 
   if (config.mqtt.open_mode) log::Warn("mqtt open mode: anonymous clients, no ACL");
-  auto gateway = mqtt::Gateway::Start({config.mqtt, &metrics});
+  mqtt::GatewayOptions gateway_options{config.mqtt, db->get(), devices->get(), nullptr, clock,
+                                       &metrics};
+  auto gateway = mqtt::Gateway::Start(gateway_options);
   if (!gateway.ok()) {
     (*http)->Stop();
     return fail(gateway.status());

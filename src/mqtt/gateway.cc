@@ -1,17 +1,18 @@
-// The listener skeleton of the gateway: binds the MQTT, WebSocket and TLS
-// addresses and accepts connections. Until the broker is attached, a connection is
-// closed as soon as it is accepted (the client sees the server refuse service).
+// The gateway: the event loop, the TCP transport and the listeners.
 #include "mqtt/gateway.h"
 
-#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
 
 #include <atomic>
 #include <thread>
-#include <vector>
 
 #include "core/log.h"
 #include "core/metrics.h"
+#include "mqtt/link.h"
+#include "mqtt/transports.h"
 
 namespace herald::mqtt {
 namespace {
@@ -19,98 +20,215 @@ namespace {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
-class Acceptor {
+// MQTT over plain TCP. Reads wait for readability and then read into the loop's
+// shared buffer, so an idle connection holds no read buffer; writes go out with one
+// non-blocking send per turn and fall back to an asynchronous write only when the
+// socket buffer is full.
+class TcpLink final : public LinkBase {
  public:
-  Acceptor(asio::io_context& ioc, std::string kind, Counter* refused)
-      : acceptor_(ioc), kind_(std::move(kind)), refused_(refused) {}
-
-  Status Listen(const Endpoint& ep) {
+  TcpLink(Loop& loop, tcp::socket sock) : LinkBase(loop), sock_(std::move(sock)) {
     boost::system::error_code ec;
-    auto addr = asio::ip::make_address(ep.host == "localhost" ? "127.0.0.1" : ep.host, ec);
-    if (ec) return Status::InvalidArgument("mqtt " + kind_ + " listen host " + ep.host + " is not an IP address");
-    tcp::endpoint tep(addr, ep.port);
-    acceptor_.open(tep.protocol(), ec);
-    if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
-    if (!ec) acceptor_.bind(tep, ec);
-    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) return Status::IoError("cannot listen for mqtt " + kind_ + " on " + ep.ToString() + ": " + ec.message());
-    auto local = acceptor_.local_endpoint();
-    local_ = {local.address().to_string(), local.port()};
-    Accept();
-    return Status::Ok();
+    sock_.non_blocking(true, ec);
+    sock_.set_option(tcp::no_delay(true), ec);
   }
 
-  Endpoint local() const { return local_; }
-  void Close() {
+  void Start() {
+    loop_.broker->OnOpen(this);
+    WaitRead();
+  }
+
+  std::string Remote() const override {
     boost::system::error_code ec;
-    acceptor_.close(ec);
+    auto ep = sock_.remote_endpoint(ec);
+    return ec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
   }
 
  private:
-  void Accept() {
-    acceptor_.async_accept([this](boost::system::error_code ec, tcp::socket s) {
-      if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
-      if (!ec) {
-        refused_->Inc();
-        s.close(ec);
-      }
-      Accept();
-    });
+  void WaitRead() {
+    sock_.async_wait(tcp::socket::wait_read,
+                     [self = shared_from_this(), this](boost::system::error_code ec) {
+                       if (ec || closed_) return Finish();
+                       OnReadable();
+                     });
   }
 
-  tcp::acceptor acceptor_;
-  std::string kind_;
-  Counter* refused_;
-  Endpoint local_;
+  void OnReadable() {
+    // Bounded: a fast sender cannot starve the other connections of this loop.
+    for (int round = 0; round < 4; ++round) {
+      boost::system::error_code ec;
+      size_t n = sock_.read_some(asio::buffer(loop_.read_buffer), ec);
+      if (ec == asio::error::would_block) break;
+      if (ec || n == 0) return Finish();
+      if (!Consume(std::string_view(loop_.read_buffer.data(), n))) return;  // closing
+      if (n < loop_.read_buffer.size()) break;
+    }
+    WaitRead();
+  }
+
+  void StartWrite() override {
+    boost::system::error_code ec;
+    size_t n = sock_.write_some(asio::buffer(writing_), ec);
+    if (ec && ec != asio::error::would_block) return OnWriteDone(false);
+    if (n == writing_.size()) return OnWriteDone(true);
+    writing_.erase(0, n);
+    asio::async_write(sock_, asio::buffer(writing_),
+                      [self = shared_from_this(), this](boost::system::error_code ec, size_t) {
+                        OnWriteDone(!ec);
+                      });
+  }
+
+  void CloseTransport() override {
+    boost::system::error_code ec;
+    sock_.shutdown(tcp::socket::shutdown_both, ec);
+    sock_.close(ec);
+  }
+
+  tcp::socket sock_;
 };
 
-class ListenerGateway final : public Gateway {
- public:
-  explicit ListenerGateway(const GatewayOptions& o) : options_(o) {}
-  ~ListenerGateway() override { Stop(); }
+Result<tcp::endpoint> Resolve(const Endpoint& ep) {
+  boost::system::error_code ec;
+  auto addr = asio::ip::make_address(ep.host == "localhost" ? "127.0.0.1" : ep.host, ec);
+  if (ec) return Status::InvalidArgument("listen host " + ep.host + " is not an IP address");
+  return tcp::endpoint(addr, ep.port);
+}
 
-  Status Listen() {
-    static MetricsRegistry fallback;
-    MetricsRegistry& m = options_.metrics ? *options_.metrics : fallback;
-    Counter* refused = &m.GetCounter("herald_mqtt_connections_refused_total",
-                                     "MQTT connections closed because no broker is attached.");
-    tcp_ = std::make_unique<Acceptor>(ioc_, "tcp", refused);
-    HERALD_RETURN_IF_ERROR(tcp_->Listen(options_.config.listen));
-    if (!options_.config.ws_listen.empty()) {
-      ws_ = std::make_unique<Acceptor>(ioc_, "ws", refused);
-      HERALD_RETURN_IF_ERROR(ws_->Listen(options_.config.ws_listen));
+class GatewayImpl final : public Gateway {
+ public:
+  explicit GatewayImpl(const GatewayOptions& o) : options_(o) {}
+  ~GatewayImpl() override {
+    Stop();
+    // Connections die with the loop's pending handlers; then the broker.
+    acceptors_.clear();
+    tick_.reset();
+    loop_.reset();
+    broker_.reset();
+  }
+
+  Status Init() {
+    loop_ = std::make_unique<Loop>();
+    BrokerOptions bo{options_.config, options_.db,    options_.devices,
+                     options_.events, options_.clock, options_.metrics,
+                     [l = loop_.get()](std::function<void()> fn) { asio::post(l->ioc, std::move(fn)); }};
+    broker_ = std::make_unique<Broker>(std::move(bo));
+    loop_->broker = broker_.get();
+    HERALD_RETURN_IF_ERROR(broker_->Recover());
+
+    const MqttConfig& c = options_.config;
+    HERALD_RETURN_IF_ERROR(Listen(c.listen, Transport::kTcp, &tcp_));
+    if (!c.ws_listen.empty()) HERALD_RETURN_IF_ERROR(Listen(c.ws_listen, Transport::kWebSocket, &ws_));
+    if (!c.tls_listen.empty()) {
+      auto tls = MakeTlsContext(c.tls_cert, c.tls_key);
+      if (!tls.ok()) return tls.status();
+      tls_context_ = std::move(*tls);
+      HERALD_RETURN_IF_ERROR(Listen(c.tls_listen, Transport::kTls, &tls_));
     }
-    if (!options_.config.tls_listen.empty()) {
-      tls_ = std::make_unique<Acceptor>(ioc_, "tls", refused);
-      HERALD_RETURN_IF_ERROR(tls_->Listen(options_.config.tls_listen));
-    }
-    thread_ = std::thread([this] { ioc_.run(); });
+    tick_ = std::make_unique<asio::steady_timer>(loop_->ioc);
+    ScheduleTick();
+    thread_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "mqtt-loop");
+      loop_->ioc.run();
+    });
     return Status::Ok();
   }
 
-  Endpoint tcp_endpoint() const override { return tcp_ ? tcp_->local() : Endpoint{}; }
-  Endpoint ws_endpoint() const override { return ws_ ? ws_->local() : Endpoint{}; }
-  Endpoint tls_endpoint() const override { return tls_ ? tls_->local() : Endpoint{}; }
+  Endpoint tcp_endpoint() const override { return tcp_; }
+  Endpoint ws_endpoint() const override { return ws_; }
+  Endpoint tls_endpoint() const override { return tls_; }
+
+  void Deliver(PushMessage msg, DeliveryCallback done) override {
+    asio::post(loop_->ioc, [this, msg = std::move(msg), done = std::move(done)]() mutable {
+      broker_->Deliver(std::move(msg), std::move(done));
+    });
+  }
 
   void Stop() override {
-    if (stopped_.exchange(true)) return;
-    ioc_.stop();
+    if (stopped_.exchange(true) || !loop_) return;
+    asio::post(loop_->ioc, [this] {
+      for (auto& a : acceptors_) {
+        boost::system::error_code ec;
+        a->close(ec);
+      }
+      if (tick_) tick_->cancel();
+    });
+    // Give queued writes (CONNACKs, PUBACKs) a moment, then stop the loop.
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    loop_->ioc.stop();
     if (thread_.joinable()) thread_.join();
   }
 
  private:
+  enum class Transport { kTcp, kWebSocket, kTls };
+
+  Status Listen(const Endpoint& ep, Transport kind, Endpoint* bound) {
+    auto tep = Resolve(ep);
+    if (!tep.ok()) return tep.status();
+    auto acc = std::make_unique<tcp::acceptor>(loop_->ioc);
+    boost::system::error_code ec;
+    acc->open(tep->protocol(), ec);
+    if (!ec) acc->set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acc->bind(*tep, ec);
+    if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) return Status::IoError("cannot listen for mqtt on " + ep.ToString() + ": " + ec.message());
+    auto local = acc->local_endpoint();
+    *bound = {local.address().to_string(), local.port()};
+    Accept(acc.get(), kind);
+    acceptors_.push_back(std::move(acc));
+    return Status::Ok();
+  }
+
+  void Accept(tcp::acceptor* acc, Transport kind) {
+    acc->async_accept([this, acc, kind](boost::system::error_code ec, tcp::socket s) {
+      if (ec == asio::error::operation_aborted || !acc->is_open()) return;
+      if (ec) {
+        // Typically out of descriptors: keep the acceptor alive and retry shortly.
+        log::Warn("mqtt accept failed", {{"error", ec.message()}});
+        auto t = std::make_shared<asio::steady_timer>(loop_->ioc, std::chrono::milliseconds(50));
+        t->async_wait([this, acc, kind, t](boost::system::error_code) { Accept(acc, kind); });
+        return;
+      }
+      switch (kind) {
+        case Transport::kTcp: std::make_shared<TcpLink>(*loop_, std::move(s))->Start(); break;
+        case Transport::kWebSocket: StartWebSocketLink(*loop_, std::move(s)); break;
+        case Transport::kTls: StartTlsLink(*loop_, *tls_context_, std::move(s)); break;
+      }
+      Accept(acc, kind);
+    });
+  }
+
+  void ScheduleTick() {
+    tick_->expires_after(std::chrono::milliseconds(250));
+    tick_->async_wait([this](boost::system::error_code ec) {
+      if (ec) return;
+      broker_->Tick();
+      ScheduleTick();
+    });
+  }
+
   GatewayOptions options_;
-  asio::io_context ioc_{1};
-  std::unique_ptr<Acceptor> tcp_, ws_, tls_;
+  std::unique_ptr<Loop> loop_;
+  std::unique_ptr<Broker> broker_;
+  std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;
+  std::unique_ptr<asio::steady_timer> tick_;
+  std::shared_ptr<TlsContext> tls_context_;
+  Endpoint tcp_, ws_, tls_;
   std::thread thread_;
   std::atomic<bool> stopped_{false};
 };
 
 }  // namespace
 
+std::vector<std::string> GatewayColumnFamilies() {
+  return {kSessionsFamily, kMessagesFamily, kRetainedFamily, kDevicesFamily};
+}
+
 Result<std::unique_ptr<Gateway>> Gateway::Start(const GatewayOptions& options) {
-  auto gw = std::make_unique<ListenerGateway>(options);
-  HERALD_RETURN_IF_ERROR(gw->Listen());
+  if (!options.db || !options.clock || !options.metrics ||
+      (!options.config.open_mode && !options.devices)) {
+    return Status::InvalidArgument("gateway needs a store, a clock, metrics and a device registry");
+  }
+  auto gw = std::make_unique<GatewayImpl>(options);
+  HERALD_RETURN_IF_ERROR(gw->Init());
   return std::unique_ptr<Gateway>(std::move(gw));
 }
 

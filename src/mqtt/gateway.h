@@ -1,13 +1,19 @@
-// Gateway: the MQTT listeners devices connect to (TCP, WebSocket, TLS).
+// Gateway: herald's MQTT 3.1.1 broker on the network — listeners for TCP,
+// WebSocket and TLS, one event loop, and the Broker behind them.
 //
-// Owns its Asio event loops. Start() binds every configured listener before it
-// returns, so the caller can print the real ports.
+// Start() recovers persisted sessions and binds every configured listener before
+// it returns, so the caller can print the real ports. Deliver() is the engine's
+// way to push to a user.
 #pragma once
 
 #include <memory>
 
+#include "core/clock.h"
 #include "core/config.h"
 #include "core/status.h"
+#include "mqtt/delivery.h"
+#include "mqtt/devices.h"
+#include "store/db.h"
 
 namespace herald {
 class MetricsRegistry;
@@ -17,8 +23,15 @@ namespace herald::mqtt {
 
 struct GatewayOptions {
   MqttConfig config;
-  MetricsRegistry* metrics = nullptr;  // may be null
+  store::Db* db = nullptr;                  // required; see GatewayColumnFamilies()
+  const DeviceRegistry* devices = nullptr;  // required unless config.open_mode
+  EventSink* events = nullptr;              // may be null
+  const Clock* clock = nullptr;             // required
+  MetricsRegistry* metrics = nullptr;       // required
 };
+
+// Column families the gateway needs in the store.
+std::vector<std::string> GatewayColumnFamilies();
 
 class Gateway {
  public:
@@ -29,7 +42,13 @@ class Gateway {
   virtual Endpoint ws_endpoint() const = 0;   // empty when not configured
   virtual Endpoint tls_endpoint() const = 0;  // empty when not configured
 
-  // Closes the listeners and every connection, then joins the loops. Idempotent.
+  // Pushes `msg` to every session subscribed to "u/<user_id>" in its tenant at
+  // QoS 1 and calls `done` once with the outcome, on the gateway's loop. Safe
+  // from any thread.
+  virtual void Deliver(PushMessage msg, DeliveryCallback done) = 0;
+
+  // Closes the listeners and every connection, then joins the loop. Persisted
+  // sessions and messages stay in the store. Idempotent.
   virtual void Stop() = 0;
 };
 

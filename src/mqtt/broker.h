@@ -1,0 +1,184 @@
+// Broker: MQTT 3.1.1 protocol logic, independent of sockets.
+//
+// A transport (TCP, WebSocket, TLS) owns each network connection as a Link. It
+// feeds received bytes to OnInput(), which decodes and handles every complete
+// packet and appends the answers to the Link's output buffer; the transport writes
+// that buffer once per event-loop turn. The broker keeps sessions, the
+// subscription trie, retained messages and the QoS 1/2 flows, and persists
+// persistent sessions (clean session = 0) and their queued QoS 1/2 messages in the
+// store, so they survive restarts and kill -9.
+//
+// Lives on the gateway's event loop: every method must be called on that thread,
+// except where stated.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/config.h"
+#include "core/metrics.h"
+#include "mqtt/codec.h"
+#include "mqtt/delivery.h"
+#include "mqtt/devices.h"
+#include "mqtt/trie.h"
+#include "store/db.h"
+
+namespace herald::mqtt {
+
+struct ConnState;
+
+// One network connection, as the broker sees it. Implemented by transports.
+class Link {
+ public:
+  virtual ~Link() = default;
+  // Bytes to send; the broker appends encoded packets, then calls Flush().
+  std::string out;
+  // Asks the transport to write `out` at the end of this loop turn.
+  virtual void Flush() = 0;
+  // Writes what is in `out`, then closes. The transport later calls
+  // Broker::OnClosed() exactly once.
+  virtual void Close() = 0;
+  virtual std::string Remote() const = 0;
+
+  ConnState* state = nullptr;  // owned by the broker while the link is open
+};
+
+// A message as routed: shared by every session it fans out to.
+struct Message {
+  std::string topic;  // internal topic: the tenant's mount prefix + the client topic
+  std::string payload;
+  std::uint8_t qos = 0;
+  bool retain = false;
+  Micros expires_at = 0;  // 0 = never
+  bool from_retained = false;  // a retained copy sent for a new subscription
+  std::string message_id;      // set for a push from Deliver(), for outcome events
+  // Set for a message from Gateway::Deliver: who is waiting for the outcome.
+  std::shared_ptr<struct DeliveryTracker> tracker;
+};
+using MessagePtr = std::shared_ptr<const Message>;
+
+struct BrokerOptions {
+  MqttConfig config;
+  store::Db* db = nullptr;                  // required
+  const DeviceRegistry* devices = nullptr;  // required unless open_mode
+  EventSink* events = nullptr;              // may be null
+  const Clock* clock = nullptr;             // required
+  MetricsRegistry* metrics = nullptr;       // required
+  // Runs fn on the broker's loop; used to come back from store commits.
+  std::function<void(std::function<void()>)> post;
+};
+
+// Column families the broker persists to. On-disk format (see persist.cc).
+inline constexpr const char* kSessionsFamily = "mqtt_sessions";
+inline constexpr const char* kMessagesFamily = "mqtt_messages";
+inline constexpr const char* kRetainedFamily = "mqtt_retained";
+
+class Broker {
+ public:
+  explicit Broker(BrokerOptions options);
+  ~Broker();
+
+  // Loads persistent sessions, their queued messages and retained messages.
+  Status Recover();
+
+  // A transport accepted `link`.
+  void OnOpen(Link* link);
+  // Handles every complete packet at the front of `input`; returns how many bytes
+  // were consumed. On a protocol error it closes the link.
+  size_t OnInput(Link* link, std::string_view input);
+  // The transport closed `link` (error, EOF or after Close()). Publishes the will
+  // unless the client sent DISCONNECT. The link must not be used afterwards.
+  void OnClosed(Link* link);
+
+  // Keep-alive and expiry sweep; call periodically (about every 500 ms).
+  void Tick();
+
+  // Pushes `msg` to the user's topic and reports the outcome once.
+  void Deliver(PushMessage msg, DeliveryCallback done);
+
+  // Gauges for tests and benchmarks.
+  size_t sessions() const { return sessions_.size(); }
+  size_t connections() const { return conns_.size(); }
+
+ private:
+  struct Session;
+  struct Outgoing;
+
+  // Packet handlers (broker_connect.cc, broker_publish.cc, broker_subscribe.cc).
+  bool HandlePacket(Link* link, Packet& packet);
+  bool HandleConnect(Link* link, Connect& c);
+  bool HandlePublish(Link* link, const Publish& p);
+  bool HandlePuback(Link* link, std::uint16_t id);
+  bool HandlePubrec(Link* link, std::uint16_t id);
+  bool HandlePubrel(Link* link, std::uint16_t id);
+  bool HandlePubcomp(Link* link, std::uint16_t id);
+  bool HandleSubscribe(Link* link, const Subscribe& s);
+  bool HandleUnsubscribe(Link* link, const Unsubscribe& u);
+
+  // Routing and delivery (broker_publish.cc).
+  // Routes to every matching session; returns the number of sessions reached.
+  // Copies for persistent sessions are added to *batch, which the caller commits.
+  size_t Route(const MessagePtr& msg, store::WriteBatch* batch);
+  void Enqueue(Session& s, const MessagePtr& msg, std::uint8_t qos, store::WriteBatch* batch);
+  void Pump(Session& s);  // moves queued messages into the in-flight window
+  void SendPublish(Session& s, Outgoing& o, bool dup);
+  void Complete(Session& s, std::uint16_t packet_id, bool qos2);
+  void Drop(const char* reason, const MessagePtr& msg);
+  void PublishWill(ConnState& c);
+  void SendRetained(Session& s, const std::string& internal_filter, std::uint8_t qos);
+  void SetRetained(const MessagePtr& msg);
+
+  // Sessions (broker_connect.cc).
+  Session& AttachSession(Link* link, const Connect& c, bool* present);
+  void DetachSession(ConnState& c);
+  void DestroySession(Session& s);
+  std::uint16_t NextPacketId(Session& s);
+
+  // Persistence (persist.cc).
+  void PersistSession(const Session& s);
+  void ErasePersistedSession(const Session& s);
+  std::uint64_t PersistMessage(store::WriteBatch* batch, const Session& s, const Message& m,
+                               std::uint8_t qos);
+  void ErasePersistedMessage(const Session& s, std::uint64_t seq);
+  void Commit(store::WriteBatch batch, std::function<void(Status)> done);
+
+  bool AclAllowsSubscribe(const ConnState& c, std::string_view filter) const;
+  bool AclAllowsPublish(const ConnState& c, std::string_view topic) const;
+  void HandleReceipt(const ConnState& c, const Publish& p);
+  void Emit(const std::string& tenant, const std::string& user, const std::string& device,
+            const char* type, const std::string& message_id);
+  // Queues a PUBACK (or PUBREC) for `link`; sent when `ready` and all before it are.
+  void AckPublisher(ConnState& c, std::uint16_t id, bool qos2, bool ready);
+  void FlushAcks(ConnState& c);
+  Link* LinkById(std::uint64_t conn_id) const;
+
+  BrokerOptions opt_;
+  store::ColumnFamily sessions_cf_, messages_cf_, retained_cf_;
+  SubscriptionTrie trie_;
+  std::unordered_map<SessionId, std::unique_ptr<Session>> sessions_;
+  std::unordered_map<std::string, SessionId> session_by_key_;  // mount + client id
+  std::unordered_set<Link*> conns_;
+  std::unordered_map<std::uint64_t, std::unique_ptr<ConnState>> conn_states_;  // by id
+  std::map<std::string, MessagePtr> retained_;  // internal topic -> message
+  SessionId next_session_id_ = 1;
+  std::uint64_t next_seq_ = 1;
+  std::uint64_t assigned_ids_ = 0;
+
+  // Metrics.
+  Gauge *m_connections_, *m_sessions_, *m_subscriptions_, *m_queued_, *m_retained_;
+  Counter *m_in_[3], *m_out_[3], *m_acl_denied_sub_, *m_acl_denied_pub_, *m_auth_failed_;
+  Counter *m_protocol_errors_, *m_receipts_, *m_bad_receipts_;
+  Histogram* m_delivery_seconds_;
+  MetricsRegistry* metrics_;
+};
+
+}  // namespace herald::mqtt

@@ -1,0 +1,287 @@
+// PUBLISH in both directions: routing, the QoS 1/2 handshakes, the in-flight
+// window, wills and receipts.
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "mqtt/broker.h"
+#include "mqtt/broker_internal.h"
+
+namespace herald::mqtt {
+
+bool Broker::HandlePublish(Link* link, const Publish& p) {
+  ConnState& c = *link->state;
+  const int q = static_cast<int>(p.qos);
+  m_in_[q]->Inc();
+  if (!AclAllowsPublish(c, p.topic)) {
+    m_acl_denied_pub_->Inc();
+    return false;  // a refused publish closes the connection
+  }
+  Session& s = *sessions_.at(c.session);
+  if (p.qos == QoS::kExactlyOnce && s.awaiting_rel.count(p.packet_id)) {
+    // A retransmission of a message already taken: acknowledge, do not route again.
+    AckPublisher(c, p.packet_id, true, true);
+    return true;
+  }
+  if (c.identity) {
+    // Devices publish only receipts; they are events, not messages to route.
+    HandleReceipt(c, p);
+    if (p.qos == QoS::kExactlyOnce) s.awaiting_rel.insert(p.packet_id);
+    if (p.qos != QoS::kAtMostOnce) AckPublisher(c, p.packet_id, p.qos == QoS::kExactlyOnce, true);
+    return true;
+  }
+  auto msg = std::make_shared<Message>();
+  msg->topic = c.mount;
+  msg->topic.append(p.topic);
+  msg->payload.assign(p.payload);
+  msg->qos = static_cast<std::uint8_t>(p.qos);
+  msg->retain = p.retain;
+  msg->expires_at = opt_.clock->Now() +
+                    static_cast<Micros>(opt_.config.message_ttl_s) * kMicrosPerSecond;
+  store::WriteBatch batch;
+  if (p.retain) SetRetained(msg);
+  Route(msg, &batch);
+  if (p.qos == QoS::kAtMostOnce) return true;
+  if (p.qos == QoS::kExactlyOnce) s.awaiting_rel.insert(p.packet_id);
+  const bool qos2 = p.qos == QoS::kExactlyOnce;
+  if (batch.empty()) {
+    AckPublisher(c, p.packet_id, qos2, true);
+    return true;
+  }
+  // Acknowledge only once the copies for persistent sessions are durable.
+  AckPublisher(c, p.packet_id, qos2, false);
+  std::uint64_t conn_id = c.id;
+  std::uint16_t packet_id = p.packet_id;
+  Commit(std::move(batch), [this, conn_id, packet_id](Status st) {
+    Link* l = LinkById(conn_id);
+    if (!l) return;
+    if (!st.ok()) {
+      l->Close();  // not acknowledged: the client sends it again
+      return;
+    }
+    for (PendingAck& a : l->state->acks) {
+      if (a.packet_id == packet_id && !a.ready) {
+        a.ready = true;
+        break;
+      }
+    }
+    FlushAcks(*l->state);
+  });
+  return true;
+}
+
+void Broker::AckPublisher(ConnState& c, std::uint16_t id, bool qos2, bool ready) {
+  if (ready && c.acks.empty()) {
+    if (qos2) {
+      Encode(Pubrec{id}, &c.link->out);
+    } else {
+      Encode(Puback{id}, &c.link->out);
+    }
+    c.link->Flush();
+    return;
+  }
+  c.acks.push_back({id, qos2, ready});
+  FlushAcks(c);
+}
+
+void Broker::FlushAcks(ConnState& c) {
+  bool sent = false;
+  while (!c.acks.empty() && c.acks.front().ready) {
+    const PendingAck& a = c.acks.front();
+    if (a.qos2) {
+      Encode(Pubrec{a.packet_id}, &c.link->out);
+    } else {
+      Encode(Puback{a.packet_id}, &c.link->out);
+    }
+    c.acks.pop_front();
+    sent = true;
+  }
+  if (sent) c.link->Flush();
+}
+
+Link* Broker::LinkById(std::uint64_t conn_id) const {
+  auto it = conn_states_.find(conn_id);
+  return it == conn_states_.end() ? nullptr : it->second->link;
+}
+
+size_t Broker::Route(const MessagePtr& msg, store::WriteBatch* batch) {
+  // One copy per session, at the highest QoS any of its matching subscriptions
+  // granted (MQTT-3.3.5-1), capped by the message's QoS.
+  std::vector<std::pair<SessionId, std::uint8_t>> targets;
+  trie_.Match(msg->topic, [&](SessionId s, std::uint8_t q) { targets.emplace_back(s, q); });
+  if (targets.size() > 1) {
+    std::sort(targets.begin(), targets.end());
+    size_t w = 0;
+    for (size_t r = 0; r < targets.size(); ++r) {
+      if (w > 0 && targets[w - 1].first == targets[r].first) {
+        targets[w - 1].second = std::max(targets[w - 1].second, targets[r].second);
+      } else {
+        targets[w++] = targets[r];
+      }
+    }
+    targets.resize(w);
+  }
+  for (const auto& [sid, granted] : targets) {
+    Enqueue(*sessions_.at(sid), msg, std::min(granted, msg->qos), batch);
+  }
+  return targets.size();
+}
+
+void Broker::Enqueue(Session& s, const MessagePtr& msg, std::uint8_t qos, store::WriteBatch* batch) {
+  if (qos == 0) {
+    if (!s.link) {
+      Drop("offline_qos0", nullptr);
+      return;
+    }
+    Outgoing o{msg, 0, 0, false, 0};
+    SendPublish(s, o, false);
+    s.link->Flush();
+    return;
+  }
+  if (s.inflight.size() + s.queue.size() >= opt_.config.max_queued_messages) {
+    Drop("queue_full", nullptr);  // Deliver() sees no pending copy and reports refused
+    return;
+  }
+  Outgoing o{msg, qos, 0, false, 0};
+  if (!s.clean) o.seq = PersistMessage(batch, s, *msg, qos);
+  if (msg->tracker) {
+    msg->tracker->pending++;
+    if (s.link) msg->tracker->online++;
+  }
+  s.queue.push_back(std::move(o));
+  m_queued_->Add(1);
+  Pump(s);
+}
+
+void Broker::Pump(Session& s) {
+  if (!s.link) return;
+  bool sent = false;
+  Micros now = 0;
+  while (!s.queue.empty() && s.inflight.size() < opt_.config.max_inflight) {
+    Outgoing o = std::move(s.queue.front());
+    s.queue.pop_front();
+    if (o.msg->expires_at) {
+      if (!now) now = opt_.clock->Now();
+      if (o.msg->expires_at <= now) {
+        if (o.seq) ErasePersistedMessage(s, o.seq);
+        m_queued_->Add(-1);
+        Drop("expired", o.msg);
+        continue;
+      }
+    }
+    o.packet_id = NextPacketId(s);
+    SendPublish(s, o, false);
+    s.inflight.push_back(std::move(o));
+    sent = true;
+  }
+  if (sent) s.link->Flush();
+}
+
+void Broker::SendPublish(Session& s, Outgoing& o, bool dup) {
+  Publish p;
+  p.dup = dup && o.qos > 0;
+  p.qos = static_cast<QoS>(o.qos);
+  // Normal delivery never carries RETAIN (MQTT-3.3.1-9); a retained copy sent for a
+  // new subscription does (MQTT-3.3.1-8).
+  p.retain = o.msg->from_retained;
+  p.packet_id = o.packet_id;
+  p.topic = std::string_view(o.msg->topic).substr(s.mount.size());
+  p.payload = o.msg->payload;
+  Encode(p, &s.link->out);
+  m_out_[o.qos]->Inc();
+}
+
+bool Broker::HandlePuback(Link* link, std::uint16_t id) {
+  Complete(*sessions_.at(link->state->session), id, false);
+  return true;
+}
+
+bool Broker::HandlePubrec(Link* link, std::uint16_t id) {
+  Session& s = *sessions_.at(link->state->session);
+  for (Outgoing& o : s.inflight) {
+    if (o.packet_id == id && o.qos == 2) {
+      o.pubrec = true;
+      break;
+    }
+  }
+  Encode(Pubrel{id}, &link->out);
+  link->Flush();
+  return true;
+}
+
+bool Broker::HandlePubrel(Link* link, std::uint16_t id) {
+  Session& s = *sessions_.at(link->state->session);
+  s.awaiting_rel.erase(id);
+  Encode(Pubcomp{id}, &link->out);
+  link->Flush();
+  return true;
+}
+
+bool Broker::HandlePubcomp(Link* link, std::uint16_t id) {
+  Complete(*sessions_.at(link->state->session), id, true);
+  return true;
+}
+
+void Broker::Complete(Session& s, std::uint16_t packet_id, bool qos2) {
+  // Acknowledgements usually arrive in order: look at the front first.
+  auto it = s.inflight.begin();
+  for (; it != s.inflight.end(); ++it) {
+    if (it->packet_id == packet_id && (it->qos == 2) == qos2) break;
+  }
+  if (it == s.inflight.end()) return;  // unknown id: ignore, as the spec allows
+  if (it->seq) ErasePersistedMessage(s, it->seq);
+  if (const auto& t = it->msg->tracker) {
+    t->pending--;
+    if (!t->resolved) {
+      m_delivery_seconds_->Observe(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t->started).count());
+      t->Resolve(DeliveryOutcome::kDelivered);
+    }
+  }
+  if (!it->msg->message_id.empty()) {
+    Emit(s.tenant, s.user_id, s.device_id, "delivered", it->msg->message_id);
+  }
+  s.inflight.erase(it);
+  m_queued_->Add(-1);
+  Pump(s);
+}
+
+void Broker::PublishWill(ConnState& c) {
+  if (!c.will) return;
+  Will w = std::move(*c.will);
+  c.will.reset();
+  if (!AclAllowsPublish(c, w.topic) || c.identity) return;  // devices have no wills to route
+  auto msg = std::make_shared<Message>();
+  msg->topic = c.mount + w.topic;
+  msg->payload = std::move(w.payload);
+  msg->qos = static_cast<std::uint8_t>(w.qos);
+  msg->retain = w.retain;
+  msg->expires_at = opt_.clock->Now() +
+                    static_cast<Micros>(opt_.config.message_ttl_s) * kMicrosPerSecond;
+  if (msg->retain) SetRetained(msg);
+  store::WriteBatch batch;
+  Route(msg, &batch);
+  Commit(std::move(batch), [](Status) {});
+}
+
+void Broker::HandleReceipt(const ConnState& c, const Publish& p) {
+  static const char* kTypes[] = {"opened", "clicked", "dismissed", "not_interested", "complaint",
+                                 "converted"};
+  auto j = nlohmann::json::parse(p.payload, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("message_id") ||
+      !j["message_id"].is_string() || !j.contains("type") || !j["type"].is_string()) {
+    m_bad_receipts_->Inc();
+    return;
+  }
+  std::string type = j["type"].get<std::string>();
+  for (const char* t : kTypes) {
+    if (type == t) {
+      m_receipts_->Inc();
+      Emit(c.identity->tenant, c.identity->user_id, c.identity->device_id, t,
+           j["message_id"].get<std::string>());
+      return;
+    }
+  }
+  m_bad_receipts_->Inc();
+}
+
+}  // namespace herald::mqtt

@@ -1,0 +1,56 @@
+// What the gateway offers the engine (Deliver) and reports upward (EventSink).
+//
+// The engine calls Gateway::Deliver() to push one message to every device of a
+// user; the gateway reports outcomes, presence and device receipts to an EventSink
+// that a higher module (the event pipeline) implements.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "core/clock.h"
+
+namespace herald::mqtt {
+
+// One push to one user: published at QoS 1 on the user's topic "u/<user_id>".
+struct PushMessage {
+  std::string tenant;
+  std::string user_id;
+  std::string message_id;
+  std::string payload;     // JSON document the device receives
+  Micros expires_at = 0;   // 0: the gateway's default TTL applies
+};
+
+enum class DeliveryOutcome {
+  kDelivered,  // at least one device acknowledged it (PUBACK)
+  kQueued,     // no device online; stored for the user's persistent sessions
+  kExpired,    // its expiry passed before any device took it
+  kRefused,    // no device of the user has a session subscribed to its topic
+};
+const char* DeliveryOutcomeName(DeliveryOutcome o);
+
+// Called once per Deliver(), on the gateway's event loop; must not block.
+using DeliveryCallback = std::function<void(DeliveryOutcome)>;
+
+// An event the gateway observed. `type` is one of: delivered, queued, expired,
+// refused (outcomes of a Deliver), online, offline (presence), or a device receipt:
+// opened, clicked, dismissed, not_interested, complaint.
+struct GatewayEvent {
+  std::string tenant;
+  std::string user_id;
+  std::string device_id;
+  std::string type;
+  std::string message_id;  // empty for presence
+  Micros ts = 0;
+};
+
+// Implemented by the event pipeline. Called on the gateway's event loop: an
+// implementation must hand the event off quickly (queue it) and never block.
+class EventSink {
+ public:
+  virtual ~EventSink() = default;
+  virtual void OnGatewayEvent(GatewayEvent event) = 0;
+};
+
+}  // namespace herald::mqtt

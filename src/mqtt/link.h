@@ -1,0 +1,63 @@
+// LinkBase: the buffering and close logic every transport shares, and the Loop
+// they run on. Private to the mqtt module.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "mqtt/broker.h"
+
+namespace herald::mqtt {
+
+class LinkBase;
+
+// One event loop: the io_context, the broker it serves, a read buffer shared by
+// all its connections (an idle connection holds no read buffer of its own), and
+// the list of connections with output to write at the end of this turn.
+struct Loop {
+  boost::asio::io_context ioc{1};
+  Broker* broker = nullptr;
+  std::vector<char> read_buffer = std::vector<char>(256 << 10);
+  std::vector<std::shared_ptr<LinkBase>> dirty;
+  bool flush_posted = false;
+
+  // Writes every dirty connection's output. Posted once per turn.
+  void FlushDirty();
+};
+
+class LinkBase : public Link, public std::enable_shared_from_this<LinkBase> {
+ public:
+  explicit LinkBase(Loop& loop) : loop_(loop) {}
+
+  void Flush() override;
+  void Close() override;
+
+  // Called by Loop::FlushDirty.
+  void FlushNow();
+
+ protected:
+  // Hands received bytes to the broker, keeping a partial packet for next time.
+  // Returns false once the link is closing.
+  bool Consume(std::string_view chunk);
+  // Starts writing `writing_` in full; calls OnWriteDone when finished.
+  virtual void StartWrite() = 0;
+  // Closes the socket (no more callbacks will deliver data).
+  virtual void CloseTransport() = 0;
+  void OnWriteDone(bool ok);
+  // Closes now, discarding unwritten output; tells the broker. Idempotent.
+  void Finish();
+
+  Loop& loop_;
+  std::string in_;       // the unconsumed tail of a partial packet
+  std::string writing_;  // output being written
+  bool writing_now_ = false;
+  bool closing_ = false;
+  bool closed_ = false;
+  bool dirty_ = false;
+};
+
+}  // namespace herald::mqtt
