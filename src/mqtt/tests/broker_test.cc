@@ -1,0 +1,357 @@
+// Broker protocol logic against in-memory links, with a real store underneath.
+#include "mqtt/broker.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <mutex>
+
+namespace herald::mqtt {
+namespace {
+
+class FakeLink : public Link {
+ public:
+  void Flush() override {}
+  void Close() override { closing = true; }
+  std::string Remote() const override { return "fake"; }
+  bool closing = false;
+
+  // Decodes and removes every packet written to this link so far.
+  std::vector<Packet> Take() {
+    std::vector<Packet> packets;
+    size_t off = 0;
+    while (off < out.size()) {
+      DecodeResult r = Decode(std::string_view(out).substr(off));
+      if (r.outcome != DecodeOutcome::kPacket) break;
+      // Server-to-client packets decode with the client rules too; copy publishes.
+      if (auto* p = std::get_if<Publish>(&r.packet)) {
+        owned_.push_back(OwnedPublish::CopyOf(*p));
+        r.packet = owned_.back().view();
+      }
+      packets.push_back(r.packet);
+      off += r.consumed;
+    }
+    out.erase(0, off);
+    return packets;
+  }
+
+ private:
+  std::deque<OwnedPublish> owned_;
+};
+
+class BrokerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("broker-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++));
+    std::filesystem::remove_all(dir_);
+    std::vector<std::string> cfs = {kSessionsFamily, kMessagesFamily, kRetainedFamily};
+    db_ = store::Db::Open(dir_.string(), {}, cfs).value();
+    config_.open_mode = true;
+    config_.max_inflight = 4;
+    config_.max_queued_messages = 10;
+    MakeBroker();
+  }
+  void TearDown() override {
+    broker_.reset();
+    db_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  void MakeBroker() {
+    broker_.reset();
+    BrokerOptions o{config_, db_.get(), nullptr, nullptr, &clock_, &metrics_,
+                    [this](std::function<void()> fn) {
+                      std::lock_guard<std::mutex> l(mu_);
+                      posted_.push_back(std::move(fn));
+                    }};
+    broker_ = std::make_unique<Broker>(o);
+    ASSERT_TRUE(broker_->Recover().ok());
+  }
+
+  // Waits for every store commit issued so far, then runs their callbacks.
+  void Settle() {
+    for (int i = 0; i < 3; ++i) {
+      ASSERT_TRUE(db_->Write(store::WriteBatch()).ok());
+      std::vector<std::function<void()>> work;
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        work.swap(posted_);
+      }
+      for (auto& fn : work) fn();
+    }
+  }
+
+  void Send(FakeLink& link, const auto& packet) {
+    std::string bytes;
+    Encode(packet, &bytes);
+    size_t used = broker_->OnInput(&link, bytes);
+    EXPECT_EQ(used, bytes.size());
+  }
+
+  std::unique_ptr<FakeLink> Connect(const std::string& id, bool clean, bool expect_present = false) {
+    auto link = std::make_unique<FakeLink>();
+    broker_->OnOpen(link.get());
+    mqtt::Connect c;
+    c.client_id = id;
+    c.clean_session = clean;
+    Send(*link, c);
+    auto packets = link->Take();
+    EXPECT_GE(packets.size(), 1u);
+    auto* ack = std::get_if<Connack>(&packets[0]);
+    EXPECT_TRUE(ack && ack->code == ConnackCode::kAccepted);
+    if (ack) {
+      EXPECT_EQ(ack->session_present, expect_present);
+    }
+    // Anything after the CONNACK (redeliveries) goes back for the test to read.
+    for (size_t i = 1; i < packets.size(); ++i) Encode(packets[i], &link->out);
+    return link;
+  }
+
+  void Subscribe(FakeLink& link, const std::string& filter, QoS qos) {
+    Send(link, mqtt::Subscribe{1, {{filter, qos}}});
+    auto p = link.Take();
+    ASSERT_FALSE(p.empty());
+    ASSERT_TRUE(std::holds_alternative<Suback>(p[0]));
+    // Retained messages that followed the SUBACK go back for the test to read.
+    for (size_t i = 1; i < p.size(); ++i) Encode(p[i], &link.out);
+  }
+
+  void Disconnect(FakeLink& link, bool graceful = true) {
+    if (graceful) {
+      std::string bytes;
+      Encode(mqtt::Disconnect{}, &bytes);
+      broker_->OnInput(&link, bytes);
+    }
+    broker_->OnClosed(&link);
+  }
+
+  static std::vector<Publish> Publishes(const std::vector<Packet>& packets) {
+    std::vector<Publish> out;
+    for (const auto& p : packets) {
+      if (auto* pub = std::get_if<Publish>(&p)) out.push_back(*pub);
+    }
+    return out;
+  }
+
+  static inline int counter_ = 0;
+  std::filesystem::path dir_;
+  std::unique_ptr<store::Db> db_;
+  MqttConfig config_;
+  VirtualClock clock_{1'767'571'200LL * kMicrosPerSecond};
+  MetricsRegistry metrics_;
+  std::unique_ptr<Broker> broker_;
+  std::mutex mu_;
+  std::vector<std::function<void()>> posted_;
+};
+
+TEST_F(BrokerTest, Qos1PublishIsDeliveredAndAcknowledged) {
+  auto sub = Connect("sub", true);
+  Subscribe(*sub, "a/+", QoS::kAtLeastOnce);
+  auto pub = Connect("pub", true);
+  Send(*pub, Publish{false, QoS::kAtLeastOnce, false, 7, "a/b", "hello"});
+  Settle();
+  auto to_pub = pub->Take();
+  ASSERT_EQ(to_pub.size(), 1u);
+  EXPECT_EQ(std::get<Puback>(to_pub[0]).packet_id, 7);
+  auto got = Publishes(sub->Take());
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].payload, "hello");
+  EXPECT_EQ(got[0].qos, QoS::kAtLeastOnce);
+  EXPECT_FALSE(got[0].retain);
+}
+
+TEST_F(BrokerTest, OverlappingSubscriptionsDeliverOneCopyAtTheHighestQos) {
+  auto sub = Connect("sub", true);
+  Subscribe(*sub, "a/#", QoS::kExactlyOnce);
+  Subscribe(*sub, "a/b", QoS::kAtMostOnce);
+  auto pub = Connect("pub", true);
+  Send(*pub, Publish{false, QoS::kExactlyOnce, false, 1, "a/b", "x"});
+  auto got = Publishes(sub->Take());
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].qos, QoS::kExactlyOnce);
+}
+
+TEST_F(BrokerTest, Qos2HandshakeBothDirections) {
+  auto sub = Connect("sub", true);
+  Subscribe(*sub, "t", QoS::kExactlyOnce);
+  auto pub = Connect("pub", true);
+  Send(*pub, Publish{false, QoS::kExactlyOnce, false, 5, "t", "once"});
+  Send(*pub, Publish{true, QoS::kExactlyOnce, false, 5, "t", "once"});  // retransmission
+  auto to_pub = pub->Take();
+  ASSERT_EQ(to_pub.size(), 2u);
+  EXPECT_EQ(std::get<Pubrec>(to_pub[0]).packet_id, 5);
+  Send(*pub, Pubrel{5});
+  EXPECT_EQ(std::get<Pubcomp>(pub->Take().at(0)).packet_id, 5);
+
+  auto got = Publishes(sub->Take());
+  ASSERT_EQ(got.size(), 1u);  // the retransmission was not routed again
+  Send(*sub, Pubrec{got[0].packet_id});
+  EXPECT_EQ(std::get<Pubrel>(sub->Take().at(0)).packet_id, got[0].packet_id);
+  Send(*sub, Pubcomp{got[0].packet_id});
+  EXPECT_EQ(metrics_.GetGauge("herald_mqtt_queued_messages", "").Value(), 0);
+}
+
+TEST_F(BrokerTest, PersistentSessionQueuesWhileOfflineAndRedeliversWithDup) {
+  auto sub = Connect("dev", false);
+  Subscribe(*sub, "u/1", QoS::kAtLeastOnce);
+  auto pub = Connect("pub", true);
+  Send(*pub, Publish{false, QoS::kAtLeastOnce, false, 1, "u/1", "m1"});
+  Settle();
+  auto first = Publishes(sub->Take());
+  ASSERT_EQ(first.size(), 1u);
+  Disconnect(*sub, false);  // no PUBACK: m1 stays in flight
+  for (int i = 2; i <= 3; ++i) {
+    Send(*pub, Publish{false, QoS::kAtLeastOnce, false, static_cast<std::uint16_t>(i), "u/1",
+                       "m" + std::to_string(i)});
+  }
+  Settle();
+  auto again = Connect("dev", false, /*expect_present=*/true);
+  auto got = Publishes(again->Take());
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[0].payload, "m1");
+  EXPECT_TRUE(got[0].dup);
+  EXPECT_EQ(got[1].payload, "m2");
+  EXPECT_FALSE(got[1].dup);
+  EXPECT_EQ(got[2].payload, "m3");
+}
+
+TEST_F(BrokerTest, QueuedMessagesSurviveABrokerRestart) {
+  {
+    auto sub = Connect("dev", false);
+    Subscribe(*sub, "u/1", QoS::kAtLeastOnce);
+    Disconnect(*sub);
+    auto pub = Connect("pub", true);
+    for (int i = 1; i <= 3; ++i) {
+      Send(*pub, Publish{false, QoS::kAtLeastOnce, false, static_cast<std::uint16_t>(i), "u/1",
+                         "m" + std::to_string(i)});
+    }
+    Settle();
+    EXPECT_EQ(pub->Take().size(), 3u);  // acknowledged only after the store commit
+    Disconnect(*pub);
+    Settle();
+  }
+  MakeBroker();  // a new broker on the same store, as after kill -9
+  auto again = Connect("dev", false, true);
+  auto got = Publishes(again->Take());
+  ASSERT_EQ(got.size(), 3u);
+  for (auto& p : got) Send(*again, Puback{p.packet_id});
+  Settle();
+  MakeBroker();
+  auto third = Connect("dev", false, true);
+  EXPECT_TRUE(Publishes(third->Take()).empty());  // acknowledged messages are gone
+}
+
+TEST_F(BrokerTest, InflightWindowAndQueueLimitCountDrops) {
+  auto sub = Connect("dev", false);
+  Subscribe(*sub, "u/1", QoS::kAtLeastOnce);
+  auto pub = Connect("pub", true);
+  for (int i = 1; i <= 12; ++i) {
+    Send(*pub, Publish{false, QoS::kAtLeastOnce, false, static_cast<std::uint16_t>(i), "u/1", "m"});
+  }
+  Settle();
+  auto got = Publishes(sub->Take());
+  EXPECT_EQ(got.size(), 4u);  // max_inflight
+  EXPECT_EQ(metrics_.GetCounter("herald_mqtt_dropped_total", "", {{"reason", "queue_full"}}).Value(), 2u);
+  Send(*sub, Puback{got[0].packet_id});
+  EXPECT_EQ(Publishes(sub->Take()).size(), 1u);  // a slot opened in the window
+}
+
+TEST_F(BrokerTest, RetainedMessagesSetReplaceAndDelete) {
+  auto pub = Connect("pub", true);
+  Send(*pub, Publish{false, QoS::kAtMostOnce, true, 0, "r/x", "v1"});
+  Send(*pub, Publish{false, QoS::kAtMostOnce, true, 0, "r/x", "v2"});
+  auto s1 = Connect("s1", true);
+  Subscribe(*s1, "r/#", QoS::kAtMostOnce);
+  auto got = Publishes(s1->Take());
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].payload, "v2");
+  EXPECT_TRUE(got[0].retain);
+  Send(*pub, Publish{false, QoS::kAtMostOnce, true, 0, "r/x", ""});
+  auto s2 = Connect("s2", true);
+  Subscribe(*s2, "r/#", QoS::kAtMostOnce);
+  EXPECT_TRUE(Publishes(s2->Take()).empty());
+}
+
+TEST_F(BrokerTest, WillIsPublishedOnlyOnUngracefulClose) {
+  auto sub = Connect("sub", true);
+  Subscribe(*sub, "will/#", QoS::kAtMostOnce);
+  for (bool graceful : {true, false}) {
+    auto link = std::make_unique<FakeLink>();
+    broker_->OnOpen(link.get());
+    mqtt::Connect c;
+    c.client_id = graceful ? "g" : "u";
+    c.will = Will{"will/" + c.client_id, "gone", QoS::kAtMostOnce, false};
+    Send(*link, c);
+    Disconnect(*link, graceful);
+  }
+  auto got = Publishes(sub->Take());
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].topic, "will/u");
+}
+
+TEST_F(BrokerTest, FirstPacketMustBeConnectAndASecondConnectCloses) {
+  auto link = std::make_unique<FakeLink>();
+  broker_->OnOpen(link.get());
+  std::string bytes;
+  Encode(Pingreq{}, &bytes);
+  broker_->OnInput(link.get(), bytes);
+  EXPECT_TRUE(link->closing);
+  broker_->OnClosed(link.get());
+
+  auto c = Connect("twice", true);
+  mqtt::Connect again;
+  again.client_id = "twice";
+  std::string b2;
+  Encode(again, &b2);
+  broker_->OnInput(c.get(), b2);
+  EXPECT_TRUE(c->closing);
+}
+
+TEST_F(BrokerTest, SameClientIdTakesOverTheSession) {
+  auto first = Connect("dup", true);
+  auto second = Connect("dup", true);
+  EXPECT_TRUE(first->closing);
+  broker_->OnClosed(first.get());
+  Subscribe(*second, "x", QoS::kAtMostOnce);  // the new connection is fully usable
+  EXPECT_EQ(broker_->sessions(), 1u);
+}
+
+TEST_F(BrokerTest, DeliverReportsRefusedDeliveredQueuedAndExpired) {
+  std::vector<DeliveryOutcome> outcomes;
+  auto record = [&](DeliveryOutcome o) { outcomes.push_back(o); };
+  PushMessage m{"t", "u1", "m1", "{}", 0};
+  broker_->Deliver(m, record);  // nobody subscribed
+  ASSERT_EQ(outcomes.size(), 1u);
+  EXPECT_EQ(outcomes[0], DeliveryOutcome::kRefused);
+
+  auto dev = Connect("dev", false);
+  Subscribe(*dev, "u/u1", QoS::kAtLeastOnce);  // open mode: no tenant mount
+  broker_->Deliver(m, record);
+  Settle();
+  auto got = Publishes(dev->Take());
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(outcomes.size(), 1u);  // waiting for the PUBACK
+  Send(*dev, Puback{got[0].packet_id});
+  ASSERT_EQ(outcomes.size(), 2u);
+  EXPECT_EQ(outcomes[1], DeliveryOutcome::kDelivered);
+
+  Disconnect(*dev);
+  broker_->Deliver(m, record);
+  Settle();
+  ASSERT_EQ(outcomes.size(), 3u);
+  EXPECT_EQ(outcomes[2], DeliveryOutcome::kQueued);
+
+  PushMessage short_lived = m;
+  short_lived.expires_at = clock_.Now() + kMicrosPerSecond;
+  broker_->Deliver(short_lived, record);
+  Settle();
+  clock_.Advance(2 * kMicrosPerSecond);
+  broker_->Tick();
+  ASSERT_EQ(outcomes.size(), 4u);
+  EXPECT_EQ(outcomes[3], DeliveryOutcome::kQueued);
+  EXPECT_EQ(metrics_.GetCounter("herald_mqtt_dropped_total", "", {{"reason", "expired"}}).Value(), 1u);
+}
+
+}  // namespace
+}  // namespace herald::mqtt

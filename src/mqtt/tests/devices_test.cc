@@ -1,0 +1,42 @@
+#include "mqtt/devices.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+namespace herald::mqtt {
+namespace {
+
+TEST(DevicesTest, TokensAuthenticateRevokeAndSurviveReopen) {
+  auto dir = std::filesystem::temp_directory_path() / ("devices-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  SystemClock clock;
+  std::string t1, t2;
+  {
+    auto db = store::Db::Open(dir.string(), {}, {kDevicesFamily}).value();
+    auto reg = DeviceRegistry::Open(db.get(), &clock).value();
+    t1 = reg->Register("shop", "u1", "d1").value();
+    auto id = reg->Authenticate("d1", t1).value();
+    EXPECT_EQ(id.tenant, "shop");
+    EXPECT_EQ(id.user_id, "u1");
+    EXPECT_EQ(id.device_id, "d1");
+    EXPECT_FALSE(reg->Authenticate("d2", t1).ok());             // another device's name
+    EXPECT_FALSE(reg->Authenticate("d1", t1 + "x").ok());       // tampered mac
+    EXPECT_FALSE(reg->Authenticate("d1", "other" + t1.substr(4)).ok());  // other tenant
+    EXPECT_FALSE(reg->Authenticate("d1", "garbage").ok());
+    t2 = reg->Register("shop", "u1", "d1").value();  // re-issue: the old token dies
+    EXPECT_FALSE(reg->Authenticate("d1", t1).ok());
+    EXPECT_TRUE(reg->Authenticate("d1", t2).ok());
+    EXPECT_FALSE(reg->Register("shop", "u/1", "d9").ok());
+  }
+  auto db = store::Db::Open(dir.string(), {}, {kDevicesFamily}).value();
+  auto reg = DeviceRegistry::Open(db.get(), &clock).value();
+  EXPECT_TRUE(reg->Authenticate("d1", t2).ok());  // same secret after reopening
+  EXPECT_TRUE(reg->Revoke("shop", "d1").ok());
+  EXPECT_FALSE(reg->Authenticate("d1", t2).ok());
+  EXPECT_EQ(reg->Revoke("shop", "d1").code(), Code::kNotFound);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace herald::mqtt
