@@ -10,8 +10,11 @@ void Loop::FlushDirty() {
   std::vector<std::shared_ptr<LinkBase>> work;
   work.swap(dirty);
   for (auto& link : work) link->FlushNow();
-  if (work.capacity() > dirty.capacity()) dirty.swap(work);
-  dirty.clear();
+  // Links made dirty during the loop are already in `dirty`, with a flush posted.
+  if (dirty.empty()) {
+    work.clear();
+    dirty.swap(work);  // keep the capacity
+  }
 }
 
 void LinkBase::Flush() {
