@@ -43,7 +43,8 @@ class Server:
         else:
             raise RuntimeError("herald did not print its listening line in time")
         key_file = os.path.join(self.data_dir, "admin.key")
-        self.admin_key = open(key_file).read().strip()
+        with open(key_file) as f:
+            self.admin_key = f.read().strip()
 
     def request(self, method, path, body=None, key=None, headers=None, timeout=10):
         """Returns (status, parsed JSON or text, headers)."""
