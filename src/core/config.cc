@@ -208,7 +208,7 @@ void ReadAll(Reader& r, Config& c) {
   r.String("mqtt", "tls_cert", &c.mqtt.tls_cert);
   r.String("mqtt", "tls_key", &c.mqtt.tls_key);
   r.Bool("mqtt", "open_mode", &c.mqtt.open_mode);
-  r.Uint("mqtt", "event_loops", &c.mqtt.event_loops, 1, 64);
+  r.Uint("mqtt", "event_loops", &c.mqtt.event_loops, 1, 1);
   r.Uint("mqtt", "max_packet_bytes", &c.mqtt.max_packet_bytes, 64, 268435455 + 5);
   r.Uint("mqtt", "max_inflight", &c.mqtt.max_inflight, 1, 65535);
   r.Uint("mqtt", "max_queued_messages", &c.mqtt.max_queued_messages, 1, 100'000'000);

@@ -353,5 +353,88 @@ TEST_F(BrokerTest, DeliverReportsRefusedDeliveredQueuedAndExpired) {
   EXPECT_EQ(metrics_.GetCounter("herald_mqtt_dropped_total", "", {{"reason", "expired"}}).Value(), 1u);
 }
 
+class RecordingSink : public EventSink {
+ public:
+  void OnGatewayEvent(GatewayEvent e) override { events.push_back(std::move(e)); }
+  std::vector<GatewayEvent> events;
+};
+
+// Secure mode: a device authenticates with its token, is confined to its topics,
+// and its presence, deliveries and receipts become events for the pipeline.
+TEST_F(BrokerTest, DeviceEventsAclAndReceipts) {
+  DeviceRegistry* reg = nullptr;
+  std::unique_ptr<store::Db> dev_db =
+      store::Db::Open((dir_ / "devices").string(), {}, {kDevicesFamily}).value();
+  auto registry = DeviceRegistry::Open(dev_db.get(), &clock_).value();
+  reg = registry.get();
+  std::string token = reg->Register("shop", "u1", "d1").value();
+  RecordingSink sink;
+  config_.open_mode = false;
+  broker_.reset();
+  BrokerOptions o{config_, db_.get(), reg, &sink, &clock_, &metrics_,
+                  [this](std::function<void()> fn) {
+                    std::lock_guard<std::mutex> l(mu_);
+                    posted_.push_back(std::move(fn));
+                  }};
+  broker_ = std::make_unique<Broker>(o);
+  ASSERT_TRUE(broker_->Recover().ok());
+
+  auto bad = std::make_unique<FakeLink>();
+  broker_->OnOpen(bad.get());
+  mqtt::Connect wrong;
+  wrong.client_id = "d1";
+  wrong.username = "d1";
+  wrong.password = token + "x";
+  Send(*bad, wrong);
+  EXPECT_EQ(std::get<Connack>(bad->Take().at(0)).code, ConnackCode::kBadUsernameOrPassword);
+  EXPECT_TRUE(bad->closing);
+  broker_->OnClosed(bad.get());
+
+  auto dev = std::make_unique<FakeLink>();
+  broker_->OnOpen(dev.get());
+  mqtt::Connect c;
+  c.client_id = "d1";
+  c.username = "d1";
+  c.password = token;
+  Send(*dev, c);
+  EXPECT_EQ(std::get<Connack>(dev->Take().at(0)).code, ConnackCode::kAccepted);
+  Send(*dev, mqtt::Subscribe{2, {{"u/u1", QoS::kAtLeastOnce}, {"u/u2", QoS::kAtLeastOnce},
+                                 {"#", QoS::kAtMostOnce}}});
+  auto suback = std::get<Suback>(dev->Take().at(0));
+  EXPECT_EQ(suback.codes, (std::vector<SubackCode>{SubackCode::kGrantedQoS1, SubackCode::kFailure,
+                                                   SubackCode::kFailure}));
+  EXPECT_EQ(metrics_.GetCounter("herald_mqtt_acl_denied_total", "", {{"action", "subscribe"}}).Value(), 2u);
+
+  std::vector<DeliveryOutcome> outcomes;
+  broker_->Deliver({"shop", "u1", "m1", R"({"id":"m1"})", 0},
+                   [&](DeliveryOutcome d) { outcomes.push_back(d); });
+  broker_->Deliver({"other", "u1", "m2", "{}", 0},  // same user id in another tenant
+                   [&](DeliveryOutcome d) { outcomes.push_back(d); });
+  auto got = Publishes(dev->Take());
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].topic, "u/u1");  // the tenant mount is invisible to the device
+  Send(*dev, Puback{got[0].packet_id});
+  Send(*dev, Publish{false, QoS::kAtLeastOnce, false, 9, "r/u1",
+                     R"({"message_id":"m1","type":"opened"})"});
+  Send(*dev, Publish{false, QoS::kAtMostOnce, false, 0, "r/u1", "not json"});
+  EXPECT_EQ(std::get<Puback>(dev->Take().at(0)).packet_id, 9);
+  EXPECT_EQ(outcomes, (std::vector<DeliveryOutcome>{DeliveryOutcome::kRefused,
+                                                    DeliveryOutcome::kDelivered}));
+  // Publishing outside r/<user> closes the connection.
+  Send(*dev, Publish{false, QoS::kAtMostOnce, false, 0, "u/u2", "x"});
+  EXPECT_TRUE(dev->closing);
+  broker_->OnClosed(dev.get());
+
+  std::vector<std::string> types;
+  for (const auto& e : sink.events) types.push_back(e.type + ":" + e.message_id);
+  EXPECT_EQ(types, (std::vector<std::string>{"online:", "refused:m2", "delivered:m1", "opened:m1",
+                                             "offline:"}));
+  EXPECT_EQ(sink.events[3].device_id, "d1");
+  EXPECT_EQ(sink.events[3].tenant, "shop");
+  EXPECT_EQ(sink.events[3].ts, clock_.Now());
+  EXPECT_EQ(metrics_.GetCounter("herald_mqtt_receipts_rejected_total", "").Value(), 1u);
+  broker_.reset();
+}
+
 }  // namespace
 }  // namespace herald::mqtt
