@@ -184,20 +184,19 @@ void Broker::Tick() {
   }
   for (Link* link : expired) link->Close();
 
-  // Expire queued messages of offline sessions.
+  // Expire queued messages of offline sessions, every 20th tick (about 5 s).
+  if (ticks_++ % 20 != 0) return;
   Micros t = opt_.clock->Now();
   for (auto& [id, s] : sessions_) {
-    if (s->link) continue;
-    for (auto it = s->queue.begin(); it != s->queue.end();) {
-      if (it->msg->expires_at && it->msg->expires_at <= t) {
-        if (it->seq) ErasePersistedMessage(*s, it->seq);
-        Drop("expired", it->msg);
-        it = s->queue.erase(it);
-        m_queued_->Add(-1);
-      } else {
-        ++it;
-      }
-    }
+    if (s->link || s->queue.empty()) continue;
+    Session& sess = *s;
+    sess.queue.RemoveIf([&](const Outgoing& o) {
+      if (!o.msg->expires_at || o.msg->expires_at > t) return false;
+      if (o.seq) ErasePersistedMessage(sess, o.seq);
+      Drop("expired", o.msg);
+      m_queued_->Add(-1);
+      return true;
+    });
   }
 }
 

@@ -172,6 +172,7 @@ class Broker {
   SessionId next_session_id_ = 1;
   std::uint64_t next_seq_ = 1;
   std::uint64_t assigned_ids_ = 0;
+  std::uint64_t ticks_ = 0;
 
   // Metrics.
   Gauge *m_connections_, *m_sessions_, *m_subscriptions_, *m_queued_, *m_retained_;

@@ -114,12 +114,12 @@ void Broker::DetachSession(ConnState& c) {
 void Broker::DestroySession(Session& s) {
   for (const auto& [filter, qos] : s.subs) trie_.Remove(filter, s.id);
   m_subscriptions_->Set(static_cast<std::int64_t>(trie_.size()));
-  for (auto* q : {&s.inflight, &s.queue}) {
-    for (Outgoing& o : *q) {
-      m_queued_->Add(-1);
-      Drop("session_ended", o.msg);
-    }
-  }
+  auto end_copy = [&](const Outgoing& o) {
+    m_queued_->Add(-1);
+    Drop("session_ended", o.msg);
+  };
+  for (const Outgoing& o : s.inflight) end_copy(o);
+  for (const Outgoing& o : s.queue) end_copy(o);
   if (!s.clean) ErasePersistedSession(s);
   session_by_key_.erase(s.key);
   sessions_.erase(s.id);  // destroys s

@@ -88,11 +88,11 @@ void Broker::PersistSession(const Session& s) {
 void Broker::ErasePersistedSession(const Session& s) {
   store::WriteBatch b;
   b.Delete(sessions_cf_, s.key);
-  for (auto* q : {&s.inflight, &s.queue}) {
-    for (const Outgoing& o : *q) {
-      if (o.seq) b.Delete(messages_cf_, MessageKey(s.key, o.seq));
-    }
-  }
+  auto erase = [&](const Outgoing& o) {
+    if (o.seq) b.Delete(messages_cf_, MessageKey(s.key, o.seq));
+  };
+  for (const Outgoing& o : s.inflight) erase(o);
+  for (const Outgoing& o : s.queue) erase(o);
   Commit(std::move(b), [](Status) {});
 }
 
