@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "mqtt/link.h"
+#include "mqtt/tcp_poller.h"
 #include "mqtt/transports.h"
 
 namespace herald::mqtt {
@@ -19,72 +20,6 @@ namespace {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
-
-// MQTT over plain TCP. Reads wait for readability and then read into the loop's
-// shared buffer, so an idle connection holds no read buffer; writes go out with one
-// non-blocking send per turn and fall back to an asynchronous write only when the
-// socket buffer is full.
-class TcpLink final : public LinkBase {
- public:
-  TcpLink(Loop& loop, tcp::socket sock) : LinkBase(loop), sock_(std::move(sock)) {
-    boost::system::error_code ec;
-    sock_.non_blocking(true, ec);
-    sock_.set_option(tcp::no_delay(true), ec);
-  }
-
-  void Start() {
-    loop_.broker->OnOpen(this);
-    WaitRead();
-  }
-
-  std::string Remote() const override {
-    boost::system::error_code ec;
-    auto ep = sock_.remote_endpoint(ec);
-    return ec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
-  }
-
- private:
-  void WaitRead() {
-    sock_.async_wait(tcp::socket::wait_read,
-                     [self = shared_from_this(), this](boost::system::error_code ec) {
-                       if (ec || closed_) return Finish();
-                       OnReadable();
-                     });
-  }
-
-  void OnReadable() {
-    // Bounded: a fast sender cannot starve the other connections of this loop.
-    for (int round = 0; round < 4; ++round) {
-      boost::system::error_code ec;
-      size_t n = sock_.read_some(asio::buffer(loop_.read_buffer), ec);
-      if (ec == asio::error::would_block) break;
-      if (ec || n == 0) return Finish();
-      if (!Consume(std::string_view(loop_.read_buffer.data(), n))) return;  // closing
-      if (n < loop_.read_buffer.size()) break;
-    }
-    WaitRead();
-  }
-
-  void StartWrite() override {
-    boost::system::error_code ec;
-    size_t n = sock_.write_some(asio::buffer(writing_), ec);
-    if (ec && ec != asio::error::would_block) return OnWriteDone(false);
-    if (n == writing_.size()) return OnWriteDone(true);
-    writing_.erase(0, n);
-    asio::async_write(sock_, asio::buffer(writing_),
-                      [self = shared_from_this(), this](boost::system::error_code ec, size_t) {
-                        OnWriteDone(!ec);
-                      });
-  }
-
-  void CloseTransport() override {
-    boost::system::error_code ec;
-    sock_.shutdown(tcp::socket::shutdown_both, ec);
-    sock_.close(ec);
-  }
-
-  tcp::socket sock_;
-};
 
 Result<tcp::endpoint> Resolve(const Endpoint& ep) {
   boost::system::error_code ec;
@@ -101,6 +36,7 @@ class GatewayImpl final : public Gateway {
     // Connections die with the loop's pending handlers; then the broker.
     acceptors_.clear();
     tick_.reset();
+    poller_.reset();
     loop_.reset();
     broker_.reset();
   }
@@ -113,6 +49,8 @@ class GatewayImpl final : public Gateway {
     broker_ = std::make_unique<Broker>(std::move(bo));
     loop_->broker = broker_.get();
     HERALD_RETURN_IF_ERROR(broker_->Recover());
+    poller_ = std::make_unique<TcpPoller>(*loop_);
+    HERALD_RETURN_IF_ERROR(poller_->Init());
 
     const MqttConfig& c = options_.config;
     HERALD_RETURN_IF_ERROR(Listen(c.listen, Transport::kTcp, &tcp_));
@@ -188,7 +126,7 @@ class GatewayImpl final : public Gateway {
         return;
       }
       switch (kind) {
-        case Transport::kTcp: std::make_shared<TcpLink>(*loop_, std::move(s))->Start(); break;
+        case Transport::kTcp: poller_->Adopt(s.release()); break;
         case Transport::kWebSocket: StartWebSocketLink(*loop_, std::move(s)); break;
         case Transport::kTls: StartTlsLink(*loop_, *tls_context_, std::move(s)); break;
       }
@@ -210,6 +148,7 @@ class GatewayImpl final : public Gateway {
   std::unique_ptr<Broker> broker_;
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;
   std::unique_ptr<asio::steady_timer> tick_;
+  std::unique_ptr<TcpPoller> poller_;
   std::shared_ptr<TlsContext> tls_context_;
   Endpoint tcp_, ws_, tls_;
   std::thread thread_;
