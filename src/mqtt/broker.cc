@@ -87,10 +87,9 @@ void Broker::OnOpen(Link* link) {
   c->id = g_next_conn_id++;
   conn_states_[c->id] = std::move(owned);
   c->link = link;
-  c->opened = c->last_packet = std::chrono::steady_clock::now();
+  c->last_packet = std::chrono::steady_clock::now();
   link->state = c;
-  conns_.insert(link);
-  m_connections_->Set(static_cast<std::int64_t>(conns_.size()));
+  m_connections_->Set(static_cast<std::int64_t>(conn_states_.size()));
 }
 
 size_t Broker::OnInput(Link* link, std::string_view input) {
@@ -160,21 +159,22 @@ void Broker::OnClosed(Link* link) {
   ConnState* c = link->state;
   if (!c) return;
   if (c->connected && !c->graceful) PublishWill(*c);
-  if (c->connected && c->identity) {
-    Emit(c->identity->tenant, c->identity->user_id, c->identity->device_id, "offline", "");
+  if (c->connected && c->principal) {
+    const Principal& p = *c->principal;
+    Emit(p.tenant, p.user_id, p.device_id, "offline", "");
   }
   DetachSession(*c);
-  conns_.erase(link);
   link->state = nullptr;
   conn_states_.erase(c->id);  // destroys *c
-  m_connections_->Set(static_cast<std::int64_t>(conns_.size()));
+  m_connections_->Set(static_cast<std::int64_t>(conn_states_.size()));
 }
 
 void Broker::Tick() {
   auto now = std::chrono::steady_clock::now();
   std::vector<Link*> expired;
-  for (Link* link : conns_) {
-    const ConnState& c = *link->state;
+  for (const auto& [id, state] : conn_states_) {
+    const ConnState& c = *state;
+    Link* link = c.link;
     auto idle = now - c.last_packet;
     // 1.5 x keep-alive (MQTT-3.1.2-24); a connection that never sends CONNECT gets 10 s.
     if (!c.connected ? idle > std::chrono::seconds(10)

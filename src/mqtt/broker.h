@@ -107,7 +107,7 @@ class Broker {
 
   // Gauges for tests and benchmarks.
   size_t sessions() const { return sessions_.size(); }
-  size_t connections() const { return conns_.size(); }
+  size_t connections() const { return conn_states_.size(); }
 
  private:
   struct Session;
@@ -165,8 +165,8 @@ class Broker {
   store::ColumnFamily sessions_cf_, messages_cf_, retained_cf_;
   SubscriptionTrie trie_;
   std::unordered_map<SessionId, std::unique_ptr<Session>> sessions_;
-  std::unordered_map<std::string, SessionId> session_by_key_;  // mount + client id
-  std::unordered_set<Link*> conns_;
+  // Keyed by views of Session::key, which lives as long as its session.
+  std::unordered_map<std::string_view, SessionId> session_by_key_;
   std::unordered_map<std::uint64_t, std::unique_ptr<ConnState>> conn_states_;  // by id
   std::map<std::string, MessagePtr> retained_;  // internal topic -> message
   SessionId next_session_id_ = 1;

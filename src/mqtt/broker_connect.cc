@@ -21,15 +21,19 @@ bool Broker::HandleConnect(Link* link, Connect& connect) {
       m_auth_failed_->Inc();
       return refuse(ConnackCode::kBadUsernameOrPassword);
     }
-    c.identity = std::move(*id);
-    c.mount = c.identity->tenant + "/";
+    auto p = std::make_shared<Principal>();
+    p->mount = id->tenant + "/";
+    p->tenant = std::move(id->tenant);
+    p->user_id = std::move(id->user_id);
+    p->device_id = std::move(id->device_id);
+    c.principal = std::move(p);
   }
   if (connect.client_id.empty()) {
     // Zero-length id with clean session (the codec refuses it otherwise).
     connect.client_id = "herald-" + std::to_string(++assigned_ids_) + "-" + std::to_string(c.id);
   }
   c.keep_alive = connect.keep_alive;
-  c.will = connect.will;
+  if (connect.will) c.will = std::make_unique<Will>(std::move(*connect.will));
   bool present = false;
   Session& s = AttachSession(link, connect, &present);
   c.session = s.id;
@@ -46,13 +50,13 @@ bool Broker::HandleConnect(Link* link, Connect& connect) {
   }
   Pump(s);
   link->Flush();
-  if (c.identity) Emit(c.identity->tenant, c.identity->user_id, c.identity->device_id, "online", "");
+  if (c.principal) Emit(c.principal->tenant, c.principal->user_id, c.principal->device_id, "online", "");
   return true;
 }
 
 Broker::Session& Broker::AttachSession(Link* link, const Connect& connect, bool* present) {
   ConnState& c = *link->state;
-  std::string key = c.mount + connect.client_id;
+  std::string key = c.mount() + connect.client_id;
   auto found = session_by_key_.find(key);
   if (found != session_by_key_.end()) {
     Session& old = *sessions_.at(found->second);
@@ -73,28 +77,19 @@ Broker::Session& Broker::AttachSession(Link* link, const Connect& connect, bool*
     } else {
       *present = true;
       old.link = link;
-      if (c.identity) {
-        old.tenant = c.identity->tenant;
-        old.user_id = c.identity->user_id;
-        old.device_id = c.identity->device_id;
-      }
+      old.principal = c.principal;
       return old;
     }
   }
   auto s = std::make_unique<Session>();
   s->id = next_session_id_++;
   s->key = key;
-  s->client_id = connect.client_id;
-  s->mount = c.mount;
+  s->mount_len = static_cast<std::uint16_t>(c.mount().size());
   s->clean = connect.clean_session;
-  if (c.identity) {
-    s->tenant = c.identity->tenant;
-    s->user_id = c.identity->user_id;
-    s->device_id = c.identity->device_id;
-  }
+  s->principal = c.principal;
   s->link = link;
   Session& ref = *s;
-  session_by_key_[key] = s->id;
+  session_by_key_[ref.key] = s->id;
   sessions_[s->id] = std::move(s);
   m_sessions_->Set(static_cast<std::int64_t>(sessions_.size()));
   if (!ref.clean) PersistSession(ref);

@@ -83,19 +83,30 @@ struct PendingAck {
   bool ready;
 };
 
-// Per-connection state, from accept to close.
+inline const std::string kNoMount;
+
+// Who a device is, shared by its connection and its session. Absent in open mode.
+struct Principal {
+  std::string tenant, user_id, device_id;
+  std::string mount;  // "<tenant>/": the tenant's topic namespace
+};
+using PrincipalPtr = std::shared_ptr<const Principal>;
+
+// Per-connection state, from accept to close. Kept small: a node may hold a
+// million idle connections.
 struct ConnState {
   std::uint64_t id = 0;
   Link* link = nullptr;
+  SessionId session = 0;
+  PrincipalPtr principal;      // null in open mode
+  std::unique_ptr<Will> will;  // null when none
+  SteadyTime last_packet;
+  Fifo<PendingAck> acks;
+  std::uint16_t keep_alive = 0;
   bool connected = false;  // CONNACK 0 sent
   bool graceful = false;   // DISCONNECT received, or taken over: no will
-  SessionId session = 0;
-  std::string mount;  // "" in open mode, "<tenant>/" for a device
-  std::optional<DeviceIdentity> identity;
-  std::optional<Will> will;
-  std::uint16_t keep_alive = 0;
-  SteadyTime opened, last_packet;
-  Fifo<PendingAck> acks;
+
+  const std::string& mount() const { return principal ? principal->mount : kNoMount; }
 };
 
 struct Broker::Outgoing {
@@ -109,16 +120,53 @@ struct Broker::Outgoing {
 struct Broker::Session {
   SessionId id = 0;
   std::string key;  // mount + client id
-  std::string client_id;
-  std::string mount;
-  bool clean = true;
-  std::string tenant, user_id, device_id;  // empty in open mode
-  Link* link = nullptr;                    // null while offline
-  std::map<std::string, std::uint8_t> subs;  // internal filter -> granted QoS
+  PrincipalPtr principal;  // null in open mode
+  Link* link = nullptr;    // null while offline
+  std::vector<std::pair<std::string, std::uint8_t>> subs;  // internal filter, granted QoS
   std::vector<Outgoing> inflight;  // sent, not yet acknowledged (at most max_inflight)
   Fifo<Outgoing> queue;            // waiting for a slot in the window
-  std::unordered_set<std::uint16_t> awaiting_rel;  // inbound QoS 2 ids
+  std::vector<std::uint16_t> awaiting_rel;  // inbound QoS 2 ids, until PUBREL
+  std::uint16_t mount_len = 0;
   std::uint16_t next_packet_id = 1;
+  bool clean = true;
+
+  std::string_view mount() const { return std::string_view(key).substr(0, mount_len); }
+  std::string_view client_id() const { return std::string_view(key).substr(mount_len); }
+  const std::string& tenant() const { return principal ? principal->tenant : kNoMount; }
+  const std::string& user_id() const { return principal ? principal->user_id : kNoMount; }
+  const std::string& device_id() const { return principal ? principal->device_id : kNoMount; }
+
+  // Adds or replaces a subscription; returns false when it replaced one.
+  bool SetSub(const std::string& filter, std::uint8_t qos) {
+    for (auto& [f, q] : subs) {
+      if (f == filter) {
+        q = qos;
+        return false;
+      }
+    }
+    subs.emplace_back(filter, qos);
+    return true;
+  }
+  bool EraseSub(const std::string& filter) {
+    for (size_t i = 0; i < subs.size(); ++i) {
+      if (subs[i].first == filter) {
+        subs[i] = std::move(subs.back());
+        subs.pop_back();
+        return true;
+      }
+    }
+    return false;
+  }
+  bool AwaitingRel(std::uint16_t id) const {
+    return std::find(awaiting_rel.begin(), awaiting_rel.end(), id) != awaiting_rel.end();
+  }
+  void AddAwaitingRel(std::uint16_t id) {
+    if (!AwaitingRel(id)) awaiting_rel.push_back(id);
+  }
+  void EraseAwaitingRel(std::uint16_t id) {
+    auto it = std::find(awaiting_rel.begin(), awaiting_rel.end(), id);
+    if (it != awaiting_rel.end()) awaiting_rel.erase(it);
+  }
 };
 
 }  // namespace herald::mqtt

@@ -17,20 +17,20 @@ bool Broker::HandlePublish(Link* link, const Publish& p) {
     return false;  // a refused publish closes the connection
   }
   Session& s = *sessions_.at(c.session);
-  if (p.qos == QoS::kExactlyOnce && s.awaiting_rel.count(p.packet_id)) {
+  if (p.qos == QoS::kExactlyOnce && s.AwaitingRel(p.packet_id)) {
     // A retransmission of a message already taken: acknowledge, do not route again.
     AckPublisher(c, p.packet_id, true, true);
     return true;
   }
-  if (c.identity) {
+  if (c.principal) {
     // Devices publish only receipts; they are events, not messages to route.
     HandleReceipt(c, p);
-    if (p.qos == QoS::kExactlyOnce) s.awaiting_rel.insert(p.packet_id);
+    if (p.qos == QoS::kExactlyOnce) s.AddAwaitingRel(p.packet_id);
     if (p.qos != QoS::kAtMostOnce) AckPublisher(c, p.packet_id, p.qos == QoS::kExactlyOnce, true);
     return true;
   }
   auto msg = std::make_shared<Message>();
-  msg->topic = c.mount;
+  msg->topic = c.mount();
   msg->topic.append(p.topic);
   msg->payload.assign(p.payload);
   msg->qos = static_cast<std::uint8_t>(p.qos);
@@ -41,7 +41,7 @@ bool Broker::HandlePublish(Link* link, const Publish& p) {
   if (p.retain) SetRetained(msg);
   Route(msg, &batch);
   if (p.qos == QoS::kAtMostOnce) return true;
-  if (p.qos == QoS::kExactlyOnce) s.awaiting_rel.insert(p.packet_id);
+  if (p.qos == QoS::kExactlyOnce) s.AddAwaitingRel(p.packet_id);
   const bool qos2 = p.qos == QoS::kExactlyOnce;
   if (batch.empty()) {
     AckPublisher(c, p.packet_id, qos2, true);
@@ -184,7 +184,7 @@ void Broker::SendPublish(Session& s, Outgoing& o, bool dup) {
   // new subscription does (MQTT-3.3.1-8).
   p.retain = o.msg->from_retained;
   p.packet_id = o.packet_id;
-  p.topic = std::string_view(o.msg->topic).substr(s.mount.size());
+  p.topic = std::string_view(o.msg->topic).substr(s.mount_len);
   p.payload = o.msg->payload;
   Encode(p, &s.link->out);
   m_out_[o.qos]->Inc();
@@ -210,7 +210,7 @@ bool Broker::HandlePubrec(Link* link, std::uint16_t id) {
 
 bool Broker::HandlePubrel(Link* link, std::uint16_t id) {
   Session& s = *sessions_.at(link->state->session);
-  s.awaiting_rel.erase(id);
+  s.EraseAwaitingRel(id);
   Encode(Pubcomp{id}, &link->out);
   link->Flush();
   return true;
@@ -238,7 +238,7 @@ void Broker::Complete(Session& s, std::uint16_t packet_id, bool qos2) {
     }
   }
   if (!it->msg->message_id.empty()) {
-    Emit(s.tenant, s.user_id, s.device_id, "delivered", it->msg->message_id);
+    Emit(s.tenant(), s.user_id(), s.device_id(), "delivered", it->msg->message_id);
   }
   s.inflight.erase(it);
   m_queued_->Add(-1);
@@ -249,9 +249,9 @@ void Broker::PublishWill(ConnState& c) {
   if (!c.will) return;
   Will w = std::move(*c.will);
   c.will.reset();
-  if (!AclAllowsPublish(c, w.topic) || c.identity) return;  // devices have no wills to route
+  if (!AclAllowsPublish(c, w.topic) || c.principal) return;  // devices have no wills to route
   auto msg = std::make_shared<Message>();
-  msg->topic = c.mount + w.topic;
+  msg->topic = c.mount() + w.topic;
   msg->payload = std::move(w.payload);
   msg->qos = static_cast<std::uint8_t>(w.qos);
   msg->retain = w.retain;
@@ -276,7 +276,7 @@ void Broker::HandleReceipt(const ConnState& c, const Publish& p) {
   for (const char* t : kTypes) {
     if (type == t) {
       m_receipts_->Inc();
-      Emit(c.identity->tenant, c.identity->user_id, c.identity->device_id, t,
+      Emit(c.principal->tenant, c.principal->user_id, c.principal->device_id, t,
            j["message_id"].get<std::string>());
       return;
     }

@@ -6,17 +6,17 @@
 namespace herald::mqtt {
 
 bool Broker::AclAllowsSubscribe(const ConnState& c, std::string_view filter) const {
-  if (!c.identity) return true;  // open mode
+  if (!c.principal) return true;  // open mode
   // u/<user> and anything below it, with no wildcard above the user level.
-  const std::string base = "u/" + c.identity->user_id;
+  const std::string base = "u/" + c.principal->user_id;
   if (filter == base) return true;
   return filter.size() > base.size() + 1 && filter.substr(0, base.size()) == base &&
          filter[base.size()] == '/';
 }
 
 bool Broker::AclAllowsPublish(const ConnState& c, std::string_view topic) const {
-  if (!c.identity) return true;
-  return topic == "r/" + c.identity->user_id;
+  if (!c.principal) return true;
+  return topic == "r/" + c.principal->user_id;
 }
 
 bool Broker::HandleSubscribe(Link* link, const Subscribe& sub) {
@@ -31,9 +31,9 @@ bool Broker::HandleSubscribe(Link* link, const Subscribe& sub) {
       continue;
     }
     auto qos = static_cast<std::uint8_t>(f.qos);
-    std::string internal = c.mount + f.filter;
+    std::string internal = c.mount() + f.filter;
     trie_.Insert(internal, s.id, qos);
-    s.subs[internal] = qos;
+    s.SetSub(internal, qos);
     ack.codes.push_back(static_cast<SubackCode>(qos));
     granted.emplace_back(std::move(internal), qos);
   }
@@ -50,8 +50,8 @@ bool Broker::HandleUnsubscribe(Link* link, const Unsubscribe& unsub) {
   ConnState& c = *link->state;
   Session& s = *sessions_.at(c.session);
   for (const std::string& f : unsub.filters) {
-    std::string internal = c.mount + f;
-    if (s.subs.erase(internal)) trie_.Remove(internal, s.id);
+    std::string internal = c.mount() + f;
+    if (s.EraseSub(internal)) trie_.Remove(internal, s.id);
   }
   m_subscriptions_->Set(static_cast<std::int64_t>(trie_.size()));
   if (!s.clean) PersistSession(s);
@@ -84,13 +84,13 @@ void Broker::SendRetained(Session& s, const std::string& internal_filter, std::u
   if (retained_.empty()) return;
   store::WriteBatch batch;
   for (const auto& [topic, msg] : retained_) {
-    if (topic.compare(0, s.mount.size(), s.mount) != 0) continue;  // another tenant
+    if (std::string_view(topic).substr(0, s.mount_len) != s.mount()) continue;  // another tenant
     if (!TopicMatches(internal_filter, topic)) continue;
     std::uint8_t q = std::min(qos, msg->qos);
     if (q == 0) {
       Publish p;
       p.retain = true;  // sent because of a new subscription (MQTT-3.3.1-8)
-      p.topic = std::string_view(topic).substr(s.mount.size());
+      p.topic = std::string_view(topic).substr(s.mount_len);
       p.payload = msg->payload;
       Encode(p, &s.link->out);
       m_out_[0]->Inc();

@@ -78,8 +78,9 @@ void Broker::Commit(store::WriteBatch batch, std::function<void(Status)> done) {
 void Broker::PersistSession(const Session& s) {
   nlohmann::json subs = nlohmann::json::array();
   for (const auto& [filter, qos] : s.subs) subs.push_back({filter, qos});
-  nlohmann::json j = {{"client_id", s.client_id}, {"mount", s.mount},     {"tenant", s.tenant},
-                      {"user_id", s.user_id},     {"device_id", s.device_id}, {"subs", subs}};
+  nlohmann::json j = {{"client_id", s.client_id()}, {"mount", s.mount()},
+                      {"tenant", s.tenant()},       {"user_id", s.user_id()},
+                      {"device_id", s.device_id()}, {"subs", subs}};
   store::WriteBatch b;
   b.Put(sessions_cf_, s.key, j.dump());
   Commit(std::move(b), [](Status) {});
@@ -123,16 +124,20 @@ Status Broker::Recover() {
     auto s = std::make_unique<Session>();
     s->id = next_session_id_++;
     s->key = std::string(key);
-    s->client_id = j.value("client_id", "");
-    s->mount = j.value("mount", "");
-    s->tenant = j.value("tenant", "");
-    s->user_id = j.value("user_id", "");
-    s->device_id = j.value("device_id", "");
+    s->mount_len = static_cast<std::uint16_t>(j.value("mount", "").size());
+    if (!j.value("tenant", "").empty()) {
+      auto p = std::make_shared<Principal>();
+      p->tenant = j.value("tenant", "");
+      p->user_id = j.value("user_id", "");
+      p->device_id = j.value("device_id", "");
+      p->mount = j.value("mount", "");
+      s->principal = std::move(p);
+    }
     s->clean = false;
     for (const auto& sub : j.value("subs", nlohmann::json::array())) {
       auto filter = sub[0].get<std::string>();
       auto qos = sub[1].get<std::uint8_t>();
-      s->subs[filter] = qos;
+      s->SetSub(filter, qos);
       trie_.Insert(filter, s->id, qos);
     }
     session_by_key_[s->key] = s->id;

@@ -130,7 +130,8 @@ void TcpPoller::Adopt(int fd) {
   ev.events = EPOLLIN;
   ev.data.ptr = link.get();
   if (::epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) != 0) return;  // the link closes fd
-  links_[fd] = link;
+  if (static_cast<size_t>(fd) >= links_.size()) links_.resize(static_cast<size_t>(fd) + 1024);
+  links_[static_cast<size_t>(fd)] = link;
   loop_.broker->OnOpen(link.get());
 }
 
@@ -143,17 +144,17 @@ void TcpPoller::WantWrite(int fd, void* tag, bool on) {
 
 void TcpPoller::Forget(int fd) {
   ::epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
-  auto it = links_.find(fd);
-  if (it == links_.end()) return;
+  if (fd < 0 || static_cast<size_t>(fd) >= links_.size() || !links_[static_cast<size_t>(fd)]) return;
   // The link may be running right now, or have an event later in this batch:
   // it is destroyed only after the batch.
-  graveyard_.push_back(std::move(it->second));
-  links_.erase(it);
+  graveyard_.push_back(std::move(links_[static_cast<size_t>(fd)]));
 }
 
 void TcpPoller::CloseAll() {
   std::vector<std::shared_ptr<LinkBase>> all;
-  for (auto& [fd, link] : links_) all.push_back(link);
+  for (auto& link : links_) {
+    if (link) all.push_back(link);
+  }
   for (auto& link : all) link->Close();
 }
 

@@ -40,7 +40,9 @@ class TcpPoller {
   Loop& loop_;
   int epfd_ = -1;
   std::unique_ptr<boost::asio::posix::stream_descriptor> watch_;
-  std::unordered_map<int, std::shared_ptr<LinkBase>> links_;
+  // Indexed by descriptor: descriptors are small, dense integers, and a slot costs
+  // less than a hash node per connection.
+  std::vector<std::shared_ptr<LinkBase>> links_;
   std::vector<std::shared_ptr<LinkBase>> graveyard_;  // closed this turn
 };
 
