@@ -5,10 +5,10 @@
 // limit). The board lives in one anonymous MAP_SHARED mapping created before the
 // fork, so plain lock-free std::atomic fields work across the processes.
 //
-// Ownership: the coordinator alone writes `phase` and `run_start_ns`; worker w alone
-// writes `slots[w]`. Everyone else only reads, so no locks are needed. Counters are
-// published with relaxed stores; `ready` and `finished` are release stores so a
-// reader that sees them also sees the counters written before them.
+// Ownership: the coordinator alone writes `phase`, `run_start_ns` and `stop_publishing`; worker w
+// alone writes `slots[w]`. Everyone else only reads, so no locks are needed. Counters are published
+// with relaxed stores; `ready` and `finished` are release stores so a reader that sees them also
+// sees the counters written before them.
 #pragma once
 
 #include <atomic>
@@ -69,6 +69,7 @@ struct Board {
   static constexpr int kMaxWorkers = 64;
   std::atomic<int> phase;
   std::atomic<int64_t> run_start_ns;
+  std::atomic<int> stop_publishing;  // 1: the time is up; publishers settle and stop
   int workers;
   WorkerSlot slots[kMaxWorkers];
 };

@@ -124,11 +124,13 @@ void Hold(const BenchOptions& o, const std::vector<pid_t>& pids, Report* r) {
 }
 
 // Phase::kRun: lets the publishers go and waits until every message arrived, or
-// publishing is over and nothing arrived for drain_s, or the time limit passed.
+// nothing moved for drain_s. When the time limit passes, publishers are told to
+// stop (the normal end with --messages 0) and what is in flight gets drain_s more.
 void RunMessages(const BenchOptions& o, Board* board, const std::vector<pid_t>& pids, Report* r) {
   const int64_t start = MonoNs();
   double limit_s = o.scenario == Scenario::kLatency ? o.duration_s + 10 : o.duration_s;
   const int64_t deadline = start + static_cast<int64_t>(limit_s * 1e9);
+  const int64_t hard_deadline = deadline + static_cast<int64_t>((o.drain_s + 5) * 1e9);
   board->run_start_ns.store(start, std::memory_order_relaxed);
   board->phase.store(static_cast<int>(Phase::kRun), std::memory_order_release);
   // A paced run moves at least every 1/rate s; allow two such gaps on top.
@@ -150,7 +152,11 @@ void RunMessages(const BenchOptions& o, Board* board, const std::vector<pid_t>& 
     if (publishing_over && t.received >= t.published) break;
     // Nothing moved for drain_s: the rest was lost (or everything is stuck).
     if (now - last_progress > stall_ns) break;
-    if (now > deadline) {
+    if (now > deadline && board->stop_publishing.load(std::memory_order_relaxed) == 0) {
+      board->stop_publishing.store(1, std::memory_order_release);
+      if (o.messages != 0) r->timed_out = true;
+    }
+    if (now > hard_deadline) {
       r->timed_out = true;
       break;
     }

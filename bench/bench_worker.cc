@@ -22,9 +22,10 @@ namespace {
 constexpr size_t kMaxBuffered = 256 * 1024;
 constexpr size_t kReadChunk = 256 * 1024;
 constexpr int kMaxEvents = 1024;
-constexpr int64_t kIdlePollNs = 5'000'000;  // how often an idle worker looks at the board
-constexpr int64_t kBudgetPollNs = 200'000;  // a publisher out of end-to-end budget
-constexpr uint64_t kSourceSpread = 25'000;  // clients per loopback source address
+constexpr int64_t kIdlePollNs = 5'000'000;   // how often an idle worker looks at the board
+constexpr int64_t kBudgetPollNs = 200'000;   // a publisher out of end-to-end budget
+constexpr uint64_t kSourceSpread = 25'000;   // clients per loopback source address
+constexpr uint64_t kUnbounded = UINT64_MAX;  // --messages 0: publish until told to stop
 
 enum class Role : uint8_t { kIdle, kSubscriber, kPublisher };
 
@@ -98,6 +99,7 @@ class Worker final : public ConnectionSink {
   uint32_t publishers_total_ = 0;  // over all workers: sizes next_seq
   size_t first_pump_ = 0;          // rotates, so a shared budget is shared fairly
   bool running_ = false;
+  bool publishing_stopped_ = false;
   int64_t run_start_ns_ = 0;
   int64_t next_keepalive_ns_ = 0;
 
@@ -160,7 +162,7 @@ void Worker::PlanClients() {
         topics.push_back(o_.topic_prefix + std::to_string(off + i));
       }
       uint32_t pub = AddClient(Role::kPublisher, base + "pub-" + extra, "", off + o_.clients);
-      AddPublisher(pub, 0, o_.messages, o_.rate, std::move(topics));
+      AddPublisher(pub, 0, o_.messages ? o_.messages : kUnbounded, o_.rate, std::move(topics));
       break;
     }
     case Scenario::kFanin: {
@@ -171,6 +173,7 @@ void Worker::PlanClients() {
       }
       for (uint64_t i = r.begin; i < r.end; ++i) {
         uint64_t quota = o_.messages / o_.clients + (i < o_.messages % o_.clients ? 1 : 0);
+        if (o_.messages == 0) quota = kUnbounded;
         std::string topic = o_.wildcard ? o_.topic_prefix + std::to_string(off + i) : o_.topic;
         uint32_t c = AddClient(Role::kPublisher, base + std::to_string(off + i), "", off + i);
         AddPublisher(c, static_cast<uint32_t>(i), quota, o_.rate / static_cast<double>(o_.clients),
@@ -324,6 +327,10 @@ uint64_t Worker::EndToEndBudget() const {
 // workers' receptions, when the end-to-end budget is spent).
 bool Worker::PumpAll(int64_t now_ns, int64_t* wake_ns) {
   bool more = false;
+  if (!publishing_stopped_ && board_->stop_publishing.load(std::memory_order_acquire) != 0) {
+    publishing_stopped_ = true;
+    for (Publisher& p : publishers_) p.quota = p.sent;  // done once what is out settles
+  }
   uint64_t budget = EndToEndBudget();
   const size_t n = publishers_.size();
   for (size_t k = 0; k < n; ++k) {

@@ -102,7 +102,7 @@ std::string Finish(BenchOptions& o, bool have_clients, bool have_messages, bool 
       break;
   }
   if (o.clients == 0) return "--clients must be at least 1";
-  if (o.scenario != Scenario::kConn && o.messages == 0) return "--messages must be at least 1";
+  if (o.scenario == Scenario::kLatency && o.messages == 0) return "--messages must be at least 1";
   if (o.duration_s <= 0) return "--duration must be positive";
   return "";
 }
@@ -280,8 +280,8 @@ int Main(int argc, char** argv) {
                                  "conn: connections; fanin: publishers; fanout: subscribers "
                                  "(defaults 1000, 10, 1000)");
   auto* messages = app.add_option("--messages", o.messages,
-                                  "Messages published in total (default 100000; latency: "
-                                  "rate x duration)");
+                                  "Messages published in total (default 100000; 0 = until "
+                                  "--duration; latency: rate x duration)");
   app.add_option("--payload", o.payload, "Payload bytes (at least 20)")->default_val(100);
   auto* rate = app.add_option("--rate", o.rate,
                               "Total msgs/s over all publishers, 0 = unpaced (latency: 1000)");

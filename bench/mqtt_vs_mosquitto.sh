@@ -13,7 +13,10 @@
 #   BROKERS="mosquitto herald"   which brokers to run
 #   SCENARIOS="conn fanout fanin0 fanin1 latency"   which scenarios to run
 #   FANOUT_CLIENTS (10000) FANOUT_MESSAGES (200000)  fanout, QoS 1, 100-byte payloads
-#   FANIN_CLIENTS (100)    FANIN_MESSAGES (200000)   fanin, QoS 0 and QoS 1
+#   FANIN_CLIENTS (100)    FANIN_SECONDS (10)        fanin, QoS 0 and QoS 1, publishing
+#                        for FANIN_SECONDS (or FANIN_MESSAGES in total, when set):
+#                        a fixed message count is over in a fraction of a second
+#                        on a fast broker and many seconds on a slow one
 #   FANIN_E2E_WINDOW (5000)  fanin publishers pause while this many messages are
 #                        published but not yet received, so a broker's per-client
 #                        queue limit (herald: 10000) is not overrun: msgs/s is then
@@ -36,13 +39,13 @@ SCENARIOS=${SCENARIOS:-"conn fanout fanin0 fanin1 latency"}
 RUN_TIMEOUT=${RUN_TIMEOUT:-300}
 if [[ ${QUICK:-0} == 1 ]]; then
   FANOUT_CLIENTS=${FANOUT_CLIENTS:-1000} FANOUT_MESSAGES=${FANOUT_MESSAGES:-20000}
-  FANIN_CLIENTS=${FANIN_CLIENTS:-10} FANIN_MESSAGES=${FANIN_MESSAGES:-20000}
+  FANIN_CLIENTS=${FANIN_CLIENTS:-10} FANIN_SECONDS=${FANIN_SECONDS:-3}
   FANIN_E2E_WINDOW=${FANIN_E2E_WINDOW:-5000}
   LATENCY_RATE=${LATENCY_RATE:-1000} LATENCY_DURATION=${LATENCY_DURATION:-3}
   CONN_CLIENTS=${CONN_CLIENTS:-1000} CONN_HOLD=${CONN_HOLD:-2}
 else
   FANOUT_CLIENTS=${FANOUT_CLIENTS:-10000} FANOUT_MESSAGES=${FANOUT_MESSAGES:-200000}
-  FANIN_CLIENTS=${FANIN_CLIENTS:-100} FANIN_MESSAGES=${FANIN_MESSAGES:-200000}
+  FANIN_CLIENTS=${FANIN_CLIENTS:-100} FANIN_SECONDS=${FANIN_SECONDS:-10}
   FANIN_E2E_WINDOW=${FANIN_E2E_WINDOW:-5000}
   LATENCY_RATE=${LATENCY_RATE:-1000} LATENCY_DURATION=${LATENCY_DURATION:-10}
   CONN_CLIENTS=${CONN_CLIENTS:-10000} CONN_HOLD=${CONN_HOLD:-5}
@@ -213,10 +216,13 @@ for broker in $BROKERS; do
   wanted conn && run_case conn "$broker" conn --clients "$CONN_CLIENTS" --duration "$CONN_HOLD"
   wanted fanout && run_case fanout "$broker" fanout --qos 1 --clients "$FANOUT_CLIENTS" \
     --messages "$FANOUT_MESSAGES" --payload 100
+  # --messages 0: publish for --duration seconds, then let what is in flight arrive.
   wanted fanin0 && run_case fanin0 "$broker" fanin --qos 0 --clients "$FANIN_CLIENTS" \
-    --messages "$FANIN_MESSAGES" --payload 100 --e2e-window "$FANIN_E2E_WINDOW"
+    --messages "${FANIN_MESSAGES:-0}" --duration "$FANIN_SECONDS" --payload 100 \
+    --e2e-window "$FANIN_E2E_WINDOW"
   wanted fanin1 && run_case fanin1 "$broker" fanin --qos 1 --clients "$FANIN_CLIENTS" \
-    --messages "$FANIN_MESSAGES" --payload 100 --e2e-window "$FANIN_E2E_WINDOW"
+    --messages "${FANIN_MESSAGES:-0}" --duration "$FANIN_SECONDS" --payload 100 \
+    --e2e-window "$FANIN_E2E_WINDOW"
   wanted latency && run_case latency "$broker" latency --qos 1 --rate "$LATENCY_RATE" \
     --duration "$LATENCY_DURATION" --payload 100
 done
@@ -231,7 +237,7 @@ if wanted fanout; then
 fi
 for q in 0 1; do
   if wanted fanin$q; then
-    s="fanin $FANIN_CLIENTS pubs QoS$q 100B, e2e window $FANIN_E2E_WINDOW"
+    s="fanin $FANIN_CLIENTS pubs QoS$q 100B, ${FANIN_MESSAGES:-${FANIN_SECONDS}s} e2e<=$FANIN_E2E_WINDOW"
     row fanin$q "$s" "msgs/s" msgs_per_s 0
     row fanin$q "$s" "completeness" completeness 4
   fi
