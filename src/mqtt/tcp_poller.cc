@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 #include <cerrno>
+#include <boost/asio/post.hpp>
 #include <cstring>
 
 namespace herald::mqtt {
@@ -48,18 +49,23 @@ class TcpLink final : public LinkBase {
     if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) OnReadable();
   }
 
- private:
   void OnReadable() {
-    // Bounded: a fast sender cannot starve the loop's other connections; with a
-    // level-triggered set the rest is reported again next turn.
+    // Edge-triggered: read until a short read (the socket buffer is empty; new data
+    // raises a new edge). Bounded, so a fast sender cannot starve the loop's other
+    // connections: whatever is left is read next turn.
+    if (closed_) return;
     for (int round = 0; round < 4; ++round) {
       ssize_t n = ::recv(fd_, loop_.read_buffer.data(), loop_.read_buffer.size(), 0);
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+      if (n < 0 && errno == EINTR) continue;
       if (n <= 0) return Finish();
       if (!Consume(std::string_view(loop_.read_buffer.data(), static_cast<size_t>(n)))) return;
       if (static_cast<size_t>(n) < loop_.read_buffer.size()) return;
     }
+    poller_.ReadAgain(shared_from_this());
   }
+
+ private:
 
   void StartWrite() override {
     sent_ = 0;
@@ -127,7 +133,7 @@ void TcpPoller::Adopt(int fd) {
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   auto link = std::make_shared<TcpLink>(loop_, *this, fd);
   epoll_event ev{};
-  ev.events = EPOLLIN;
+  ev.events = EPOLLIN | EPOLLET;
   ev.data.ptr = link.get();
   if (::epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) != 0) return;  // the link closes fd
   if (static_cast<size_t>(fd) >= links_.size()) links_.resize(static_cast<size_t>(fd) + 1024);
@@ -137,7 +143,7 @@ void TcpPoller::Adopt(int fd) {
 
 void TcpPoller::WantWrite(int fd, void* tag, bool on) {
   epoll_event ev{};
-  ev.events = EPOLLIN | (on ? EPOLLOUT : 0u);
+  ev.events = EPOLLIN | EPOLLET | (on ? EPOLLOUT : 0u);
   ev.data.ptr = tag;
   ::epoll_ctl(epfd_, EPOLL_CTL_MOD, fd, &ev);
 }
@@ -166,7 +172,27 @@ void TcpPoller::Arm() {
                      });
 }
 
+void TcpPoller::ReadAgain(std::shared_ptr<LinkBase> link) {
+  read_again_.push_back(std::move(link));
+  if (read_again_posted_) return;
+  read_again_posted_ = true;
+  boost::asio::post(loop_.ioc, [this] { RunReadAgain(); });
+}
+
+void TcpPoller::RunReadAgain() {
+  read_again_posted_ = false;
+  std::vector<std::shared_ptr<LinkBase>> work;
+  work.swap(read_again_);
+  for (auto& link : work) static_cast<TcpLink*>(link.get())->OnReadable();
+  if (loop_.flush_posted) loop_.FlushDirty();
+}
+
 void TcpPoller::Poll() {
+  Drain();
+  Arm();
+}
+
+void TcpPoller::Drain() {
   epoll_event events[512];
   // Drain what is ready now, in a few batches at most, then go back to Asio so
   // timers, other transports and posted work get their turn.
@@ -181,7 +207,6 @@ void TcpPoller::Poll() {
   // Output produced above goes out before the next wait.
   if (loop_.flush_posted) loop_.FlushDirty();
   graveyard_.clear();
-  Arm();
 }
 
 }  // namespace herald::mqtt

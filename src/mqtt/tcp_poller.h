@@ -2,7 +2,7 @@
 //
 // Asio's reactor re-registers a descriptor (epoll_ctl) for every async_wait, which
 // would cost a system call per message per connection. The poller instead keeps
-// every TCP connection registered once, level-triggered, in its own epoll set, and
+// every TCP connection registered once, edge-triggered, in its own epoll set, and
 // only that set's descriptor is watched through Asio: one epoll_ctl per loop turn,
 // however many connections were ready. Lives on the gateway's loop.
 #pragma once
@@ -31,11 +31,16 @@ class TcpPoller {
 
   // Called by links.
   void WantWrite(int fd, void* tag, bool on);
+  // The link stopped reading with data left (its per-turn budget ran out); with an
+  // edge-triggered set nothing would report it again, so it is revisited next turn.
+  void ReadAgain(std::shared_ptr<LinkBase> link);
   void Forget(int fd);  // the link closed its descriptor; drop it after this turn
 
  private:
   void Arm();
   void Poll();
+  void Drain();
+  void RunReadAgain();
 
   Loop& loop_;
   int epfd_ = -1;
@@ -44,6 +49,8 @@ class TcpPoller {
   // less than a hash node per connection.
   std::vector<std::shared_ptr<LinkBase>> links_;
   std::vector<std::shared_ptr<LinkBase>> graveyard_;  // closed this turn
+  std::vector<std::shared_ptr<LinkBase>> read_again_;
+  bool read_again_posted_ = false;
 };
 
 }  // namespace herald::mqtt
