@@ -177,37 +177,50 @@ run_case() {
   elif [[ $rc != 0 ]]; then
     NOTES+=("$broker $tag: $(echo "$out" | grep -v '^{' | tail -n 1)")
   fi
-  if [[ $rc == 0 ]]; then
-    echo "$out" | grep '^{' | tail -n 1 >"$json"
-    local c
-    c=$(field "$tag" "$broker" completeness 4)
-    if [[ $c != n/a && $c != 1.0000 ]]; then
-      NOTES+=("$broker $tag: completeness $c: the broker lost or dropped messages; msgs/s counts only those delivered")
-    fi
-  fi
+  if [[ $rc == 0 ]]; then echo "$out" | grep '^{' | tail -n 1 >"$json"; fi
   stop_broker
 }
 
-# field TAG BROKER KEY [DIGITS]: one number from a result, or n/a.
-field() {
-  python3 - "$RESULTS_DIR/$1-$2.json" "$3" "${4:-0}" <<'EOF'
-import json, sys
-try:
-    v = json.load(open(sys.argv[1])).get(sys.argv[2])
-except Exception:
-    v = None
-print("n/a" if v is None or (isinstance(v, (int, float)) and v < 0) else f"{float(v):.{int(sys.argv[3])}f}")
-EOF
+ROWS=""
+row() {  # TAG LABEL METRIC KEY DIGITS: one table row, rendered by render_table
+  ROWS+="$1|$2|$3|$4|$5"$'\n'
 }
 
-row() {  # TAG LABEL METRIC KEY DIGITS
-  local m h ratio
-  m=$(field "$1" mosquitto "$4" "$5")
-  h=$(field "$1" herald "$4" "$5")
-  ratio=$(python3 -c 'import sys
-m, h = sys.argv[1], sys.argv[2]
-print("n/a" if "n/a" in (m, h) or float(m) == 0 else f"{float(h) / float(m):.2f}")' "$m" "$h")
-  echo "| $2 | $3 | $m | $h | $ratio |"
+# Prints the markdown table for $ROWS from the JSON results, then a note for every
+# run that lost messages. One python3 process for the lot.
+render_table() {
+  python3 - "$RESULTS_DIR" "$BROKERS" "$ROWS" <<'EOF'
+import json, os, sys
+results, brokers = sys.argv[1], sys.argv[2].split()
+def load(tag, broker):
+    try:
+        return json.load(open(os.path.join(results, f"{tag}-{broker}.json")))
+    except Exception:
+        return {}
+def num(tag, broker, key):
+    v = load(tag, broker).get(key)
+    return None if not isinstance(v, (int, float)) or v < 0 else float(v)
+print("| scenario | metric | mosquitto | herald | herald/mosquitto |")
+print("| --- | --- | ---: | ---: | ---: |")
+tags = []
+for line in sys.argv[3].splitlines():
+    tag, label, metric, key, digits = line.split("|")
+    tags.append(tag)
+    m, h = num(tag, "mosquitto", key), num(tag, "herald", key)
+    fmt = lambda v: "n/a" if v is None else f"{v:.{int(digits)}f}"
+    ratio = "n/a" if m is None or h is None or m == 0 else f"{h / m:.2f}"
+    print(f"| {label} | {metric} | {fmt(m)} | {fmt(h)} | {ratio} |")
+notes = []
+for tag in dict.fromkeys(tags):
+    for broker in brokers:
+        c = num(tag, broker, "completeness")
+        if c is not None and c < 1:
+            notes.append(f"- {broker} {tag}: completeness {c:.4f}: the broker lost or dropped "
+                         "messages; msgs/s counts only those delivered")
+if notes:
+    print()
+    print("\n".join(notes))
+EOF
 }
 
 wanted() { [[ " $SCENARIOS " == *" $1 "* ]]; }
@@ -227,9 +240,6 @@ for broker in $BROKERS; do
     --duration "$LATENCY_DURATION" --payload 100
 done
 
-echo
-echo "| scenario | metric | mosquitto | herald | herald/mosquitto |"
-echo "| --- | --- | ---: | ---: | ---: |"
 if wanted fanout; then
   s="fanout $FANOUT_CLIENTS subs QoS1 100B"
   row fanout "$s" "msgs/s" msgs_per_s 0
@@ -237,7 +247,8 @@ if wanted fanout; then
 fi
 for q in 0 1; do
   if wanted fanin$q; then
-    s="fanin $FANIN_CLIENTS pubs QoS$q 100B, ${FANIN_MESSAGES:-${FANIN_SECONDS}s} e2e<=$FANIN_E2E_WINDOW"
+    s="fanin $FANIN_CLIENTS pubs QoS$q 100B, ${FANIN_MESSAGES:-${FANIN_SECONDS}s}"
+    ((FANIN_E2E_WINDOW > 0)) && s+=" e2e<=$FANIN_E2E_WINDOW"
     row fanin$q "$s" "msgs/s" msgs_per_s 0
     row fanin$q "$s" "completeness" completeness 4
   fi
@@ -254,6 +265,8 @@ if wanted conn; then
   row conn "$s" "broker bytes/connection (RSS)" bytes_per_conn 0
   row conn "$s" "completeness" completeness 4
 fi
+echo
+render_table
 if ((${#NOTES[@]})); then
   echo
   for n in "${NOTES[@]}"; do echo "- $n"; done
