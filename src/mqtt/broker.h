@@ -173,6 +173,7 @@ class Broker {
   std::uint64_t next_seq_ = 1;
   std::uint64_t assigned_ids_ = 0;
   std::uint64_t ticks_ = 0;
+  std::vector<std::pair<SessionId, std::uint8_t>> route_targets_;
 
   // Metrics.
   Gauge *m_connections_, *m_sessions_, *m_subscriptions_, *m_queued_, *m_retained_;

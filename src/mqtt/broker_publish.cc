@@ -106,7 +106,12 @@ Link* Broker::LinkById(std::uint64_t conn_id) const {
 size_t Broker::Route(const MessagePtr& msg, store::WriteBatch* batch) {
   // One copy per session, at the highest QoS any of its matching subscriptions
   // granted (MQTT-3.3.5-1), capped by the message's QoS.
+  // The vector is reused across calls, so routing allocates nothing in the common
+  // case; taking it out of the member keeps a reentrant call (an outcome callback
+  // that delivers again) correct.
   std::vector<std::pair<SessionId, std::uint8_t>> targets;
+  targets.swap(route_targets_);
+  targets.clear();
   trie_.Match(msg->topic, [&](SessionId s, std::uint8_t q) { targets.emplace_back(s, q); });
   if (targets.size() > 1) {
     std::sort(targets.begin(), targets.end());
@@ -123,7 +128,9 @@ size_t Broker::Route(const MessagePtr& msg, store::WriteBatch* batch) {
   for (const auto& [sid, granted] : targets) {
     Enqueue(*sessions_.at(sid), msg, std::min(granted, msg->qos), batch);
   }
-  return targets.size();
+  size_t reached = targets.size();
+  route_targets_.swap(targets);
+  return reached;
 }
 
 void Broker::Enqueue(Session& s, const MessagePtr& msg, std::uint8_t qos, store::WriteBatch* batch) {
