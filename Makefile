@@ -49,7 +49,7 @@ fuzz: deps
 	./build-fuzz/src/mqtt/mqtt_codec_fuzz -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 build-fuzz/corpus-mqtt
 
 bench: deps build
-	@echo "benchmarks: see docs/benchmarks.md"
+	bash bench/mqtt_vs_mosquitto.sh
 
 format:
 	find src bench -name '*.cc' -o -name '*.h' | xargs clang-format -i
