@@ -1,7 +1,11 @@
 // herald: the command-line entry point.
 #include <CLI/CLI.hpp>
 
+#include <unistd.h>
+
 #include <cstdio>
+#include <string>
+#include <vector>
 
 #include "app/serve.h"
 #include "core/config.h"
@@ -13,6 +17,24 @@ namespace {
 // scripts can tell "not available" from success.
 int NotAvailable(const char* what) {
   std::fprintf(stderr, "herald %s: not available in this build (%s)\n", what, HERALD_VERSION);
+  return 2;
+}
+
+// `herald bench mqtt ARGS` runs the MQTT load generator installed beside herald.
+int BenchMqtt(const std::vector<std::string>& args) {
+  char self[4096];
+  ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0) return NotAvailable("bench mqtt");
+  self[n] = '\0';
+  std::string dir(self);
+  dir.resize(dir.rfind('/') + 1);
+  std::string tool = dir + "herald-mqtt-bench";
+  std::vector<char*> argv;
+  argv.push_back(tool.data());
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  ::execv(tool.c_str(), argv.data());
+  std::fprintf(stderr, "herald bench mqtt: cannot run %s\n", tool.c_str());
   return 2;
 }
 
@@ -44,10 +66,12 @@ int main(int argc, char** argv) {
   check->add_option("file", check_file, "TOML file")->required();
 
   auto* simulate = app.add_subcommand("simulate", "Simulate a user population against a strategy");
-  auto* bench = app.add_subcommand("bench", "Run a benchmark (ingest, mqtt)");
+  auto* bench = app.add_subcommand("bench", "Run a benchmark: `herald bench mqtt --help`");
+  bench->prefix_command();  // everything after `bench` goes to the benchmark
+  bench->footer("Kinds: mqtt (the MQTT load generator; `herald bench mqtt --help`).");
   auto* train = app.add_subcommand("train", "Run incremental model training");
   auto* audit = app.add_subcommand("audit", "Verify and export the audit log");
-  for (auto* sub : {simulate, bench, train, audit}) sub->allow_extras();
+  for (auto* sub : {simulate, train, audit}) sub->allow_extras();
 
   CLI11_PARSE(app, argc, argv);
 
@@ -80,7 +104,14 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (simulate->parsed()) return NotAvailable("simulate");
-  if (bench->parsed()) return NotAvailable("bench");
+  if (bench->parsed()) {
+    std::vector<std::string> args = bench->remaining();
+    if (!args.empty() && args[0] == "mqtt") {
+      args.erase(args.begin());
+      return BenchMqtt(args);
+    }
+    return NotAvailable(args.empty() ? "bench" : ("bench " + args[0]).c_str());
+  }
   if (train->parsed()) return NotAvailable("train");
   if (audit->parsed()) return NotAvailable("audit");
   return 0;
