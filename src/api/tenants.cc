@@ -7,6 +7,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "core/base64.h"
 #include "core/ids.h"
 
 namespace herald::api {
@@ -14,20 +15,7 @@ namespace herald::api {
 std::string GenerateApiKey() {
   unsigned char raw[32];
   if (RAND_bytes(raw, sizeof raw) != 1) std::abort();  // no entropy: refuse to mint keys
-  static const char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string key = "hk_";
-  unsigned bits = 0, acc = 0;
-  for (unsigned char c : raw) {
-    acc = (acc << 8) | c;
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      key += kAlphabet[(acc >> bits) & 63];
-    }
-  }
-  if (bits) key += kAlphabet[(acc << (6 - bits)) & 63];
-  return key;
+  return "hk_" + Base64UrlEncode(raw, sizeof raw);
 }
 
 std::string Sha256Hex(std::string_view data) {

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "core/base64.h"
 #include "core/ids.h"
 
 namespace herald::mqtt {
@@ -15,27 +16,10 @@ namespace {
 
 constexpr const char* kSecretKey = "!token-secret";  // holds no NUL: never a tenant key
 
-std::string Base64Url(const unsigned char* data, size_t n) {
-  static const char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  unsigned bits = 0, acc = 0;
-  for (size_t i = 0; i < n; ++i) {
-    acc = (acc << 8) | data[i];
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out += kAlphabet[(acc >> bits) & 63];
-    }
-  }
-  if (bits) out += kAlphabet[(acc << (6 - bits)) & 63];
-  return out;
-}
-
 std::string RandomToken(size_t bytes) {
   unsigned char raw[64];
   if (bytes > sizeof raw || RAND_bytes(raw, static_cast<int>(bytes)) != 1) std::abort();
-  return Base64Url(raw, bytes);
+  return Base64UrlEncode(raw, bytes);
 }
 
 }  // namespace
@@ -80,7 +64,7 @@ std::string DeviceRegistry::Mac(std::string_view tenant, std::string_view device
   unsigned int len = 0;
   HMAC(EVP_sha256(), secret_.data(), static_cast<int>(secret_.size()),
        reinterpret_cast<const unsigned char*>(msg.data()), msg.size(), md, &len);
-  return Base64Url(md, len);
+  return Base64UrlEncode(md, len);
 }
 
 Result<std::string> DeviceRegistry::Register(const std::string& tenant, const std::string& user_id,

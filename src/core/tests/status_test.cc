@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "core/base64.h"
 #include "core/ids.h"
 
 namespace herald {
@@ -45,6 +46,18 @@ TEST(IdsTest, RejectsEmptyLongAndTopicUnsafeIds) {
     EXPECT_FALSE(s.ok()) << bad;
     EXPECT_NE(s.message().find("user_id"), std::string::npos);
   }
+}
+
+TEST(Base64Test, UrlAlphabetWithoutPadding) {
+  auto enc = [](std::string_view s) {
+    return Base64UrlEncode(reinterpret_cast<const unsigned char*>(s.data()), s.size());
+  };
+  EXPECT_EQ(enc(""), "");
+  EXPECT_EQ(enc("f"), "Zg");
+  EXPECT_EQ(enc("fo"), "Zm8");
+  EXPECT_EQ(enc("foo"), "Zm9v");
+  EXPECT_EQ(enc("foob"), "Zm9vYg");
+  EXPECT_EQ(enc("\xfb\xff"), "-_8");  // '+' and '/' become '-' and '_'
 }
 
 }  // namespace herald
