@@ -188,6 +188,18 @@ class Reader {
   std::vector<std::string> errors_;
 };
 
+void ReadSync(Reader& r, const char* sec, const char* key, SyncMode* out) {
+  std::string sync = *out == SyncMode::kFsync ? "fsync" : "process";
+  r.String(sec, key, &sync);
+  if (sync == "process") {
+    *out = SyncMode::kProcess;
+  } else if (sync == "fsync") {
+    *out = SyncMode::kFsync;
+  } else {
+    r.Fail(sec, key, "must be \"process\" or \"fsync\"");
+  }
+}
+
 void ReadAll(Reader& r, Config& c) {
   r.String("server", "data_dir", &c.server.data_dir);
   r.Uint("server", "shards", &c.server.shards, 0, 256);
@@ -214,14 +226,22 @@ void ReadAll(Reader& r, Config& c) {
   r.Uint("mqtt", "max_queued_messages", &c.mqtt.max_queued_messages, 1, 100'000'000);
   r.Uint("mqtt", "message_ttl_s", &c.mqtt.message_ttl_s, 1, 365ull * 86400);
 
-  std::string sync = c.store.sync == SyncMode::kFsync ? "fsync" : "process";
-  r.String("store", "sync", &sync);
-  if (sync == "process") c.store.sync = SyncMode::kProcess;
-  else if (sync == "fsync") c.store.sync = SyncMode::kFsync;
-  else r.Fail("store", "sync", "must be \"process\" or \"fsync\"");
+  ReadSync(r, "store", "sync", &c.store.sync);
   r.Uint("store", "block_cache_mb", &c.store.block_cache_mb, 1, 1 << 20);
   r.Uint("store", "write_buffer_mb", &c.store.write_buffer_mb, 1, 1 << 16);
   r.Uint("store", "max_batch_ops", &c.store.max_batch_ops, 1, 1 << 20);
+
+  ReadSync(r, "events", "log_sync", &c.events.log_sync);
+  r.Uint("events", "segment_mb", &c.events.segment_mb, 1, 4096);
+  r.Uint("events", "retention_mb", &c.events.retention_mb, 0, 1ull << 30);
+  r.Uint("events", "retention_hours", &c.events.retention_hours, 0, 24ull * 3650);
+  r.Uint("events", "allowed_lateness_s", &c.events.allowed_lateness_s, 0, 30ull * 86400);
+  r.Uint("events", "max_batch_events", &c.events.max_batch_events, 1, 10'000'000);
+  r.Uint("events", "checkpoint_interval_ms", &c.events.checkpoint_interval_ms, 10, 3'600'000);
+  r.String("events", "kafka_brokers", &c.events.kafka_brokers);
+  r.String("events", "kafka_topic", &c.events.kafka_topic);
+  r.String("events", "kafka_group", &c.events.kafka_group);
+  r.String("events", "kafka_outcomes_topic", &c.events.kafka_outcomes_topic);
 
   auto& p = c.policy;
   r.Uint("policy", "new_follower_days", &p.new_follower_days, 0, 365);

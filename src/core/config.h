@@ -67,6 +67,20 @@ struct StoreConfig {
   unsigned max_batch_ops = 4096;
 };
 
+struct EventsConfig {
+  SyncMode log_sync = SyncMode::kProcess;
+  std::uint64_t segment_mb = 64;
+  std::uint64_t retention_mb = 1024;
+  std::uint64_t retention_hours = 168;
+  std::uint64_t allowed_lateness_s = 600;
+  std::uint64_t max_batch_events = 100000;
+  std::uint64_t checkpoint_interval_ms = 1000;
+  std::string kafka_brokers;
+  std::string kafka_topic = "herald.events";
+  std::string kafka_group = "herald";
+  std::string kafka_outcomes_topic = "herald.outcomes";
+};
+
 struct PolicyConfig {
   unsigned new_follower_days = 3;
   unsigned new_follower_max_messages = 5;
@@ -101,6 +115,7 @@ struct Config {
   HttpConfig http;
   MqttConfig mqtt;
   StoreConfig store;
+  EventsConfig events;
   PolicyConfig policy;
   AdsConfig ads;
   PrivacyConfig privacy;
