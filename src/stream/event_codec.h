@@ -1,0 +1,46 @@
+// Binary encoding of an Event: the payload of an event log record.
+//
+// This is a durable format: the event log keeps records for days and replays
+// them after upgrades, so every later herald must decode what an earlier one
+// wrote. Layout, version 1 (varint = LEB128 unsigned; str = varint length then
+// the bytes):
+//
+//   u8      version (1)
+//   u8      type (EventType's numeric value)
+//   varint  ts, zigzag-encoded microseconds since the Unix epoch
+//   u8      presence flags: 0x01 account_id, 0x02 message_id, 0x04 campaign_id,
+//           0x08 attrs, 0x10 lat, 0x20 lng, 0x40 item, 0x80 tags
+//   str     tenant
+//   str     user_id
+//   str     account_id, message_id, campaign_id, attrs   (each only if flagged)
+//   f64     lat, lng            (little-endian IEEE 754, each only if flagged)
+//   str     item                (only if flagged)
+//   varint  tag count, then str each tag   (only if flagged)
+//
+// The fields extracted from attrs (lat, lng, item, tags) are stored next to the
+// attrs text so that replay never parses JSON. Compatibility: a new version
+// gets a new version byte, and DecodeEvent keeps decoding every older one.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "core/status.h"
+#include "stream/event.h"
+
+namespace herald::stream {
+
+constexpr std::uint8_t kEventEncodingVersion = 1;
+
+// Appends the encoding of `event` to `out`. Never fails.
+void EncodeEvent(const Event& event, std::string* out);
+std::string EncodeEvent(const Event& event);
+
+// Decodes one encoded event into `*event` (reusing its allocations). Corruption
+// when the bytes are truncated, have trailing bytes, an unknown version or an
+// unknown type; then `*event` is unspecified.
+Status DecodeEvent(std::string_view bytes, Event* event);
+Result<Event> DecodeEvent(std::string_view bytes);
+
+}  // namespace herald::stream
