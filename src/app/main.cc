@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "app/bench_ingest.h"
 #include "app/serve.h"
 #include "core/config.h"
 #include "core/version.h"
@@ -54,6 +55,9 @@ int main(int argc, char** argv) {
   serve->add_option("--mqtt-listen", mqtt_listen, "MQTT TCP address HOST:PORT");
   serve->add_option("--ws-listen", ws_listen, "MQTT-over-WebSocket address HOST:PORT");
   serve->add_option("--log-level", log_level, "debug, info, warn or error");
+  std::string kafka_brokers;
+  serve->add_option("--kafka-brokers", kafka_brokers,
+                    "Consume events from Kafka (HOST:PORT,...); see [events] in the config");
   serve->add_flag("--virtual-clock", flags.virtual_clock,
                   "Run on a virtual clock moved by POST /v1/admin/clock (loopback only)");
   serve->add_flag("--mqtt-open", flags.mqtt_open, "General-purpose broker: anonymous clients, no ACL");
@@ -68,7 +72,9 @@ int main(int argc, char** argv) {
   auto* simulate = app.add_subcommand("simulate", "Simulate a user population against a strategy");
   auto* bench = app.add_subcommand("bench", "Run a benchmark: `herald bench mqtt --help`");
   bench->prefix_command();  // everything after `bench` goes to the benchmark
-  bench->footer("Kinds: mqtt (the MQTT load generator; `herald bench mqtt --help`).");
+  bench->footer(
+      "Kinds: ingest (event pipeline throughput and latency), mqtt (the MQTT load generator;\n"
+      "`herald bench mqtt --help`).");
   auto* train = app.add_subcommand("train", "Run incremental model training");
   auto* audit = app.add_subcommand("audit", "Verify and export the audit log");
   for (auto* sub : {simulate, train, audit}) sub->allow_extras();
@@ -81,6 +87,7 @@ int main(int argc, char** argv) {
     if (!mqtt_listen.empty()) flags.mqtt_listen = mqtt_listen;
     if (!ws_listen.empty()) flags.ws_listen = ws_listen;
     if (!log_level.empty()) flags.log_level = log_level;
+    if (!kafka_brokers.empty()) flags.kafka_brokers = kafka_brokers;
     auto config = herald::app::LoadConfig(flags);
     if (!config.ok()) {
       std::fprintf(stderr, "herald: %s\n", config.status().message().c_str());
@@ -109,6 +116,10 @@ int main(int argc, char** argv) {
     if (!args.empty() && args[0] == "mqtt") {
       args.erase(args.begin());
       return BenchMqtt(args);
+    }
+    if (!args.empty() && args[0] == "ingest") {
+      args.erase(args.begin());
+      return herald::app::BenchIngest(args);
     }
     return NotAvailable(args.empty() ? "bench" : ("bench " + args[0]).c_str());
   }

@@ -14,6 +14,9 @@
 #include <memory>
 
 #include "api/devices_routes.h"
+#include "api/events_routes.h"
+#include "app/kafka_bridge.h"
+#include "app/pipeline_sink.h"
 #include "api/http.h"
 #include "api/router.h"
 #include "api/service.h"
@@ -25,7 +28,9 @@
 #include "core/time_format.h"
 #include "core/version.h"
 #include "mqtt/gateway.h"
+#include "log/event_log.h"
 #include "store/db.h"
+#include "stream/pipeline.h"
 
 namespace herald::app {
 namespace {
@@ -128,6 +133,7 @@ Result<Config> LoadConfig(const ServeFlags& flags) {
   HERALD_RETURN_IF_ERROR(ApplyEndpoint(flags.http_listen, "--http-listen", &config.http.listen));
   HERALD_RETURN_IF_ERROR(ApplyEndpoint(flags.mqtt_listen, "--mqtt-listen", &config.mqtt.listen));
   HERALD_RETURN_IF_ERROR(ApplyEndpoint(flags.ws_listen, "--ws-listen", &config.mqtt.ws_listen));
+  if (flags.kafka_brokers) config.events.kafka_brokers = *flags.kafka_brokers;
   if (flags.virtual_clock) config.server.virtual_clock = true;
   if (flags.mqtt_open) config.mqtt.open_mode = true;
   HERALD_RETURN_IF_ERROR(config.Validate());
@@ -162,6 +168,8 @@ int Serve(const Config& config) {
   std::vector<std::string> families = mqtt::GatewayColumnFamilies();
   families.push_back(kMetaFamily);
   families.push_back(api::kTenantsFamily);
+  families.push_back(api::kIngestKeysFamily);
+  for (const auto& f : stream::PipelineColumnFamilies()) families.push_back(f);
   auto db = store::Db::Open(dir + "/store", db_options, families);
   if (!db.ok()) return fail(db.status());
   if (Status s = CheckPartitions(**db, config.server.partitions); !s.ok()) return fail(s);
@@ -194,6 +202,32 @@ int Serve(const Config& config) {
   metrics.GetGauge("herald_shards", "Shard worker threads.").Set(shards.size());
   metrics.GetGauge("herald_partitions", "Partitions users are hashed into.")
       .Set(config.server.partitions);
+  eventlog::LogOptions log_options;
+  log_options.dir = dir + "/log";
+  log_options.partitions = config.server.partitions;
+  log_options.sync = config.events.log_sync;
+  log_options.segment_bytes = config.events.segment_mb << 20;
+  log_options.retention_bytes_per_partition = config.events.retention_mb << 20;
+  log_options.retention_age = static_cast<Micros>(config.events.retention_hours) * kMicrosPerHour;
+  log_options.metrics = &metrics;
+  log_options.clock = clock;
+  auto event_log = eventlog::EventLog::Open(log_options);
+  if (!event_log.ok()) return fail(event_log.status());
+
+  stream::PipelineOptions pipeline_options;
+  pipeline_options.log = event_log->get();
+  pipeline_options.db = db->get();
+  pipeline_options.shards = &shards;
+  pipeline_options.clock = clock;
+  pipeline_options.metrics = &metrics;
+  pipeline_options.allowed_lateness =
+      static_cast<Micros>(config.events.allowed_lateness_s) * kMicrosPerSecond;
+  pipeline_options.checkpoint_interval =
+      std::chrono::milliseconds(config.events.checkpoint_interval_ms);
+  auto pipeline = stream::Pipeline::Open(pipeline_options);
+  if (!pipeline.ok()) return fail(pipeline.status());
+  PipelineEventSink gateway_events(pipeline->get());
+
   metrics.AddCollector([&shards](MetricsRegistry& r) {
     for (unsigned i = 0; i < shards.size(); ++i) {
       r.GetGauge("herald_shard_queue_depth", "Tasks queued on a shard.",
@@ -208,6 +242,10 @@ int Serve(const Config& config) {
   api::ServiceContext ctx{&config, clock, virtual_clock.get(), &metrics, tenants->get()};
   api::RegisterCoreRoutes(router, ctx);
   api::RegisterDeviceRoutes(router, devices->get());
+  api::EventRoutesContext events_ctx{pipeline->get(), db->get(), clock,
+                                     config.events.max_batch_events,
+                                     static_cast<size_t>(config.http.max_body_bytes) * 4};
+  api::RegisterEventRoutes(router, events_ctx);
 
   api::HttpServerOptions http_options{config.http.listen,         config.http.threads,
                                       config.http.max_body_bytes, config.http.max_header_bytes,
@@ -219,12 +257,23 @@ int Serve(const Config& config) {
   if (!http.ok()) return fail(http.status());
 
   if (config.mqtt.open_mode) log::Warn("mqtt open mode: anonymous clients, no ACL");
-  mqtt::GatewayOptions gateway_options{config.mqtt, db->get(), devices->get(), nullptr, clock,
-                                       &metrics};
+  mqtt::GatewayOptions gateway_options{config.mqtt, db->get(), devices->get(), &gateway_events,
+                                       clock, &metrics};
   auto gateway = mqtt::Gateway::Start(gateway_options);
   if (!gateway.ok()) {
     (*http)->Stop();
     return fail(gateway.status());
+  }
+
+  std::unique_ptr<KafkaBridge> kafka;
+  if (!config.events.kafka_brokers.empty()) {
+    auto k = KafkaBridge::Start(config.events, pipeline->get(), &metrics);
+    if (!k.ok()) {
+      (*gateway)->Stop();
+      (*http)->Stop();
+      return fail(k.status());
+    }
+    kafka = std::move(*k);
   }
 
   std::string ws = (*gateway)->ws_endpoint().empty() ? "off" : (*gateway)->ws_endpoint().ToString();
@@ -241,9 +290,12 @@ int Serve(const Config& config) {
   log::Info("shutting down", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
 
   // Stop intake first, then drain the work it produced, then flush storage.
+  if (kafka) kafka->Stop();
   (*gateway)->Stop();
   (*http)->Stop();
+  (*pipeline)->Stop();  // final feature checkpoint, on the shards
   shards.Stop();
+  event_log->reset();
   Status flushed = (*db)->Flush();
   if (!flushed.ok()) log::Error("flush at shutdown failed", {{"error", flushed}});
   db->reset();

@@ -17,6 +17,7 @@ struct ServeFlags {
   bool virtual_clock = false;
   bool mqtt_open = false;
   std::optional<std::string> log_level;
+  std::optional<std::string> kafka_brokers;
 };
 
 // Builds the effective configuration: embedded defaults, then the file, then the

@@ -74,7 +74,7 @@ struct EventsConfig {
   std::uint64_t retention_hours = 168;
   std::uint64_t allowed_lateness_s = 600;
   std::uint64_t max_batch_events = 100000;
-  std::uint64_t checkpoint_interval_ms = 1000;
+  std::uint64_t checkpoint_interval_ms = 10000;
   std::string kafka_brokers;
   std::string kafka_topic = "herald.events";
   std::string kafka_group = "herald";

@@ -1,0 +1,148 @@
+#include "api/events_routes.h"
+
+#include <mutex>
+#include <set>
+
+#include "api/gzip.h"
+#include "api/json_body.h"
+#include "core/ids.h"
+#include "stream/parse.h"
+
+namespace herald::api {
+namespace {
+
+// Batches whose idempotency key is being processed right now: a concurrent retry
+// of the same batch is refused instead of being ingested twice.
+class InFlightKeys {
+ public:
+  bool Claim(const std::string& k) {
+    std::lock_guard<std::mutex> l(mu_);
+    return keys_.insert(k).second;
+  }
+  void Release(const std::string& k) {
+    std::lock_guard<std::mutex> l(mu_);
+    keys_.erase(k);
+  }
+
+ private:
+  std::mutex mu_;
+  std::set<std::string> keys_;
+};
+
+std::string AnswerJson(size_t accepted, const std::vector<stream::Rejected>& rejected) {
+  nlohmann::json r = nlohmann::json::array();
+  for (const auto& x : rejected) r.push_back({{"index", x.index}, {"error", x.error}});
+  return nlohmann::json({{"accepted", accepted}, {"rejected", r}}).dump();
+}
+
+void IngestEvents(const EventRoutesContext& ctx, InFlightKeys& inflight, HttpRequest& req,
+                  Respond respond) {
+  std::string body = std::move(req.body);
+  std::string_view encoding = req.Header("content-encoding");
+  if (encoding == "gzip" || encoding == "deflate") {
+    auto inflated = Gunzip(body, ctx.max_inflated_bytes);
+    if (!inflated.ok()) {
+      int status = inflated.status().code() == Code::kResourceExhausted ? 413 : 400;
+      return respond(ErrorResponse(status, status == 413 ? "body_too_large" : "invalid_encoding",
+                                   inflated.status().message()));
+    }
+    body = std::move(*inflated);
+  } else if (!encoding.empty() && encoding != "identity") {
+    return respond(ErrorResponse(415, "unsupported_encoding",
+                                 "Content-Encoding must be gzip, deflate or identity"));
+  }
+  std::string_view ctype = req.Header("content-type");
+  auto format = ctype.find("ndjson") != std::string_view::npos ? stream::BatchFormat::kNdjson
+                                                               : stream::BatchFormat::kJsonArray;
+  std::string idem = std::string(req.Header("idempotency-key"));
+  std::string idem_key;
+  auto cf = ctx.db->Family(kIngestKeysFamily).value();
+  if (!idem.empty()) {
+    if (Status s = ValidateId("Idempotency-Key", idem); !s.ok()) return respond(ErrorResponse(s));
+    idem_key = store::TenantKey(req.tenant_id, idem);
+    auto seen = ctx.db->Get(cf, idem_key);
+    if (seen.ok() && seen->has_value()) {
+      HttpResponse r{200, "application/json", **seen, {{"Idempotent-Replayed", "true"}}};
+      return respond(std::move(r));
+    }
+    if (!inflight.Claim(idem_key)) {
+      return respond(ErrorResponse(409, "idempotency_key_in_use",
+                                   "a batch with this Idempotency-Key is being ingested"));
+    }
+  }
+  stream::ParsedBatch parsed =
+      stream::ParseEvents(body, format, req.tenant_id, ctx.max_batch_events);
+  if (parsed.fatal) {
+    if (!idem_key.empty()) inflight.Release(idem_key);
+    return respond(ErrorResponse(400, "invalid_json", *parsed.fatal));
+  }
+  size_t accepted = parsed.events.size();
+  std::string answer = AnswerJson(accepted, parsed.rejected);
+  ctx.pipeline->Ingest(std::move(parsed.events), [ctx, &inflight, idem_key, cf, answer,
+                                                  respond](Status s) {
+    if (!s.ok()) {
+      if (!idem_key.empty()) inflight.Release(idem_key);
+      return respond(ErrorResponse(503, "unavailable", "events not stored: " + s.message()));
+    }
+    if (!idem_key.empty()) {
+      store::WriteBatch b;
+      b.Put(cf, idem_key, answer);
+      ctx.db->WriteAsync(std::move(b), [&inflight, idem_key, answer, respond](Status) {
+        inflight.Release(idem_key);
+        respond(HttpResponse{200, "application/json", answer, {}});
+      });
+      return;
+    }
+    respond(HttpResponse{200, "application/json", answer, {}});
+  });
+}
+
+void UpsertUsers(const EventRoutesContext& ctx, HttpRequest& req, Respond& respond) {
+  auto body = ParseJsonObject(req);
+  if (!body.ok()) return respond(ErrorResponse(400, "invalid_json", body.status().message()));
+  const auto& j = *body;
+  if (!j.contains("users") || !j["users"].is_array()) {
+    return respond(ErrorResponse(400, "invalid_argument", "users: required array"));
+  }
+  size_t n = 0;
+  for (const auto& u : j["users"]) {
+    std::string where = "users[" + std::to_string(n) + "]";
+    if (!u.is_object() || !u.contains("id") || !u["id"].is_string()) {
+      return respond(ErrorResponse(400, "invalid_argument", where + ".id: required string"));
+    }
+    if (Status s = ValidateId(where + ".id", u["id"].get<std::string>()); !s.ok()) {
+      return respond(ErrorResponse(s));
+    }
+    if (u.contains("tz")) {
+      if (!u["tz"].is_string()) {
+        return respond(ErrorResponse(400, "invalid_argument", where + ".tz: must be a string"));
+      }
+      Status s = ctx.pipeline->SetTimeZone(req.tenant_id, u["id"], u["tz"]);
+      if (!s.ok()) return respond(ErrorResponse(400, "invalid_argument", where + "." + s.message()));
+    }
+    ++n;
+  }
+  respond(JsonResponse({{"upserted", n}}));
+}
+
+}  // namespace
+
+void RegisterEventRoutes(Router& router, const EventRoutesContext& ctx) {
+  static InFlightKeys inflight;  // one per process, like the router
+  router.Add("POST", "/v1/events", Access::kTenant, [ctx](HttpRequest& req, Respond respond) {
+    IngestEvents(ctx, inflight, req, std::move(respond));
+  });
+  router.Add("POST", "/v1/users", Access::kTenant, [ctx](HttpRequest& req, Respond respond) {
+    UpsertUsers(ctx, req, respond);
+  });
+  router.Add("GET", "/v1/users/{id}/features", Access::kTenant,
+             [ctx](HttpRequest& req, Respond respond) {
+               ctx.pipeline->GetFeatures(req.tenant_id, req.params["id"],
+                                         [respond](Result<std::string> r) {
+                                           if (!r.ok()) return respond(ErrorResponse(r.status()));
+                                           respond(HttpResponse{200, "application/json", *r, {}});
+                                         });
+             });
+}
+
+}  // namespace herald::api

@@ -1,0 +1,30 @@
+// Event pipeline routes: ingest, users' time zones, and features.
+#pragma once
+
+#include "api/router.h"
+#include "store/db.h"
+#include "stream/pipeline.h"
+
+namespace herald::api {
+
+struct EventRoutesContext {
+  stream::Pipeline* pipeline = nullptr;
+  store::Db* db = nullptr;  // holds kIngestKeysFamily
+  const Clock* clock = nullptr;
+  size_t max_batch_events = 100'000;
+  size_t max_inflated_bytes = 64 << 20;
+};
+
+// Idempotency keys of ingested batches: TenantKey(tenant, key) -> the answer sent.
+inline constexpr const char* kIngestKeysFamily = "ingest_keys";
+
+// Registers (tenant key):
+//   POST /v1/events                  JSON array, or NDJSON (Content-Type:
+//                                    application/x-ndjson); Content-Encoding: gzip
+//                                    allowed; Idempotency-Key header optional
+//   POST /v1/users                   {"users":[{"id","tz","profile"}]}
+//   GET  /v1/users/{id}/features
+// `ctx` must outlive the router.
+void RegisterEventRoutes(Router& router, const EventRoutesContext& ctx);
+
+}  // namespace herald::api

@@ -1,0 +1,42 @@
+#include "app/kafka_bridge.h"
+
+#include "core/log.h"
+#include "stream/parse.h"
+
+namespace herald::app {
+
+Result<std::unique_ptr<KafkaBridge>> KafkaBridge::Start(const EventsConfig& config,
+                                                       stream::Pipeline* pipeline,
+                                                       MetricsRegistry* metrics) {
+  eventlog::KafkaSourceOptions o;
+  o.brokers = config.kafka_brokers;
+  o.topic = config.kafka_topic;
+  o.group = config.kafka_group;
+  o.metrics = metrics;
+  o.on_error = [](const Status& s) { log::Warn("kafka", {{"error", s}}); };
+  Counter* invalid = &metrics->GetCounter("herald_kafka_invalid_events_total",
+                                          "Kafka records that were not valid events.");
+  auto handler = [pipeline, invalid](std::vector<eventlog::KafkaRecord> batch,
+                                     std::function<void(Status)> done) {
+    std::vector<stream::Event> events;
+    for (const auto& r : batch) {
+      // A record carries no tenant: events from Kafka belong to the default tenant
+      // unless the event itself names one in attrs (not supported yet).
+      auto parsed = stream::ParseEvents(r.payload, stream::BatchFormat::kNdjson, "default");
+      invalid->Inc(parsed.rejected.size() + (parsed.fatal ? 1 : 0));
+      for (auto& e : parsed.events) events.push_back(std::move(e));
+    }
+    pipeline->Ingest(std::move(events), std::move(done));
+  };
+  auto source = eventlog::KafkaSource::Start(o, handler);
+  if (!source.ok()) return source.status();
+  auto bridge = std::make_unique<KafkaBridge>();
+  bridge->source_ = std::move(*source);
+  return bridge;
+}
+
+void KafkaBridge::Stop() {
+  if (source_) source_->Stop();
+}
+
+}  // namespace herald::app

@@ -1,0 +1,308 @@
+#include "stream/pipeline.h"
+
+#include <cctz/time_zone.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "core/log.h"
+#include "stream/event_codec.h"
+#include "stream/features.h"
+#include "stream/timezones.h"
+
+namespace herald::stream {
+
+struct Pipeline::UserEntry {
+  UserFeatures features;
+  const cctz::time_zone* tz = nullptr;
+  bool exists = false;  // has features (applied or loaded)
+};
+
+// Everything a shard owns. Touched only on that shard's thread.
+struct Pipeline::ShardState {
+  struct Cursor {
+    std::uint64_t next = 0;  // next log offset to apply
+    Micros watermark = 0;    // latest event time applied
+  };
+  std::unordered_map<PartitionId, Cursor> cursors;
+  std::unordered_map<std::string, UserEntry> users;  // key: TenantKey(tenant, user)
+  std::unordered_set<std::string> dirty;
+};
+
+std::vector<std::string> PipelineColumnFamilies() {
+  return {kFeaturesFamily, kUsersFamily, kStreamMetaFamily};
+}
+
+Pipeline::Pipeline(const PipelineOptions& o) : opt_(o), partitioner_(o.log->partitions()) {
+  MetricsRegistry& m = *opt_.metrics;
+  m_ingested_ = &m.GetCounter("herald_stream_events_ingested_total", "Events appended to the log.");
+  m_applied_ = &m.GetCounter("herald_stream_events_applied_total", "Events applied to features.");
+  m_late_ = &m.GetCounter("herald_stream_late_events_total",
+                          "Events older than the watermark minus the allowed lateness; not applied.");
+  m_checkpoints_ = &m.GetCounter("herald_stream_checkpoints_total", "Feature checkpoints written.");
+  m_latency_ = &m.GetHistogram("herald_stream_event_to_feature_seconds",
+                               "From ingest to the event's effect being visible in features.",
+                               LatencyBuckets());
+  m_hot_users_ = &m.GetGauge("herald_stream_hot_users", "Users whose features are in memory.");
+  features_cf_ = opt_.db->Family(kFeaturesFamily).value();
+  users_cf_ = opt_.db->Family(kUsersFamily).value();
+  meta_cf_ = opt_.db->Family(kStreamMetaFamily).value();
+  for (unsigned i = 0; i < opt_.shards->size(); ++i) {
+    shard_states_.push_back(std::make_unique<ShardState>());
+  }
+}
+
+Result<std::unique_ptr<Pipeline>> Pipeline::Open(const PipelineOptions& o) {
+  if (!o.log || !o.db || !o.shards || !o.clock || !o.metrics) {
+    return Status::InvalidArgument("pipeline needs a log, a store, shards, a clock and metrics");
+  }
+  std::unique_ptr<Pipeline> p(new Pipeline(o));
+  HERALD_RETURN_IF_ERROR(p->Recover());
+  p->timer_ = std::thread([raw = p.get()] {
+    while (!raw->stopping_.load()) {
+      std::this_thread::sleep_for(raw->opt_.checkpoint_interval);
+      if (raw->stopping_.load()) break;
+      for (unsigned s = 0; s < raw->opt_.shards->size(); ++s) {
+        raw->opt_.shards->Post(s, [raw, s] { (void)raw->CheckpointShard(s, false); });
+      }
+    }
+  });
+  return p;
+}
+
+Pipeline::~Pipeline() { Stop(); }
+
+void Pipeline::Stop() {
+  if (stopping_.exchange(true)) return;
+  if (timer_.joinable()) timer_.join();
+  Status s = Checkpoint();
+  if (!s.ok()) log::Error("final feature checkpoint failed", {{"error", s}});
+}
+
+Status Pipeline::Recover() {
+  // Checkpoints first, then every shard replays its partitions up to the log's end.
+  for (PartitionId p = 0; p < partitioner_.partitions(); ++p) {
+    auto v = opt_.db->Get(meta_cf_, "ckpt/" + std::to_string(p));
+    HERALD_RETURN_IF_ERROR(v.status());
+    ShardState::Cursor c;
+    if (v->has_value()) {
+      unsigned long long next = 0;
+      long long wm = 0;
+      if (std::sscanf((*v)->c_str(), "%llu %lld", &next, &wm) != 2) {
+        return Status::Corruption("bad stream checkpoint for partition " + std::to_string(p));
+      }
+      c = {next, wm};
+    }
+    c.next = std::max<std::uint64_t>(c.next, opt_.log->StartOffset(p));
+    shard_states_[opt_.shards->ShardOf(p)]->cursors[p] = c;
+  }
+  std::uint64_t replayed = 0;
+  std::mutex mu;
+  opt_.shards->RunOnAll([&](unsigned s) {
+    ShardState& st = *shard_states_[s];
+    for (auto& [p, cursor] : st.cursors) {
+      std::uint64_t before = cursor.next;
+      CatchUp(st, p, opt_.log->EndOffset(p));
+      std::lock_guard<std::mutex> l(mu);
+      replayed += cursor.next - before;
+    }
+  });
+  log::Info("event pipeline recovered", {{"replayed_events", replayed}});
+  return Status::Ok();
+}
+
+void Pipeline::Ingest(std::vector<Event> events, std::function<void(Status)> done) {
+  if (events.empty()) {
+    done(Status::Ok());
+    return;
+  }
+  auto received = std::chrono::steady_clock::now();
+  // Group by partition, keeping each user's events in arrival order.
+  std::unordered_map<PartitionId, std::vector<Event>> groups;
+  for (Event& e : events) groups[partitioner_.PartitionOf(e.user_id)].push_back(std::move(e));
+  struct Pending {
+    std::atomic<int> left;
+    Status first_error;
+    std::mutex mu;
+    std::function<void(Status)> done;
+  };
+  auto pending = std::make_shared<Pending>();
+  pending->left = static_cast<int>(groups.size());
+  pending->done = std::move(done);
+  m_ingested_->Inc(events.size());
+  Micros now = opt_.clock->Now();
+  for (auto& [p, evs] : groups) {
+    std::vector<std::string> encoded;
+    encoded.reserve(evs.size());
+    for (const Event& e : evs) encoded.push_back(EncodeEvent(e));
+    std::vector<std::string_view> views(encoded.begin(), encoded.end());
+    auto batch = std::make_shared<std::vector<Event>>(std::move(evs));
+    PartitionId part = p;
+    opt_.log->Append(part, views, now, [this, part, batch, pending, received](Status s, std::uint64_t first) {
+      if (s.ok()) {
+        opt_.shards->PostToPartition(part, [this, part, batch, first, received] {
+          ApplyBatch(part, first, *batch, received);
+        });
+      } else {
+        std::lock_guard<std::mutex> l(pending->mu);
+        if (pending->first_error.ok()) pending->first_error = s;
+      }
+      if (pending->left.fetch_sub(1) == 1) pending->done(pending->first_error);
+    });
+  }
+}
+
+void Pipeline::ApplyBatch(PartitionId p, std::uint64_t first, std::vector<Event>& events,
+                          std::chrono::steady_clock::time_point received) {
+  ShardState& st = *shard_states_[opt_.shards->ShardOf(p)];
+  auto& cursor = st.cursors[p];
+  // Batches may arrive out of offset order; anything missing is read from the log.
+  if (first > cursor.next) CatchUp(st, p, first);
+  for (size_t i = 0; i < events.size(); ++i) {
+    if (first + i < cursor.next) continue;  // already applied (replay or catch-up)
+    ApplyOne(st, p, events[i]);
+    cursor.next = first + i + 1;
+  }
+  m_latency_->Observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - received).count());
+}
+
+void Pipeline::CatchUp(ShardState& st, PartitionId p, std::uint64_t until) {
+  auto& cursor = st.cursors[p];
+  while (cursor.next < until) {
+    std::uint64_t before = cursor.next;
+    auto next = opt_.log->Read(p, cursor.next, std::min<std::uint64_t>(until - cursor.next, 4096),
+                               [&](std::uint64_t off, Micros, std::string_view payload) {
+                                 if (off >= until) return false;
+                                 auto e = DecodeEvent(payload);
+                                 if (e.ok()) {
+                                   ApplyOne(st, p, *e);
+                                 } else {
+                                   log::Error("undecodable event in the log",
+                                              {{"partition", p}, {"offset", off}});
+                                 }
+                                 cursor.next = off + 1;
+                                 return true;
+                               });
+    if (!next.ok()) {
+      log::Error("event log read failed", {{"partition", p}, {"error", next.status()}});
+      return;
+    }
+    if (cursor.next == before) return;  // nothing more is readable yet
+  }
+}
+
+void Pipeline::ApplyOne(ShardState& st, PartitionId p, const Event& e) {
+  auto& cursor = st.cursors[p];
+  if (cursor.watermark && e.ts < cursor.watermark - opt_.allowed_lateness) {
+    m_late_->Inc();
+    return;
+  }
+  cursor.watermark = std::max(cursor.watermark, e.ts);
+  std::string key = store::TenantKey(e.tenant, e.user_id);
+  UserEntry& u = Touch(st, key);
+  Apply(u.features, e, *u.tz);
+  u.exists = true;
+  st.dirty.insert(std::move(key));
+  m_applied_->Inc();
+}
+
+Pipeline::UserEntry& Pipeline::Touch(ShardState& st, const std::string& key) {
+  auto [it, fresh] = st.users.try_emplace(key);
+  UserEntry& u = it->second;
+  if (!fresh) return u;
+  m_hot_users_->Add(1);
+  u.tz = &TimeZoneOrUtc("");
+  // Cold path: features and time zone from the store.
+  auto f = opt_.db->Get(features_cf_, key);
+  if (f.ok() && f->has_value()) {
+    auto parsed = Deserialize(**f);
+    if (parsed.ok()) {
+      u.features = std::move(*parsed);
+      u.exists = true;
+    }
+  }
+  auto profile = opt_.db->Get(users_cf_, key);
+  if (profile.ok() && profile->has_value()) {
+    auto j = nlohmann::json::parse(**profile, nullptr, false);
+    if (j.is_object() && j.contains("tz") && j["tz"].is_string()) {
+      u.tz = &TimeZoneOrUtc(j["tz"].get<std::string>());
+    }
+  }
+  return u;
+}
+
+void Pipeline::GetFeatures(const std::string& tenant, const std::string& user_id,
+                           std::function<void(Result<std::string>)> done) {
+  PartitionId p = partitioner_.PartitionOf(user_id);
+  bool posted = opt_.shards->PostToPartition(p, [this, p, tenant, user_id, done] {
+    ShardState& st = *shard_states_[opt_.shards->ShardOf(p)];
+    UserEntry& u = Touch(st, store::TenantKey(tenant, user_id));
+    if (!u.exists) return done(Status::NotFound("no features for user " + user_id));
+    std::string out;
+    ToJson(u.features, user_id, *u.tz, opt_.clock->Now(), &out);
+    done(std::move(out));
+  });
+  if (!posted) done(Status::Unavailable("shutting down"));
+}
+
+Status Pipeline::SetTimeZone(const std::string& tenant, const std::string& user_id,
+                             const std::string& tz_name) {
+  if (!ValidTimeZone(tz_name)) return Status::InvalidArgument("tz: unknown time zone " + tz_name);
+  std::string key = store::TenantKey(tenant, user_id);
+  store::WriteBatch b;
+  b.Put(users_cf_, key, nlohmann::json({{"tz", tz_name}}).dump());
+  HERALD_RETURN_IF_ERROR(opt_.db->Write(std::move(b)));
+  const cctz::time_zone* tz = &TimeZoneOrUtc(tz_name);
+  PartitionId p = partitioner_.PartitionOf(user_id);
+  opt_.shards->PostToPartition(p, [this, p, key, tz] {
+    auto& users = shard_states_[opt_.shards->ShardOf(p)]->users;
+    if (auto it = users.find(key); it != users.end()) it->second.tz = tz;
+  });
+  return Status::Ok();
+}
+
+Status Pipeline::CheckpointShard(unsigned shard, bool wait) {
+  ShardState& st = *shard_states_[shard];
+  store::WriteBatch b;
+  for (const std::string& key : st.dirty) {
+    auto it = st.users.find(key);
+    if (it != st.users.end()) b.Put(features_cf_, key, Serialize(it->second.features));
+  }
+  for (const auto& [p, c] : st.cursors) {
+    b.Put(meta_cf_, "ckpt/" + std::to_string(p),
+          std::to_string(c.next) + " " + std::to_string(c.watermark));
+  }
+  st.dirty.clear();
+  m_checkpoints_->Inc();
+  const bool evict = st.users.size() > opt_.max_hot_users_per_shard;
+  if (!wait && !evict) {
+    opt_.db->WriteAsync(std::move(b), [](Status s) {
+      if (!s.ok()) log::Error("feature checkpoint failed", {{"error", s}});
+    });
+    return Status::Ok();
+  }
+  HERALD_RETURN_IF_ERROR(opt_.db->Write(std::move(b)));
+  // Every user is now in the store, so evicted ones come back through the cold path.
+  for (auto it = st.users.begin(); it != st.users.end() && st.users.size() > opt_.max_hot_users_per_shard;) {
+    it = st.users.erase(it);
+    m_hot_users_->Add(-1);
+  }
+  return Status::Ok();
+}
+
+Status Pipeline::Checkpoint() {
+  std::mutex mu;
+  Status first;
+  opt_.shards->RunOnAll([&](unsigned s) {
+    Status st = CheckpointShard(s, true);
+    std::lock_guard<std::mutex> l(mu);
+    if (first.ok()) first = st;
+  });
+  return first;
+}
+
+}  // namespace herald::stream
