@@ -62,9 +62,10 @@ Result<std::unique_ptr<Pipeline>> Pipeline::Open(const PipelineOptions& o) {
   std::unique_ptr<Pipeline> p(new Pipeline(o));
   HERALD_RETURN_IF_ERROR(p->Recover());
   p->timer_ = std::thread([raw = p.get()] {
-    while (!raw->stopping_.load()) {
-      std::this_thread::sleep_for(raw->opt_.checkpoint_interval);
-      if (raw->stopping_.load()) break;
+    std::unique_lock<std::mutex> lock(raw->timer_mu_);
+    for (;;) {
+      raw->timer_cv_.wait_for(lock, raw->opt_.checkpoint_interval, [raw] { return raw->stopping_; });
+      if (raw->stopping_) break;
       for (unsigned s = 0; s < raw->opt_.shards->size(); ++s) {
         raw->opt_.shards->Post(s, [raw, s] { (void)raw->CheckpointShard(s, false); });
       }
@@ -76,7 +77,12 @@ Result<std::unique_ptr<Pipeline>> Pipeline::Open(const PipelineOptions& o) {
 Pipeline::~Pipeline() { Stop(); }
 
 void Pipeline::Stop() {
-  if (stopping_.exchange(true)) return;
+  {
+    std::lock_guard<std::mutex> lock(timer_mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  timer_cv_.notify_all();
   if (timer_.joinable()) timer_.join();
   Status s = Checkpoint();
   if (!s.ok()) log::Error("final feature checkpoint failed", {{"error", s}});

@@ -13,6 +13,8 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <functional>
 #include <memory>
 #include <string>
@@ -98,7 +100,9 @@ class Pipeline {
   store::ColumnFamily features_cf_, users_cf_, meta_cf_;
   std::vector<std::unique_ptr<ShardState>> shard_states_;
   std::thread timer_;
-  std::atomic<bool> stopping_{false};
+  std::mutex timer_mu_;
+  std::condition_variable timer_cv_;
+  bool stopping_ = false;  // GUARDED_BY(timer_mu_)
   Counter *m_ingested_, *m_applied_, *m_late_, *m_checkpoints_;
   Histogram* m_latency_;
   Gauge* m_hot_users_;
