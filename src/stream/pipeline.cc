@@ -19,7 +19,16 @@ struct Pipeline::UserEntry {
   UserFeatures features;
   const cctz::time_zone* tz = nullptr;
   bool exists = false;  // has features (applied or loaded)
+  bool dirty = false;   // changed since the last checkpoint
 };
+
+namespace {
+// Finds users by a string_view of their key, without building a std::string.
+struct KeyHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+};
+}  // namespace
 
 // Everything a shard owns. Touched only on that shard's thread.
 struct Pipeline::ShardState {
@@ -28,8 +37,14 @@ struct Pipeline::ShardState {
     Micros watermark = 0;    // latest event time applied
   };
   std::unordered_map<PartitionId, Cursor> cursors;
-  std::unordered_map<std::string, UserEntry> users;  // key: TenantKey(tenant, user)
-  std::unordered_set<std::string> dirty;
+  std::unordered_map<std::string, UserEntry, KeyHash, std::equal_to<>> users;  // TenantKey
+  // Keys of users with dirty == true, by partition: a partition is checkpointed on
+  // its own (its users' features with its offset), so checkpoints are small and
+  // spread over the interval instead of stalling the shard.
+  std::unordered_map<PartitionId, std::vector<std::string>> dirty;
+  std::vector<PartitionId> owned;  // this shard's partitions, in rotation order
+  size_t rotation = 0;
+  std::string key_buf;             // reused to build lookup keys
 };
 
 std::vector<std::string> PipelineColumnFamilies() {
@@ -64,10 +79,10 @@ Result<std::unique_ptr<Pipeline>> Pipeline::Open(const PipelineOptions& o) {
   p->timer_ = std::thread([raw = p.get()] {
     std::unique_lock<std::mutex> lock(raw->timer_mu_);
     for (;;) {
-      raw->timer_cv_.wait_for(lock, raw->opt_.checkpoint_interval, [raw] { return raw->stopping_; });
+      raw->timer_cv_.wait_for(lock, raw->TickInterval(), [raw] { return raw->stopping_; });
       if (raw->stopping_) break;
       for (unsigned s = 0; s < raw->opt_.shards->size(); ++s) {
-        raw->opt_.shards->Post(s, [raw, s] { (void)raw->CheckpointShard(s, false); });
+        raw->opt_.shards->Post(s, [raw, s] { (void)raw->CheckpointNext(s); });
       }
     }
   });
@@ -104,6 +119,7 @@ Status Pipeline::Recover() {
     }
     c.next = std::max<std::uint64_t>(c.next, opt_.log->StartOffset(p));
     shard_states_[opt_.shards->ShardOf(p)]->cursors[p] = c;
+    shard_states_[opt_.shards->ShardOf(p)]->owned.push_back(p);
   }
   std::uint64_t replayed = 0;
   std::mutex mu;
@@ -129,6 +145,7 @@ void Pipeline::Ingest(std::vector<Event> events, std::function<void(Status)> don
   // Group by partition, keeping each user's events in arrival order.
   std::unordered_map<PartitionId, std::vector<Event>> groups;
   for (Event& e : events) groups[partitioner_.PartitionOf(e.user_id)].push_back(std::move(e));
+  // One buffer per partition holds every encoded record; the log copies them.
   struct Pending {
     std::atomic<int> left;
     Status first_error;
@@ -141,10 +158,18 @@ void Pipeline::Ingest(std::vector<Event> events, std::function<void(Status)> don
   m_ingested_->Inc(events.size());
   Micros now = opt_.clock->Now();
   for (auto& [p, evs] : groups) {
-    std::vector<std::string> encoded;
-    encoded.reserve(evs.size());
-    for (const Event& e : evs) encoded.push_back(EncodeEvent(e));
-    std::vector<std::string_view> views(encoded.begin(), encoded.end());
+    std::string encoded;
+    std::vector<size_t> ends;
+    ends.reserve(evs.size());
+    for (const Event& e : evs) {
+      EncodeEvent(e, &encoded);
+      ends.push_back(encoded.size());
+    }
+    std::vector<std::string_view> views;
+    views.reserve(ends.size());
+    for (size_t i = 0, begin = 0; i < ends.size(); begin = ends[i++]) {
+      views.emplace_back(encoded.data() + begin, ends[i] - begin);
+    }
     auto batch = std::make_shared<std::vector<Event>>(std::move(evs));
     PartitionId part = p;
     opt_.log->Append(part, views, now, [this, part, batch, pending, received](Status s, std::uint64_t first) {
@@ -208,18 +233,21 @@ void Pipeline::ApplyOne(ShardState& st, PartitionId p, const Event& e) {
     return;
   }
   cursor.watermark = std::max(cursor.watermark, e.ts);
-  std::string key = store::TenantKey(e.tenant, e.user_id);
-  UserEntry& u = Touch(st, key);
+  st.key_buf.assign(e.tenant).push_back('\0');
+  st.key_buf.append(e.user_id);
+  UserEntry& u = Touch(st, st.key_buf);
   Apply(u.features, e, *u.tz);
   u.exists = true;
-  st.dirty.insert(std::move(key));
+  if (!u.dirty) {
+    u.dirty = true;
+    st.dirty[p].push_back(st.key_buf);
+  }
   m_applied_->Inc();
 }
 
 Pipeline::UserEntry& Pipeline::Touch(ShardState& st, const std::string& key) {
-  auto [it, fresh] = st.users.try_emplace(key);
-  UserEntry& u = it->second;
-  if (!fresh) return u;
+  if (auto it = st.users.find(std::string_view(key)); it != st.users.end()) return it->second;
+  UserEntry& u = st.users.try_emplace(key).first->second;
   m_hot_users_->Add(1);
   u.tz = &TimeZoneOrUtc("");
   // Cold path: features and time zone from the store.
@@ -271,21 +299,49 @@ Status Pipeline::SetTimeZone(const std::string& tenant, const std::string& user_
   return Status::Ok();
 }
 
+std::chrono::milliseconds Pipeline::TickInterval() const {
+  // Every partition is checkpointed once per checkpoint_interval, one partition per
+  // shard per tick.
+  size_t per_shard = (partitioner_.partitions() + opt_.shards->size() - 1) / opt_.shards->size();
+  auto tick = opt_.checkpoint_interval / static_cast<int>(std::max<size_t>(per_shard, 1));
+  return std::max(tick, std::chrono::milliseconds(1));
+}
+
+void Pipeline::CheckpointPartition(ShardState& st, PartitionId p, store::WriteBatch* b) {
+  if (auto d = st.dirty.find(p); d != st.dirty.end()) {
+    for (const std::string& key : d->second) {
+      auto it = st.users.find(key);
+      if (it == st.users.end()) continue;
+      b->Put(features_cf_, key, Serialize(it->second.features));
+      it->second.dirty = false;
+    }
+    st.dirty.erase(d);
+  }
+  const auto& c = st.cursors[p];
+  b->Put(meta_cf_, "ckpt/" + std::to_string(p),
+         std::to_string(c.next) + " " + std::to_string(c.watermark));
+}
+
+Status Pipeline::CheckpointNext(unsigned shard) {
+  ShardState& st = *shard_states_[shard];
+  if (st.users.size() > opt_.max_hot_users_per_shard) return CheckpointShard(shard, true);
+  if (st.owned.empty()) return Status::Ok();
+  PartitionId p = st.owned[st.rotation++ % st.owned.size()];
+  store::WriteBatch b;
+  CheckpointPartition(st, p, &b);
+  m_checkpoints_->Inc();
+  opt_.db->WriteAsync(std::move(b), [](Status s) {
+    if (!s.ok()) log::Error("feature checkpoint failed", {{"error", s}});
+  });
+  return Status::Ok();
+}
+
 Status Pipeline::CheckpointShard(unsigned shard, bool wait) {
   ShardState& st = *shard_states_[shard];
   store::WriteBatch b;
-  for (const std::string& key : st.dirty) {
-    auto it = st.users.find(key);
-    if (it != st.users.end()) b.Put(features_cf_, key, Serialize(it->second.features));
-  }
-  for (const auto& [p, c] : st.cursors) {
-    b.Put(meta_cf_, "ckpt/" + std::to_string(p),
-          std::to_string(c.next) + " " + std::to_string(c.watermark));
-  }
-  st.dirty.clear();
+  for (PartitionId p : st.owned) CheckpointPartition(st, p, &b);
   m_checkpoints_->Inc();
-  const bool evict = st.users.size() > opt_.max_hot_users_per_shard;
-  if (!wait && !evict) {
+  if (!wait) {
     opt_.db->WriteAsync(std::move(b), [](Status s) {
       if (!s.ok()) log::Error("feature checkpoint failed", {{"error", s}});
     });

@@ -49,7 +49,8 @@ struct PipelineOptions {
   // Events older than the partition's watermark (its latest event time) by more
   // than this are not applied to features (counted as late; still in the log).
   Micros allowed_lateness = 10 * kMicrosPerMinute;
-  // Real time between feature checkpoints.
+  // Real time between two checkpoints of one partition (its users' features and the
+  // log offset they reflect). Partitions take turns, so writes are spread out.
   std::chrono::milliseconds checkpoint_interval{10000};
   // Users kept in memory per shard; beyond it, checkpointed users are evicted.
   size_t max_hot_users_per_shard = 500'000;
@@ -94,6 +95,9 @@ class Pipeline {
   struct UserEntry;
   UserEntry& Touch(ShardState& st, const std::string& key);
   Status CheckpointShard(unsigned shard, bool wait);
+  Status CheckpointNext(unsigned shard);
+  void CheckpointPartition(ShardState& st, PartitionId p, store::WriteBatch* b);
+  std::chrono::milliseconds TickInterval() const;
 
   PipelineOptions opt_;
   Partitioner partitioner_;
