@@ -6,6 +6,7 @@
 #include "api/gzip.h"
 #include "api/json_body.h"
 #include "core/ids.h"
+#include "core/time_format.h"
 #include "stream/parse.h"
 
 namespace herald::api {
@@ -125,6 +126,34 @@ void UpsertUsers(const EventRoutesContext& ctx, HttpRequest& req, Respond& respo
   respond(JsonResponse({{"upserted", n}}));
 }
 
+nlohmann::json CountsJson(const stream::OutcomeCounts& c) {
+  return {{"sent", c.sent}, {"delivered", c.delivered}, {"opened", c.opened},
+          {"converted", c.converted}};
+}
+
+void Windows(const EventRoutesContext& ctx, HttpRequest& req, Respond respond) {
+  std::string size = req.query.count("size") ? req.query["size"] : "1m";
+  Micros width = size == "1m" ? kMicrosPerMinute : size == "1h" ? kMicrosPerHour : 0;
+  if (!width) return respond(ErrorResponse(400, "invalid_argument", "size: must be 1m or 1h"));
+  Micros since = 0;
+  if (req.query.count("since")) {
+    auto t = ParseIsoTime(req.query["since"]);
+    if (!t.ok()) return respond(ErrorResponse(400, "invalid_argument", "since: " + t.status().message()));
+    since = *t;
+  }
+  ctx.pipeline->GetWindows(req.tenant_id, width, since, [respond, width](std::vector<stream::WindowRow> rows) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& r : rows) {
+      nlohmann::json w = CountsJson(r.counts);
+      w["class"] = r.user_class;
+      w["start"] = FormatIsoTime(r.start);
+      w["size_s"] = width / kMicrosPerSecond;
+      list.push_back(std::move(w));
+    }
+    respond(JsonResponse({{"windows", list}}));
+  });
+}
+
 }  // namespace
 
 void RegisterEventRoutes(Router& router, const EventRoutesContext& ctx) {
@@ -134,6 +163,15 @@ void RegisterEventRoutes(Router& router, const EventRoutesContext& ctx) {
   });
   router.Add("POST", "/v1/users", Access::kTenant, [ctx](HttpRequest& req, Respond respond) {
     UpsertUsers(ctx, req, respond);
+  });
+  router.Add("GET", "/v1/stats/windows", Access::kTenant,
+             [ctx](HttpRequest& req, Respond respond) { Windows(ctx, req, std::move(respond)); });
+  router.Add("GET", "/v1/stats/hours", Access::kTenant, [ctx](HttpRequest& req, Respond respond) {
+    ctx.pipeline->GetByLocalHour(req.tenant_id, [respond](std::array<stream::OutcomeCounts, 24> h) {
+      nlohmann::json hours = nlohmann::json::array();
+      for (const auto& c : h) hours.push_back(CountsJson(c));
+      respond(JsonResponse({{"class", "all"}, {"by_local_hour", hours}}));
+    });
   });
   router.Add("GET", "/v1/users/{id}/features", Access::kTenant,
              [ctx](HttpRequest& req, Respond respond) {

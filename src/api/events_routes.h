@@ -24,6 +24,8 @@ inline constexpr const char* kIngestKeysFamily = "ingest_keys";
 //                                    allowed; Idempotency-Key header optional
 //   POST /v1/users                   {"users":[{"id","tz","profile"}]}
 //   GET  /v1/users/{id}/features
+//   GET  /v1/stats/windows?size=1m|1h&since=TIME   push outcomes in tumbling windows
+//   GET  /v1/stats/hours                            push outcomes by users' local hour
 // `ctx` must outlive the router.
 void RegisterEventRoutes(Router& router, const EventRoutesContext& ctx);
 

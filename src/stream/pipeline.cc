@@ -3,6 +3,8 @@
 #include <cctz/time_zone.h>
 
 #include <condition_variable>
+#include <map>
+#include <tuple>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <unordered_map>
@@ -45,6 +47,7 @@ struct Pipeline::ShardState {
   std::vector<PartitionId> owned;  // this shard's partitions, in rotation order
   size_t rotation = 0;
   std::string key_buf;             // reused to build lookup keys
+  WindowCounts windows;
 };
 
 std::vector<std::string> PipelineColumnFamilies() {
@@ -238,6 +241,9 @@ void Pipeline::ApplyOne(ShardState& st, PartitionId p, const Event& e) {
   UserEntry& u = Touch(st, st.key_buf);
   Apply(u.features, e, *u.tz);
   u.exists = true;
+  // Until user classes exist (the profile module), every user is in class "all".
+  auto local = cctz::convert(std::chrono::system_clock::time_point(std::chrono::microseconds(e.ts)), *u.tz);
+  st.windows.Add(e, "all", local.hour(), cursor.watermark);
   if (!u.dirty) {
     u.dirty = true;
     st.dirty[p].push_back(st.key_buf);
@@ -281,6 +287,61 @@ void Pipeline::GetFeatures(const std::string& tenant, const std::string& user_id
     done(std::move(out));
   });
   if (!posted) done(Status::Unavailable("shutting down"));
+}
+
+namespace {
+
+// Collects one result per shard and calls `done` with all of them on the last shard.
+template <typename T>
+struct Gather {
+  std::mutex mu;
+  std::vector<T> parts;
+  size_t left;
+};
+
+}  // namespace
+
+void Pipeline::GetWindows(const std::string& tenant, Micros size, Micros since,
+                          std::function<void(std::vector<WindowRow>)> done) {
+  auto g = std::make_shared<Gather<std::vector<WindowRow>>>();
+  g->left = opt_.shards->size();
+  for (unsigned s = 0; s < opt_.shards->size(); ++s) {
+    opt_.shards->Post(s, [this, s, g, tenant, size, since, done] {
+      auto rows = shard_states_[s]->windows.Windows(size, tenant, since);
+      std::lock_guard<std::mutex> l(g->mu);
+      g->parts.push_back(std::move(rows));
+      if (--g->left > 0) return;
+      std::map<std::tuple<std::string, std::string, Micros>, WindowRow> merged;
+      for (auto& part : g->parts) {
+        for (auto& r : part) {
+          auto [it, fresh] = merged.try_emplace({r.tenant, r.user_class, r.start}, r);
+          if (!fresh) it->second.counts += r.counts;
+        }
+      }
+      std::vector<WindowRow> out;
+      for (auto& [k, r] : merged) out.push_back(std::move(r));
+      done(std::move(out));
+    });
+  }
+}
+
+void Pipeline::GetByLocalHour(const std::string& tenant,
+                              std::function<void(std::array<OutcomeCounts, 24>)> done) {
+  auto g = std::make_shared<Gather<std::array<OutcomeCounts, 24>>>();
+  g->left = opt_.shards->size();
+  for (unsigned s = 0; s < opt_.shards->size(); ++s) {
+    opt_.shards->Post(s, [this, s, g, tenant, done] {
+      auto hours = shard_states_[s]->windows.ByLocalHour(tenant, "all");
+      std::lock_guard<std::mutex> l(g->mu);
+      g->parts.push_back(hours);
+      if (--g->left > 0) return;
+      std::array<OutcomeCounts, 24> sum{};
+      for (const auto& part : g->parts) {
+        for (size_t h = 0; h < 24; ++h) sum[h] += part[h];
+      }
+      done(sum);
+    });
+  }
 }
 
 Status Pipeline::SetTimeZone(const std::string& tenant, const std::string& user_id,

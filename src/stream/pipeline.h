@@ -28,6 +28,7 @@
 #include "log/event_log.h"
 #include "store/db.h"
 #include "stream/event.h"
+#include "stream/windows.h"
 
 namespace herald::stream {
 
@@ -71,6 +72,14 @@ class Pipeline {
   // NotFound. `done` runs on the user's shard.
   void GetFeatures(const std::string& tenant, const std::string& user_id,
                    std::function<void(Result<std::string>)> done);
+
+  // Push outcome windows of `size` (kMicrosPerMinute or kMicrosPerHour) of one
+  // tenant with start >= since, merged over shards, oldest first; and the
+  // tenant's outcome counts by users' local hour of day. `done` runs on a shard.
+  void GetWindows(const std::string& tenant, Micros size, Micros since,
+                  std::function<void(std::vector<WindowRow>)> done);
+  void GetByLocalHour(const std::string& tenant,
+                      std::function<void(std::array<OutcomeCounts, 24>)> done);
 
   // Sets the IANA time zone a user's local hours are computed in.
   Status SetTimeZone(const std::string& tenant, const std::string& user_id,
