@@ -1,10 +1,22 @@
 #include "app/pipeline_sink.h"
 
+#include <nlohmann/json.hpp>
+
 #include "core/log.h"
+#include "core/time_format.h"
 
 namespace herald::app {
 
 void PipelineEventSink::OnGatewayEvent(mqtt::GatewayEvent g) {
+  if (kafka_) {
+    nlohmann::json j = {{"tenant", g.tenant}, {"user_id", g.user_id}, {"type", g.type},
+                        {"ts", FormatIsoTime(g.ts)}};
+    if (!g.device_id.empty()) j["device_id"] = g.device_id;
+    if (!g.message_id.empty()) j["message_id"] = g.message_id;
+    kafka_->Produce(topic_, g.user_id, j.dump(), [](Result<eventlog::KafkaDelivery> r) {
+      if (!r.ok()) log::Warn("outcome event not produced", {{"error", r.status()}});
+    });
+  }
   auto type = stream::ParseEventType(g.type);
   if (!type) return;  // presence and non-delivery outcomes
   stream::Event e;

@@ -2,6 +2,9 @@
 // device receipts become events, like any ingested behaviour.
 #pragma once
 
+#include <string>
+
+#include "log/kafka.h"
 #include "mqtt/delivery.h"
 #include "stream/pipeline.h"
 
@@ -12,6 +15,13 @@ class PipelineEventSink final : public mqtt::EventSink {
  public:
   explicit PipelineEventSink(stream::Pipeline* pipeline) : pipeline_(pipeline) {}
 
+  // Also produce every gateway event (outcomes, presence, receipts) as JSON to
+  // `topic`, keyed by user id. `sink` must outlive this object.
+  void ProduceTo(eventlog::KafkaSink* sink, std::string topic) {
+    kafka_ = sink;
+    topic_ = std::move(topic);
+  }
+
   // delivered and the receipts (opened, clicked, dismissed, not_interested,
   // complaint, converted) become events; queued, expired, refused and presence are
   // gateway facts that the event schema has no type for, and are only counted.
@@ -19,6 +29,8 @@ class PipelineEventSink final : public mqtt::EventSink {
 
  private:
   stream::Pipeline* pipeline_;
+  eventlog::KafkaSink* kafka_ = nullptr;
+  std::string topic_;
 };
 
 }  // namespace herald::app

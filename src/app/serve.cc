@@ -257,6 +257,20 @@ int Serve(const Config& config) {
   if (!http.ok()) return fail(http.status());
 
   if (config.mqtt.open_mode) log::Warn("mqtt open mode: anonymous clients, no ACL");
+  // Outcome events go to Kafka too in cluster mode; set before the gateway reports.
+  std::unique_ptr<eventlog::KafkaSink> outcomes;
+  if (!config.events.kafka_brokers.empty()) {
+    eventlog::KafkaSinkOptions so;
+    so.brokers = config.events.kafka_brokers;
+    so.metrics = &metrics;
+    auto sink = eventlog::KafkaSink::Open(so);
+    if (!sink.ok()) {
+      (*http)->Stop();
+      return fail(sink.status());
+    }
+    outcomes = std::move(*sink);
+    gateway_events.ProduceTo(outcomes.get(), config.events.kafka_outcomes_topic);
+  }
   mqtt::GatewayOptions gateway_options{config.mqtt, db->get(), devices->get(), &gateway_events,
                                        clock, &metrics};
   auto gateway = mqtt::Gateway::Start(gateway_options);
@@ -292,6 +306,7 @@ int Serve(const Config& config) {
   // Stop intake first, then drain the work it produced, then flush storage.
   if (kafka) kafka->Stop();
   (*gateway)->Stop();
+  if (outcomes) (void)outcomes->Flush(5000);
   (*http)->Stop();
   (*pipeline)->Stop();  // final feature checkpoint, on the shards
   shards.Stop();
