@@ -242,6 +242,7 @@ void ReadAll(Reader& r, Config& c) {
   r.String("events", "kafka_topic", &c.events.kafka_topic);
   r.String("events", "kafka_group", &c.events.kafka_group);
   r.String("events", "kafka_outcomes_topic", &c.events.kafka_outcomes_topic);
+  r.Uint("events", "kafka_session_timeout_ms", &c.events.kafka_session_timeout_ms, 1000, 3'600'000);
 
   auto& p = c.policy;
   r.Uint("policy", "new_follower_days", &p.new_follower_days, 0, 365);

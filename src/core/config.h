@@ -79,6 +79,7 @@ struct EventsConfig {
   std::string kafka_topic = "herald.events";
   std::string kafka_group = "herald";
   std::string kafka_outcomes_topic = "herald.outcomes";
+  std::uint64_t kafka_session_timeout_ms = 10000;
 };
 
 struct PolicyConfig {
