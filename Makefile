@@ -50,6 +50,7 @@ fuzz: deps
 
 bench: deps build
 	bash bench/mqtt_vs_mosquitto.sh
+	bash bench/ingest_vs_redis.sh
 
 format:
 	find src bench -name '*.cc' -o -name '*.h' | xargs clang-format -i
