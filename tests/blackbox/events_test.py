@@ -120,5 +120,72 @@ class EventsTest(unittest.TestCase):
             again.cleanup()
 
 
+
+class VirtualClockWindowsTest(unittest.TestCase):
+    """Window and calendar boundaries, driven by the virtual clock, across time zones."""
+
+    def test_local_day_and_window_boundaries(self):
+        s = Server("--virtual-clock")
+        try:
+            k = s.admin_key
+            status, _, _ = s.request("POST", "/v1/users", {"users": [
+                {"id": "sh", "tz": "Asia/Shanghai"}, {"id": "ny", "tz": "America/New_York"}]},
+                key=k)
+            self.assertEqual(status, 200)
+            events = [
+                # 23:59:59 on Monday 5 Jan in Shanghai, then midnight of Tuesday 6 Jan there.
+                {"user_id": "sh", "type": "sent", "ts": "2026-01-05T15:59:59Z",
+                 "account_id": "a1", "message_id": "m1"},
+                {"user_id": "sh", "type": "sent", "ts": "2026-01-05T16:00:00Z",
+                 "account_id": "a1", "message_id": "m2"},
+                # Midnight of Monday 5 Jan in New York.
+                {"user_id": "ny", "type": "sent", "ts": "2026-01-05T05:00:00Z",
+                 "account_id": "a1", "message_id": "m3"},
+            ]
+            status, body, _ = s.request("POST", "/v1/events", events, key=k)
+            self.assertEqual(body["accepted"], 3)
+            status, _, _ = s.request("POST", "/v1/admin/clock", {"set": "2026-01-05T16:30:00Z"},
+                                     key=k)
+            self.assertEqual(status, 200)
+
+            def features(user):
+                deadline = time.time() + 10
+                while time.time() < deadline:
+                    st, b, _ = s.request("GET", "/v1/users/%s/features" % user, key=k)
+                    if st == 200 and b["events_total"]["sent"] >= 1:
+                        return b
+                    time.sleep(0.05)
+                self.fail("no features for " + user)
+
+            sh = features("sh")
+            self.assertEqual(sh["events_total"]["sent"], 2)
+            sends = {a["account_id"]: a for a in sh["sends_by_account"]}["a1"]
+            # Now is 00:30 on Tuesday in Shanghai: one send today, two this week and month.
+            self.assertEqual((sends["day"], sends["week"], sends["month"]), (1, 2, 2))
+            self.assertEqual(sh["pushes"]["sent_by_hour"][23], 1)
+            self.assertEqual(sh["pushes"]["sent_by_hour"][0], 1)
+            ny = features("ny")
+            sends = {a["account_id"]: a for a in ny["sends_by_account"]}["a1"]
+            self.assertEqual(sends["day"], 1)  # 11:30 on Monday in New York
+            self.assertEqual(ny["pushes"]["sent_by_hour"][0], 1)
+
+            st, minutes, _ = s.request("GET", "/v1/stats/windows?size=1m", key=k)
+            got = {w["start"]: w["sent"] for w in minutes["windows"]}
+            self.assertEqual(got, {"2026-01-05T05:00:00Z": 1, "2026-01-05T15:59:00Z": 1,
+                                   "2026-01-05T16:00:00Z": 1})
+            st, hours, _ = s.request("GET", "/v1/stats/windows?size=1h", key=k)
+            got = {w["start"]: w["sent"] for w in hours["windows"]}
+            self.assertEqual(got, {"2026-01-05T05:00:00Z": 1, "2026-01-05T15:00:00Z": 1,
+                                   "2026-01-05T16:00:00Z": 1})
+            st, local, _ = s.request("GET", "/v1/stats/hours", key=k)
+            self.assertEqual([h["sent"] for h in local["by_local_hour"]][:1], [2])  # sh + ny at 00
+            self.assertEqual(local["by_local_hour"][23]["sent"], 1)
+            st, body, _ = s.request("GET", "/v1/stats/windows?size=2m", key=k)
+            self.assertEqual(st, 400)
+            self.assertEqual(s.stop(), 0)
+        finally:
+            s.cleanup()
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
