@@ -21,7 +21,7 @@ void LinkBase::Flush() {
   if (dirty_ || closed_) return;
   dirty_ = true;
   loop_.dirty.push_back(shared_from_this());
-  if (!loop_.flush_posted) {
+  if (!loop_.flush_posted && !loop_.in_poll) {
     loop_.flush_posted = true;
     boost::asio::post(loop_.ioc, [l = &loop_] { l->FlushDirty(); });
   }

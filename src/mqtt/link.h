@@ -24,6 +24,9 @@ struct Loop {
   std::vector<char> read_buffer = std::vector<char>(256 << 10);
   std::vector<std::shared_ptr<LinkBase>> dirty;
   bool flush_posted = false;
+  // Set while the TCP poller handles a batch of ready sockets; it flushes at the
+  // end of the batch, so no separate flush needs to be posted.
+  bool in_poll = false;
 
   // Writes every dirty connection's output. Posted once per turn.
   void FlushDirty();

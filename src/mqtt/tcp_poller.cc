@@ -183,8 +183,10 @@ void TcpPoller::RunReadAgain() {
   read_again_posted_ = false;
   std::vector<std::shared_ptr<LinkBase>> work;
   work.swap(read_again_);
+  loop_.in_poll = true;
   for (auto& link : work) static_cast<TcpLink*>(link.get())->OnReadable();
-  if (loop_.flush_posted) loop_.FlushDirty();
+  loop_.in_poll = false;
+  if (!loop_.dirty.empty()) loop_.FlushDirty();
 }
 
 void TcpPoller::Poll() {
@@ -193,6 +195,7 @@ void TcpPoller::Poll() {
 }
 
 void TcpPoller::Drain() {
+  loop_.in_poll = true;
   epoll_event events[512];
   // Drain what is ready now, in a few batches at most, then go back to Asio so
   // timers, other transports and posted work get their turn.
@@ -205,7 +208,8 @@ void TcpPoller::Drain() {
     if (n < 512) break;
   }
   // Output produced above goes out before the next wait.
-  if (loop_.flush_posted) loop_.FlushDirty();
+  loop_.in_poll = false;
+  if (!loop_.dirty.empty()) loop_.FlushDirty();
   graveyard_.clear();
 }
 

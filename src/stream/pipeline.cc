@@ -46,6 +46,7 @@ struct Pipeline::ShardState {
   std::unordered_map<PartitionId, std::vector<std::string>> dirty;
   std::vector<PartitionId> owned;  // this shard's partitions, in rotation order
   size_t rotation = 0;
+  std::unordered_map<PartitionId, std::uint64_t> checkpointed;  // offset last written
   std::string key_buf;             // reused to build lookup keys
   WindowCounts windows;
 };
@@ -388,6 +389,13 @@ Status Pipeline::CheckpointNext(unsigned shard) {
   if (st.users.size() > opt_.max_hot_users_per_shard) return CheckpointShard(shard, true);
   if (st.owned.empty()) return Status::Ok();
   PartitionId p = st.owned[st.rotation++ % st.owned.size()];
+  // Nothing applied since this partition's last checkpoint: nothing to write.
+  const auto& cursor = st.cursors[p];
+  auto last = st.checkpointed.find(p);
+  if (last != st.checkpointed.end() && last->second == cursor.next && !st.dirty.count(p)) {
+    return Status::Ok();
+  }
+  st.checkpointed[p] = cursor.next;
   store::WriteBatch b;
   CheckpointPartition(st, p, &b);
   m_checkpoints_->Inc();
