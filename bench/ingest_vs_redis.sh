@@ -47,6 +47,8 @@
 #   REDIS_CLI (/usr/bin/redis-cli)
 #   RESULTS_DIR             keep the raw results and logs there
 set -uo pipefail
+# shellcheck source=bench/lib.sh
+source "$(dirname "$0")/lib.sh"
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD_DIR=${BUILD_DIR:-$ROOT/build}
@@ -88,14 +90,7 @@ REDIS_PORT=""
 NOTES=()
 
 stop_redis() {
-  [[ -z $REDIS_PID ]] && return
-  kill -TERM "$REDIS_PID" 2>/dev/null
-  for _ in $(seq 100); do
-    kill -0 "$REDIS_PID" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$REDIS_PID" 2>/dev/null
-  wait "$REDIS_PID" 2>/dev/null
+  stop_process "$REDIS_PID"
   REDIS_PID=""
 }
 
@@ -105,19 +100,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-# A free port below the ephemeral range, so no client's outgoing connection has it.
-free_port() {
-  local port
-  for _ in $(seq 50); do
-    port=$((20000 + RANDOM % 12000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      echo "$port"
-      return
-    fi
-  done
-  echo 0
-}
 
 rcli() { timeout 10 "$REDIS_CLI" -h 127.0.0.1 -p "$REDIS_PORT" "$@" 2>/dev/null; }
 

@@ -28,6 +28,8 @@
 #   MOSQUITTO (mosquitto on PATH or /usr/sbin/mosquitto)  MOSQUITTO_EXTRA_CONF (lines)
 #   RESULTS_DIR          keep the raw JSON lines and broker logs there
 set -uo pipefail
+# shellcheck source=bench/lib.sh
+source "$(dirname "$0")/lib.sh"
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD_DIR=${BUILD_DIR:-$ROOT/build}
@@ -68,14 +70,7 @@ BROKER_PORT=""
 NOTES=()
 
 stop_broker() {
-  [[ -z $BROKER_PID ]] && return
-  kill -TERM "$BROKER_PID" 2>/dev/null
-  for _ in $(seq 100); do
-    kill -0 "$BROKER_PID" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$BROKER_PID" 2>/dev/null
-  wait "$BROKER_PID" 2>/dev/null
+  stop_process "$BROKER_PID"
   BROKER_PID=""
 }
 
@@ -85,20 +80,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-# A free port below the ephemeral range, so the benchmark's own outgoing
-# connections can never have taken it.
-free_port() {
-  local port
-  for _ in $(seq 50); do
-    port=$((20000 + RANDOM % 12000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      echo "$port"
-      return
-    fi
-  done
-  echo 0
-}
 
 wait_listening() {  # port, pid: up to 10 s
   for _ in $(seq 100); do
