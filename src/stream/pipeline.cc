@@ -145,47 +145,66 @@ void Pipeline::Ingest(std::vector<Event> events, std::function<void(Status)> don
     done(Status::Ok());
     return;
   }
-  auto received = std::chrono::steady_clock::now();
-  // Group by partition, keeping each user's events in arrival order.
-  std::unordered_map<PartitionId, std::vector<Event>> groups;
-  for (Event& e : events) groups[partitioner_.PartitionOf(e.user_id)].push_back(std::move(e));
-  // One buffer per partition holds every encoded record; the log copies them.
+  // Group by partition, keeping each user's events in arrival order. Once every
+  // partition's append is durable, each shard gets one task for all of its
+  // partitions in the batch: one wake-up per shard, not one per partition.
   struct Pending {
-    std::atomic<int> left;
+    std::vector<std::vector<Event>> by_partition;
+    std::vector<std::uint64_t> first;  // first offset, by partition
+    std::atomic<int> left{0};
     Status first_error;
     std::mutex mu;
     std::function<void(Status)> done;
+    std::chrono::steady_clock::time_point received;
   };
   auto pending = std::make_shared<Pending>();
-  pending->left = static_cast<int>(groups.size());
+  pending->received = std::chrono::steady_clock::now();
+  pending->by_partition.resize(partitioner_.partitions());
+  pending->first.resize(partitioner_.partitions());
   pending->done = std::move(done);
+  for (Event& e : events) {
+    pending->by_partition[partitioner_.PartitionOf(e.user_id)].push_back(std::move(e));
+  }
   m_ingested_->Inc(events.size());
+  int groups = 0;
+  for (const auto& evs : pending->by_partition) groups += evs.empty() ? 0 : 1;
+  pending->left = groups;
   Micros now = opt_.clock->Now();
-  for (auto& [p, evs] : groups) {
-    std::string encoded;
-    std::vector<size_t> ends;
-    ends.reserve(evs.size());
+  std::string encoded;  // one buffer per partition holds its records; the log copies them
+  std::vector<size_t> ends;
+  std::vector<std::string_view> views;
+  for (PartitionId p = 0; p < pending->by_partition.size(); ++p) {
+    const auto& evs = pending->by_partition[p];
+    if (evs.empty()) continue;
+    encoded.clear();
+    ends.clear();
+    views.clear();
     for (const Event& e : evs) {
       EncodeEvent(e, &encoded);
       ends.push_back(encoded.size());
     }
-    std::vector<std::string_view> views;
-    views.reserve(ends.size());
     for (size_t i = 0, begin = 0; i < ends.size(); begin = ends[i++]) {
       views.emplace_back(encoded.data() + begin, ends[i] - begin);
     }
-    auto batch = std::make_shared<std::vector<Event>>(std::move(evs));
-    PartitionId part = p;
-    opt_.log->Append(part, views, now, [this, part, batch, pending, received](Status s, std::uint64_t first) {
+    opt_.log->Append(p, views, now, [this, p, pending](Status s, std::uint64_t first) {
       if (s.ok()) {
-        opt_.shards->PostToPartition(part, [this, part, batch, first, received] {
-          ApplyBatch(part, first, *batch, received);
-        });
+        pending->first[p] = first;
       } else {
         std::lock_guard<std::mutex> l(pending->mu);
         if (pending->first_error.ok()) pending->first_error = s;
+        pending->by_partition[p].clear();  // not in the log: never applied
       }
-      if (pending->left.fetch_sub(1) == 1) pending->done(pending->first_error);
+      if (pending->left.fetch_sub(1) != 1) return;
+      pending->done(pending->first_error);
+      for (unsigned shard = 0; shard < opt_.shards->size(); ++shard) {
+        opt_.shards->Post(shard, [this, shard, pending] {
+          for (PartitionId q = 0; q < pending->by_partition.size(); ++q) {
+            auto& batch = pending->by_partition[q];
+            if (batch.empty() || opt_.shards->ShardOf(q) != shard) continue;
+            ApplyBatch(q, pending->first[q], batch, pending->received);
+          }
+        });
+      }
     });
   }
 }
