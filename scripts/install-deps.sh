@@ -18,7 +18,7 @@ PKGS=(
   clang libclang-rt-14-dev clang-format
   mosquitto mosquitto-clients python3-paho-mqtt python3-websocket
   redis-server redis-tools
-  procps psmisc tzdata
+  procps psmisc tzdata openssl
 )
 
 missing=()
