@@ -61,14 +61,17 @@ void IngestEvents(const EventRoutesContext& ctx, InFlightKeys& inflight, HttpReq
   if (!idem.empty()) {
     if (Status s = ValidateId("Idempotency-Key", idem); !s.ok()) return respond(ErrorResponse(s));
     idem_key = store::TenantKey(req.tenant_id, idem);
-    auto seen = ctx.db->Get(cf, idem_key);
-    if (seen.ok() && seen->has_value()) {
-      HttpResponse r{200, "application/json", **seen, {{"Idempotent-Replayed", "true"}}};
-      return respond(std::move(r));
-    }
+    // Claim before looking: a retry that looked first could miss a batch that
+    // finished in between and ingest it again.
     if (!inflight.Claim(idem_key)) {
       return respond(ErrorResponse(409, "idempotency_key_in_use",
                                    "a batch with this Idempotency-Key is being ingested"));
+    }
+    auto seen = ctx.db->Get(cf, idem_key);
+    if (seen.ok() && seen->has_value()) {
+      inflight.Release(idem_key);
+      HttpResponse r{200, "application/json", **seen, {{"Idempotent-Replayed", "true"}}};
+      return respond(std::move(r));
     }
   }
   stream::ParsedBatch parsed =
