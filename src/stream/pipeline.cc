@@ -49,6 +49,8 @@ struct Pipeline::ShardState {
   std::unordered_map<PartitionId, std::uint64_t> checkpointed;  // offset last written
   std::string key_buf;             // reused to build lookup keys
   WindowCounts windows;
+  std::uint64_t applied = 0;    // events applied, not yet added to the metric
+  std::int64_t hot_added = 0;   // users loaded, not yet added to the gauge
 };
 
 std::vector<std::string> PipelineColumnFamilies() {
@@ -220,6 +222,7 @@ void Pipeline::ApplyBatch(PartitionId p, std::uint64_t first, std::vector<Event>
     ApplyOne(st, p, events[i]);
     cursor.next = first + i + 1;
   }
+  PublishCounts(st);
   m_latency_->Observe(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - received).count());
 }
@@ -245,8 +248,16 @@ void Pipeline::CatchUp(ShardState& st, PartitionId p, std::uint64_t until) {
       log::Error("event log read failed", {{"partition", p}, {"error", next.status()}});
       return;
     }
+    PublishCounts(st);
     if (cursor.next == before) return;  // nothing more is readable yet
   }
+}
+
+void Pipeline::PublishCounts(ShardState& st) {
+  if (st.applied) m_applied_->Inc(st.applied);
+  if (st.hot_added) m_hot_users_->Add(st.hot_added);
+  st.applied = 0;
+  st.hot_added = 0;
 }
 
 void Pipeline::ApplyOne(ShardState& st, PartitionId p, const Event& e) {
@@ -268,13 +279,13 @@ void Pipeline::ApplyOne(ShardState& st, PartitionId p, const Event& e) {
     u.dirty = true;
     st.dirty[p].push_back(st.key_buf);
   }
-  m_applied_->Inc();
+  ++st.applied;  // published once per batch: a shared atomic per event would bounce
 }
 
 Pipeline::UserEntry& Pipeline::Touch(ShardState& st, const std::string& key) {
   if (auto it = st.users.find(std::string_view(key)); it != st.users.end()) return it->second;
   UserEntry& u = st.users.try_emplace(key).first->second;
-  m_hot_users_->Add(1);
+  ++st.hot_added;
   u.tz = &TimeZoneOrUtc("");
   // Cold path: features and time zone from the store.
   auto f = opt_.db->Get(features_cf_, key);
@@ -301,6 +312,7 @@ void Pipeline::GetFeatures(const std::string& tenant, const std::string& user_id
   bool posted = opt_.shards->PostToPartition(p, [this, p, tenant, user_id, done] {
     ShardState& st = *shard_states_[opt_.shards->ShardOf(p)];
     UserEntry& u = Touch(st, store::TenantKey(tenant, user_id));
+    PublishCounts(st);
     if (!u.exists) return done(Status::NotFound("no features for user " + user_id));
     std::string out;
     ToJson(u.features, user_id, *u.tz, opt_.clock->Now(), &out);

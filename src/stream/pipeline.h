@@ -101,6 +101,7 @@ class Pipeline {
                   std::chrono::steady_clock::time_point received);
   void CatchUp(ShardState& st, PartitionId p, std::uint64_t until);
   void ApplyOne(ShardState& st, PartitionId p, const Event& e);
+  void PublishCounts(ShardState& st);
   struct UserEntry;
   UserEntry& Touch(ShardState& st, const std::string& key);
   Status CheckpointShard(unsigned shard, bool wait);
