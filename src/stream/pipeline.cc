@@ -197,7 +197,8 @@ void Pipeline::Ingest(std::vector<Event> events, std::function<void(Status)> don
         pending->by_partition[p].clear();  // not in the log: never applied
       }
       if (pending->left.fetch_sub(1) != 1) return;
-      pending->done(pending->first_error);
+      // Post the applies before acknowledging: work a caller posts after the
+      // acknowledgement (a features read) then queues behind them.
       for (unsigned shard = 0; shard < opt_.shards->size(); ++shard) {
         opt_.shards->Post(shard, [this, shard, pending] {
           for (PartitionId q = 0; q < pending->by_partition.size(); ++q) {
@@ -207,6 +208,7 @@ void Pipeline::Ingest(std::vector<Event> events, std::function<void(Status)> don
           }
         });
       }
+      pending->done(pending->first_error);
     });
   }
 }
