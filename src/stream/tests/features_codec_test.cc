@@ -7,19 +7,13 @@
 #include "core/time_format.h"
 #include "stream/features.h"
 #include "stream/timezones.h"
+#include "stream/tests/test_util.h"
 
 namespace herald::stream {
 namespace {
 
-// "prefix<i>" (operator+ on a literal trips a false GCC 12 -Wrestrict warning).
-std::string Numbered(std::string prefix, long i) {
-  prefix += std::to_string(i);
-  return prefix;
-}
-
-Micros At(const char* iso) {
-  return ParseIsoTime(iso).value();
-}
+using testing::At;
+using testing::Numbered;
 
 Event Make(EventType type, const char* iso) {
   Event e;
