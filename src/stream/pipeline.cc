@@ -8,7 +8,6 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <unordered_map>
-#include <unordered_set>
 
 #include "core/log.h"
 #include "stream/event_codec.h"
@@ -419,7 +418,7 @@ void Pipeline::CheckpointPartition(ShardState& st, PartitionId p, store::WriteBa
 
 Status Pipeline::CheckpointNext(unsigned shard) {
   ShardState& st = *shard_states_[shard];
-  if (st.users.size() > opt_.max_hot_users_per_shard) return CheckpointShard(shard, true);
+  if (st.users.size() > opt_.max_hot_users_per_shard) return CheckpointShard(shard);
   if (st.owned.empty()) return Status::Ok();
   PartitionId p = st.owned[st.rotation++ % st.owned.size()];
   // Nothing applied since this partition's last checkpoint: nothing to write.
@@ -438,17 +437,11 @@ Status Pipeline::CheckpointNext(unsigned shard) {
   return Status::Ok();
 }
 
-Status Pipeline::CheckpointShard(unsigned shard, bool wait) {
+Status Pipeline::CheckpointShard(unsigned shard) {
   ShardState& st = *shard_states_[shard];
   store::WriteBatch b;
   for (PartitionId p : st.owned) CheckpointPartition(st, p, &b);
   m_checkpoints_->Inc();
-  if (!wait) {
-    opt_.db->WriteAsync(std::move(b), [](Status s) {
-      if (!s.ok()) log::Error("feature checkpoint failed", {{"error", s}});
-    });
-    return Status::Ok();
-  }
   HERALD_RETURN_IF_ERROR(opt_.db->Write(std::move(b)));
   // Every user is now in the store, so evicted ones come back through the cold path.
   for (auto it = st.users.begin(); it != st.users.end() && st.users.size() > opt_.max_hot_users_per_shard;) {
@@ -462,7 +455,7 @@ Status Pipeline::Checkpoint() {
   std::mutex mu;
   Status first;
   opt_.shards->RunOnAll([&](unsigned s) {
-    Status st = CheckpointShard(s, true);
+    Status st = CheckpointShard(s);
     std::lock_guard<std::mutex> l(mu);
     if (first.ok()) first = st;
   });

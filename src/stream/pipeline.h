@@ -104,7 +104,8 @@ class Pipeline {
   void PublishCounts(ShardState& st);
   struct UserEntry;
   UserEntry& Touch(ShardState& st, const std::string& key);
-  Status CheckpointShard(unsigned shard, bool wait);
+  // Writes all of a shard's partitions and waits; then evicts users over the cap.
+  Status CheckpointShard(unsigned shard);
   Status CheckpointNext(unsigned shard);
   void CheckpointPartition(ShardState& st, PartitionId p, store::WriteBatch* b);
   std::chrono::milliseconds TickInterval() const;
