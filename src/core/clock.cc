@@ -1,5 +1,6 @@
 #include "core/clock.h"
 
+#include <algorithm>
 #include <chrono>
 
 namespace herald {
@@ -13,17 +14,41 @@ Micros VirtualClock::Advance(Micros delta) {
   if (delta < 0) delta = 0;
   std::lock_guard<std::mutex> lock(mu_);
   Micros now = now_.load(std::memory_order_relaxed) + delta;
-  now_.store(now, std::memory_order_release);
-  Notify(now);
+  MoveTo(now);
   return now;
 }
 
 bool VirtualClock::Set(Micros t) {
   std::lock_guard<std::mutex> lock(mu_);
   if (t < now_.load(std::memory_order_relaxed)) return false;
+  MoveTo(t);
+  return true;
+}
+
+void VirtualClock::MoveTo(Micros t) {
+  // Step from one due time to the next, so that each timer runs with the clock at
+  // its own due time and after every timer due before it.
+  for (;;) {
+    Micros next = kNever;
+    for (TimerDriver* d : drivers_) next = std::min(next, d->NextDue());
+    if (next > t) break;
+    Micros step = std::max(next, now_.load(std::memory_order_relaxed));
+    now_.store(step, std::memory_order_release);
+    Notify(step);
+    for (TimerDriver* d : drivers_) d->RunDue(step);
+  }
   now_.store(t, std::memory_order_release);
   Notify(t);
-  return true;
+}
+
+void VirtualClock::AddTimerDriver(TimerDriver* d) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  drivers_.push_back(d);
+}
+
+void VirtualClock::RemoveTimerDriver(TimerDriver* d) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::erase(drivers_, d);
 }
 
 void VirtualClock::OnMove(std::function<void(Micros)> fn) {

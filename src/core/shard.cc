@@ -2,14 +2,17 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 
 namespace herald {
 namespace {
 thread_local int t_current_shard = -1;
 }  // namespace
 
-ShardExecutor::ShardExecutor(unsigned shards, std::string name) {
+ShardExecutor::ShardExecutor(unsigned shards, std::string name, const Clock* clock)
+    : clock_(clock ? clock : &system_clock_), virtual_(clock_->IsVirtual()) {
   if (shards == 0) shards = std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < shards; ++i) shards_.push_back(std::make_unique<Shard>());
   for (unsigned i = 0; i < shards; ++i) {
@@ -17,6 +20,7 @@ ShardExecutor::ShardExecutor(unsigned shards, std::string name) {
     std::string tname = (name + "-" + std::to_string(i)).substr(0, 15);
     pthread_setname_np(shards_[i]->thread.native_handle(), tname.c_str());
   }
+  if (virtual_) clock_->AddTimerDriver(this);
 }
 
 ShardExecutor::~ShardExecutor() { Stop(); }
@@ -54,6 +58,63 @@ void ShardExecutor::RunOnAll(const std::function<void(unsigned)>& task) {
   cv.wait(lock, [&] { return remaining == 0; });
 }
 
+ShardExecutor::TimerId ShardExecutor::PostAt(unsigned shard, Micros due, Task task) {
+  Shard& s = *shards_[shard % shards_.size()];
+  TimerId id = next_timer_.fetch_add(1, std::memory_order_relaxed);
+  bool earliest;
+  {
+    std::lock_guard<std::mutex> lock(s.mu);
+    if (s.stopping) return 0;
+    s.timers.push_back(Timer{due, id, std::move(task)});
+    std::push_heap(s.timers.begin(), s.timers.end(), Later());
+    earliest = s.timers.front().id == id;
+  }
+  if (!virtual_) {
+    if (earliest) s.cv.notify_one();  // the worker may sleep until a later due time
+  } else if (due <= clock_->Now()) {
+    // Already due: a virtual clock that does not move would never run it.
+    Post(shard, [this, &s] { RunDueTimers(s, clock_->Now()); });
+  }
+  return id;
+}
+
+bool ShardExecutor::Cancel(unsigned shard, TimerId id) {
+  Shard& s = *shards_[shard % shards_.size()];
+  std::lock_guard<std::mutex> lock(s.mu);
+  auto it = std::find_if(s.timers.begin(), s.timers.end(), [id](const Timer& t) { return t.id == id; });
+  if (it == s.timers.end()) return false;
+  s.timers.erase(it);
+  std::make_heap(s.timers.begin(), s.timers.end(), Later());
+  return true;
+}
+
+void ShardExecutor::RunDueTimers(Shard& s, Micros now) {
+  for (;;) {
+    Task task;
+    {
+      std::lock_guard<std::mutex> lock(s.mu);
+      if (s.timers.empty() || s.timers.front().due > now) return;
+      std::pop_heap(s.timers.begin(), s.timers.end(), Later());
+      task = std::move(s.timers.back().task);
+      s.timers.pop_back();
+    }
+    task();
+  }
+}
+
+Micros ShardExecutor::NextDue() const {
+  Micros next = kNever;
+  for (const auto& s : shards_) {
+    std::lock_guard<std::mutex> lock(s->mu);
+    if (!s->stopping && !s->timers.empty()) next = std::min(next, s->timers.front().due);
+  }
+  return next;
+}
+
+void ShardExecutor::RunDue(Micros now) {
+  RunOnAll([this, now](unsigned shard) { RunDueTimers(*shards_[shard], now); });
+}
+
 void ShardExecutor::Stop() {
   for (auto& s : shards_) {
     std::lock_guard<std::mutex> lock(s->mu);
@@ -62,6 +123,10 @@ void ShardExecutor::Stop() {
   }
   for (auto& s : shards_) {
     if (s->thread.joinable()) s->thread.join();
+  }
+  if (virtual_ && !removed_) {
+    removed_ = true;
+    clock_->RemoveTimerDriver(this);
   }
 }
 
@@ -77,15 +142,27 @@ void ShardExecutor::Run(unsigned index) {
   t_current_shard = static_cast<int>(index);
   Shard& s = *shards_[index];
   std::vector<Task> batch;
+  // The longest sleep towards a timer: far-off due times are re-checked, so a
+  // sleep never overflows and a clock change is noticed.
+  constexpr Micros kMaxSleep = kMicrosPerMinute;
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(s.mu);
-      s.cv.wait(lock, [&] { return !s.queue.empty() || s.stopping; });
+      while (s.queue.empty() && !s.stopping) {
+        if (virtual_ || s.timers.empty()) {
+          s.cv.wait(lock);
+          continue;
+        }
+        Micros wait = s.timers.front().due - clock_->Now();
+        if (wait <= 0) break;
+        s.cv.wait_for(lock, std::chrono::microseconds(std::min(wait, kMaxSleep)));
+      }
       if (s.queue.empty() && s.stopping) return;
       batch.swap(s.queue);  // take everything queued in one lock acquisition
     }
     for (Task& t : batch) t();
     batch.clear();
+    if (!virtual_) RunDueTimers(s, clock_->Now());
   }
 }
 

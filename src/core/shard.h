@@ -5,8 +5,17 @@
 // hand a shard work through Post(). Tasks posted to one shard run one at a time,
 // in the order they were posted by any single producer thread, which gives
 // per-user ordering because a user maps to exactly one partition.
+//
+// Timers. PostAt() runs a task on its shard once the executor's Clock reaches a
+// due time. On the system clock the worker sleeps until the earliest due time.
+// On a virtual clock the executor is one of the clock's TimerDrivers: moving the
+// clock steps through the due times and runs each timer on its shard, in due
+// time order (ties in the order they were posted), with the clock at the due
+// time. Timers are in memory only: an owner that needs one to survive a restart
+// keeps it in its durable state and posts it again when it loads.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -16,19 +25,23 @@
 #include <thread>
 #include <vector>
 
+#include "core/clock.h"
 #include "core/partition.h"
 
 namespace herald {
 
-class ShardExecutor {
+class ShardExecutor final : public TimerDriver {
  public:
   using Task = std::function<void()>;
+  // Identifies a pending timer for Cancel(); never 0.
+  using TimerId = std::uint64_t;
 
   // Starts `shards` worker threads (0 = one per core). Thread names are
-  // "<name>-<i>".
-  ShardExecutor(unsigned shards, std::string name);
+  // "<name>-<i>". Timers read `clock` (null: the system clock), which must
+  // outlive the executor.
+  ShardExecutor(unsigned shards, std::string name, const Clock* clock = nullptr);
   // Stops the workers after draining every task already posted.
-  ~ShardExecutor();
+  ~ShardExecutor() override;
   ShardExecutor(const ShardExecutor&) = delete;
   ShardExecutor& operator=(const ShardExecutor&) = delete;
 
@@ -40,11 +53,25 @@ class ShardExecutor {
   bool Post(unsigned shard, Task task);
   bool PostToPartition(PartitionId p, Task task) { return Post(ShardOf(p), std::move(task)); }
 
-  // Runs `task` on every shard and waits until all have run it.
+  // Runs `task` on every shard and waits until all have run it. Must not be
+  // called from a shard.
   void RunOnAll(const std::function<void(unsigned shard)>& task);
+
+  // Runs `task` on `shard` once the clock reads `due` or later (at once if it
+  // already does). Safe from any thread. Returns 0, dropping the task, once
+  // Stop() has begun. Timers still pending at Stop() never run.
+  TimerId PostAt(unsigned shard, Micros due, Task task);
+  // Removes a pending timer. Returns false when it already ran (or is running)
+  // or was never posted. Safe from any thread.
+  bool Cancel(unsigned shard, TimerId id);
+  const Clock& clock() const { return *clock_; }
 
   // Drains queued tasks, then joins the workers. Idempotent.
   void Stop();
+
+  // TimerDriver, for a virtual clock.
+  Micros NextDue() const override;
+  void RunDue(Micros now) override;
 
   // The shard the calling thread runs, or -1 off-shard.
   static int CurrentShard();
@@ -53,15 +80,33 @@ class ShardExecutor {
   size_t QueueDepth(unsigned shard) const;
 
  private:
+  struct Timer {
+    Micros due;
+    TimerId id;  // increasing: breaks ties in posting order
+    Task task;
+  };
+  struct Later {  // heap order: the earliest due (then the lowest id) on top
+    bool operator()(const Timer& a, const Timer& b) const {
+      return a.due != b.due ? a.due > b.due : a.id > b.id;
+    }
+  };
   struct Shard {
     mutable std::mutex mu;
     std::condition_variable cv;
-    std::vector<Task> queue;  // GUARDED_BY(mu)
-    bool stopping = false;    // GUARDED_BY(mu)
+    std::vector<Task> queue;    // GUARDED_BY(mu)
+    std::vector<Timer> timers;  // GUARDED_BY(mu); a heap ordered by Later
+    bool stopping = false;      // GUARDED_BY(mu)
     std::thread thread;
   };
   void Run(unsigned index);
+  // Runs the timers of `s` due at or before `now`, one at a time, on its thread.
+  void RunDueTimers(Shard& s, Micros now);
 
+  const Clock* clock_;
+  SystemClock system_clock_;
+  bool virtual_;
+  bool removed_ = false;  // from the virtual clock's drivers, by Stop()
+  std::atomic<TimerId> next_timer_{1};
   std::vector<std::unique_ptr<Shard>> shards_;
 };
 

@@ -10,9 +10,9 @@
 //                         message_id_len u8 | message_id | payload
 //   mqtt_retained  key: internal topic   value: qos u8 | payload
 // Only persistent sessions (clean session = 0) are stored.
-#include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "core/bytes.h"
 #include "core/log.h"
 #include "mqtt/broker.h"
 #include "mqtt/broker_internal.h"
@@ -23,40 +23,39 @@ namespace {
 std::string MessageKey(const std::string& session_key, std::uint64_t seq) {
   std::string k = session_key;
   k.push_back('\0');
-  for (int i = 7; i >= 0; --i) k.push_back(static_cast<char>((seq >> (8 * i)) & 0xff));
+  ByteWriter(&k).FixedBE(seq);
   return k;
 }
 
 std::string EncodeRecord(const Message& m, std::uint8_t qos) {
   std::string r;
   r.reserve(13 + m.topic.size() + m.message_id.size() + m.payload.size());
-  r.push_back(static_cast<char>(qos));
-  r.push_back(m.from_retained ? 1 : 0);
-  for (int i = 0; i < 8; ++i) r.push_back(static_cast<char>((static_cast<std::uint64_t>(m.expires_at) >> (8 * i)) & 0xff));
-  r.push_back(static_cast<char>(m.topic.size() & 0xff));
-  r.push_back(static_cast<char>(m.topic.size() >> 8));
-  r.append(m.topic);
+  ByteWriter w(&r);
   std::string_view mid = std::string_view(m.message_id).substr(0, 255);
-  r.push_back(static_cast<char>(mid.size()));
-  r.append(mid);
-  r.append(m.payload);
+  w.Byte(qos);
+  w.Byte(m.from_retained ? 1 : 0);
+  w.Fixed<std::int64_t>(m.expires_at);
+  w.Fixed(static_cast<std::uint16_t>(m.topic.size()));
+  w.Raw(m.topic);
+  w.Byte(static_cast<std::uint8_t>(mid.size()));
+  w.Raw(mid);
+  w.Raw(m.payload);
   return r;
 }
 
-bool DecodeRecord(std::string_view r, Message* m, std::uint8_t* qos) {
-  if (r.size() < 13) return false;
-  *qos = static_cast<std::uint8_t>(r[0]);
-  m->from_retained = r[1] & 1;
-  std::uint64_t exp = 0;
-  for (int i = 0; i < 8; ++i) exp |= static_cast<std::uint64_t>(static_cast<unsigned char>(r[2 + i])) << (8 * i);
-  m->expires_at = static_cast<Micros>(exp);
-  size_t tlen = static_cast<unsigned char>(r[10]) | static_cast<size_t>(static_cast<unsigned char>(r[11])) << 8;
-  if (r.size() < 12 + tlen + 1) return false;
-  m->topic.assign(r.substr(12, tlen));
-  size_t mlen = static_cast<unsigned char>(r[12 + tlen]);
-  if (r.size() < 13 + tlen + mlen) return false;
-  m->message_id.assign(r.substr(13 + tlen, mlen));
-  m->payload.assign(r.substr(13 + tlen + mlen));
+bool DecodeRecord(std::string_view bytes, Message* m, std::uint8_t* qos) {
+  ByteReader r(bytes);
+  std::uint8_t flags = 0, mid_len = 0;
+  std::uint16_t topic_len = 0;
+  std::string_view topic, mid;
+  if (!r.Byte(qos) || !r.Byte(&flags) || !r.Fixed(&m->expires_at) || !r.Fixed(&topic_len) ||
+      !r.Raw(topic_len, &topic) || !r.Byte(&mid_len) || !r.Raw(mid_len, &mid)) {
+    return false;
+  }
+  m->from_retained = flags & 1;
+  m->topic.assign(topic);
+  m->message_id.assign(mid);
+  m->payload.assign(r.Rest());
   m->qos = *qos;
   return *qos == 1 || *qos == 2;
 }
@@ -152,7 +151,7 @@ Status Broker::Recover() {
     if (key.size() < 9) return true;
     std::string skey(key.substr(0, key.size() - 9));
     std::uint64_t seq = 0;
-    for (size_t i = key.size() - 8; i < key.size(); ++i) seq = seq << 8 | static_cast<unsigned char>(key[i]);
+    ByteReader(key.substr(key.size() - 8)).FixedBE(&seq);
     next_seq_ = std::max(next_seq_, seq + 1);
     auto sid = session_by_key_.find(skey);
     auto m = std::make_shared<Message>();

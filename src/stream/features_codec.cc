@@ -23,11 +23,11 @@
 // of the written keys that this process knows; Deserialize gives them back to the name table.
 // Compatibility: a new layout gets a new version byte and Deserialize keeps reading every older
 // one.
-#include <cstring>
 #include <limits>
 #include <utility>
 #include <vector>
 
+#include "core/bytes.h"
 #include "stream/features.h"
 #include "stream/features_internal.h"
 
@@ -36,88 +36,21 @@ namespace {
 
 constexpr std::uint8_t kFeaturesVersion = 1;
 
-static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
-              "features are encoded by memcpy; byte-swap fixed-width fields on big-endian hosts");
-
-class Writer {
+// The record's reader and writer (core/bytes.h); Bytes is the length-prefixed string.
+class Writer : public ByteWriter {
  public:
-  void Byte(std::uint8_t v) { out_.push_back(static_cast<char>(v)); }
-  void Varint(std::uint64_t v) {
-    while (v >= 0x80) {
-      out_.push_back(static_cast<char>(v | 0x80));
-      v >>= 7;
-    }
-    out_.push_back(static_cast<char>(v));
-  }
-  void Zigzag(std::int64_t v) {
-    Varint((static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63));
-  }
-  template <typename T>
-  void Fixed(T v) {
-    char buf[sizeof(T)];
-    std::memcpy(buf, &v, sizeof(T));
-    out_.append(buf, sizeof(T));
-  }
-  void Bytes(std::string_view s) {
-    Varint(s.size());
-    out_.append(s);
-  }
-  std::string Take() { return std::move(out_); }
+  Writer() : ByteWriter(&buf_) {}
+  void Bytes(std::string_view s) { String(s); }
+  std::string Take() { return std::move(buf_); }
 
  private:
-  std::string out_;
+  std::string buf_;
 };
 
-// Every read returns false once the input is exhausted or malformed.
-class Reader {
+class Reader : public ByteReader {
  public:
-  explicit Reader(std::string_view in) : in_(in) {}
-  bool Byte(std::uint8_t* v) { return Fixed(v); }
-  bool Varint(std::uint64_t* v) {
-    *v = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-      std::uint8_t b;
-      if (!Byte(&b)) return false;
-      *v |= static_cast<std::uint64_t>(b & 0x7f) << shift;
-      if (!(b & 0x80)) return true;
-    }
-    return false;
-  }
-  // A varint that must fit in T.
-  template <typename T>
-  bool Uint(T* v) {
-    std::uint64_t u;
-    if (!Varint(&u) || u > std::numeric_limits<T>::max()) return false;
-    *v = static_cast<T>(u);
-    return true;
-  }
-  template <typename T>
-  bool Zigzag(T* v) {
-    std::uint64_t u;
-    if (!Varint(&u)) return false;
-    auto s = static_cast<std::int64_t>((u >> 1) ^ (~(u & 1) + 1));
-    if (s < std::numeric_limits<T>::min() || s > std::numeric_limits<T>::max()) return false;
-    *v = static_cast<T>(s);
-    return true;
-  }
-  template <typename T>
-  bool Fixed(T* v) {
-    if (in_.size() < sizeof(T)) return false;
-    std::memcpy(v, in_.data(), sizeof(T));
-    in_.remove_prefix(sizeof(T));
-    return true;
-  }
-  bool Bytes(std::string_view* s) {
-    std::uint64_t n;
-    if (!Varint(&n) || n > in_.size()) return false;
-    *s = in_.substr(0, n);
-    in_.remove_prefix(n);
-    return true;
-  }
-  bool done() const { return in_.empty(); }
-
- private:
-  std::string_view in_;
+  using ByteReader::ByteReader;
+  bool Bytes(std::string_view* s) { return String(s); }
 };
 
 void WriteSlots(const UserFeatures& f, Writer& w) {
