@@ -7,6 +7,7 @@
 #include "api/json_body.h"
 #include "core/ids.h"
 #include "core/time_format.h"
+#include "stream/feature_store.h"
 #include "stream/parse.h"
 
 namespace herald::api {
@@ -178,11 +179,23 @@ void RegisterEventRoutes(Router& router, const EventRoutesContext& ctx) {
   });
   router.Add("GET", "/v1/users/{id}/features", Access::kTenant,
              [ctx](HttpRequest& req, Respond respond) {
-               ctx.pipeline->GetFeatures(req.tenant_id, req.params["id"],
-                                         [respond](Result<std::string> r) {
-                                           if (!r.ok()) return respond(ErrorResponse(r.status()));
-                                           respond(HttpResponse{200, "application/json", *r, {}});
-                                         });
+               std::string tenant = req.tenant_id, user = req.params["id"];
+               auto features = ctx.pipeline->features();
+               const Clock* clock = ctx.clock;
+               ctx.pipeline->RunOnUser(
+                   user,
+                   [=](stream::Partition& p) -> Result<std::string> {
+                     stream::FeatureStore& store = p.Get(features);
+                     const stream::UserFeatures* f = store.Find(tenant, user);
+                     if (!f) return Status::NotFound("no features for user " + user);
+                     std::string out;
+                     stream::ToJson(*f, user, store.ZoneOf(tenant, user), clock->Now(), &out);
+                     return out;
+                   },
+                   std::function<void(Result<std::string>)>([respond](Result<std::string> r) {
+                     if (!r.ok()) return respond(ErrorResponse(r.status()));
+                     respond(HttpResponse{200, "application/json", *r, {}});
+                   }));
              });
 }
 

@@ -66,16 +66,17 @@ struct Rig {
     auto l = eventlog::EventLog::Open(lo);
     if (!l.ok()) return l.status();
     log = std::move(*l);
-    shards = std::make_unique<ShardExecutor>(0, "shard");
+    shards = std::make_unique<ShardExecutor>(0, "shard", &clock);
     stream::PipelineOptions po;
     po.log = log.get();
     po.db = db.get();
     po.shards = shards.get();
     po.clock = &clock;
     po.metrics = &metrics;
-    auto p = stream::Pipeline::Open(po);
+    auto p = stream::Pipeline::Create(po);
     if (!p.ok()) return p.status();
     pipeline = std::move(*p);
+    HERALD_RETURN_IF_ERROR(pipeline->Start());
     return Status::Ok();
   }
   std::uint64_t Applied() {

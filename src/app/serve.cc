@@ -30,13 +30,14 @@
 #include "mqtt/gateway.h"
 #include "log/event_log.h"
 #include "store/db.h"
+#include "store/keys.h"
+#include "stream/layout.h"
 #include "stream/pipeline.h"
 
 namespace herald::app {
 namespace {
 
-// Column family for process-wide records ("partitions", "virtual_clock").
-constexpr const char* kMetaFamily = "meta";
+using store::kMetaFamily;
 
 Status ApplyEndpoint(const std::optional<std::string>& flag, const char* name, Endpoint* out) {
   if (!flag) return Status::Ok();
@@ -61,6 +62,41 @@ Status CheckPartitions(store::Db& db, unsigned partitions) {
   }
   store::WriteBatch b;
   b.Put(cf, "partitions", std::to_string(partitions));
+  return db.Write(std::move(b));
+}
+
+// The store's layout version (store/keys.h): a fresh directory gets the current
+// one, a layout-1 directory is migrated in place, a newer one is refused.
+Status CheckLayout(store::Db& db, unsigned partitions) {
+  auto cf = db.Family(kMetaFamily).value();
+  auto stored = db.Get(cf, "layout");
+  HERALD_RETURN_IF_ERROR(stored.status());
+  int layout = store::kLayoutVersion;
+  if (stored->has_value()) {
+    layout = std::atoi((*stored)->c_str());
+    if (layout == store::kLayoutVersion) return Status::Ok();
+    if (layout <= 0 || layout > store::kLayoutVersion) {
+      return Status::FailedPrecondition(
+          "the data directory uses storage layout " + **stored + ", written by a newer herald; "
+          "this herald reads layouts 1 to " + std::to_string(store::kLayoutVersion) +
+          ": run the newer herald, or start with an empty --data-dir");
+    }
+  } else {
+    auto parts = db.Get(cf, "partitions");
+    HERALD_RETURN_IF_ERROR(parts.status());
+    layout = parts->has_value() ? 1 : store::kLayoutVersion;  // layout 1 had no marker
+  }
+  if (layout == 1) {
+    log::Warn("migrating the data directory from storage layout 1 to 2");
+    auto n = stream::MigrateLayout1(&db, partitions);
+    if (!n.ok()) {
+      return Status(n.status().code(),
+                    "cannot migrate the data directory from storage layout 1: " + n.status().message());
+    }
+    log::Info("data directory migrated", {{"records", *n}});
+  }
+  store::WriteBatch b;
+  b.Put(cf, "layout", std::to_string(store::kLayoutVersion));
   return db.Write(std::move(b));
 }
 
@@ -198,7 +234,8 @@ int Serve(const Config& config) {
   auto devices = mqtt::DeviceRegistry::Open(db->get(), clock);
   if (!devices.ok()) return fail(devices.status());
 
-  ShardExecutor shards(config.server.shards, "shard");
+  if (Status s = CheckLayout(**db, config.server.partitions); !s.ok()) return fail(s);
+  ShardExecutor shards(config.server.shards, "shard", clock);
   metrics.GetGauge("herald_shards", "Shard worker threads.").Set(shards.size());
   metrics.GetGauge("herald_partitions", "Partitions users are hashed into.")
       .Set(config.server.partitions);
@@ -223,9 +260,10 @@ int Serve(const Config& config) {
   pipeline_options.allowed_lateness =
       static_cast<Micros>(config.events.allowed_lateness_s) * kMicrosPerSecond;
   pipeline_options.checkpoint_interval =
-      std::chrono::milliseconds(config.events.checkpoint_interval_ms);
-  auto pipeline = stream::Pipeline::Open(pipeline_options);
+      static_cast<Micros>(config.events.checkpoint_interval_ms) * 1000;
+  auto pipeline = stream::Pipeline::Create(pipeline_options);
   if (!pipeline.ok()) return fail(pipeline.status());
+  if (Status s = (*pipeline)->Start(); !s.ok()) return fail(s);
   PipelineEventSink gateway_events(pipeline->get());
 
   metrics.AddCollector([&shards](MetricsRegistry& r) {

@@ -35,7 +35,7 @@ void VirtualClock::MoveTo(Micros t) {
     Micros step = std::max(next, now_.load(std::memory_order_relaxed));
     now_.store(step, std::memory_order_release);
     Notify(step);
-    for (TimerDriver* d : drivers_) d->RunDue(step);
+    for (TimerDriver* d : drivers_) d->RunDue(step, t);
   }
   now_.store(t, std::memory_order_release);
   Notify(t);

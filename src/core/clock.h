@@ -36,8 +36,10 @@ class TimerDriver {
   // The earliest due time of a pending timer, or kNever. Any thread.
   virtual Micros NextDue() const = 0;
   // Runs every timer due at or before `now` (including those they add that are
-  // due by then) and returns once they have run. Called by the moving thread.
-  virtual void RunDue(Micros now) = 0;
+  // due by then) and returns once they have run. `target` is where the move
+  // ends (>= now): periodic timers may run once for the whole move. Called by
+  // the moving thread.
+  virtual void RunDue(Micros now, Micros target) = 0;
 };
 
 // Thread-safe: every method may be called from any thread.

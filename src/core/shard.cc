@@ -59,13 +59,22 @@ void ShardExecutor::RunOnAll(const std::function<void(unsigned)>& task) {
 }
 
 ShardExecutor::TimerId ShardExecutor::PostAt(unsigned shard, Micros due, Task task) {
+  return Arm(shard, due, 0, std::move(task));
+}
+
+ShardExecutor::TimerId ShardExecutor::PostEvery(unsigned shard, Micros interval, Task task) {
+  interval = std::max<Micros>(interval, 1);
+  return Arm(shard, clock_->Now() + interval, interval, std::move(task));
+}
+
+ShardExecutor::TimerId ShardExecutor::Arm(unsigned shard, Micros due, Micros interval, Task task) {
   Shard& s = *shards_[shard % shards_.size()];
   TimerId id = next_timer_.fetch_add(1, std::memory_order_relaxed);
   bool earliest;
   {
     std::lock_guard<std::mutex> lock(s.mu);
     if (s.stopping) return 0;
-    s.timers.push_back(Timer{due, id, std::move(task)});
+    s.timers.push_back(Timer{due, id, interval, std::move(task)});
     std::push_heap(s.timers.begin(), s.timers.end(), Later());
     earliest = s.timers.front().id == id;
   }
@@ -73,7 +82,10 @@ ShardExecutor::TimerId ShardExecutor::PostAt(unsigned shard, Micros due, Task ta
     if (earliest) s.cv.notify_one();  // the worker may sleep until a later due time
   } else if (due <= clock_->Now()) {
     // Already due: a virtual clock that does not move would never run it.
-    Post(shard, [this, &s] { RunDueTimers(s, clock_->Now()); });
+    Post(shard, [this, &s] {
+      Micros now = clock_->Now();
+      RunDueTimers(s, now, now);
+    });
   }
   return id;
 }
@@ -81,6 +93,10 @@ ShardExecutor::TimerId ShardExecutor::PostAt(unsigned shard, Micros due, Task ta
 bool ShardExecutor::Cancel(unsigned shard, TimerId id) {
   Shard& s = *shards_[shard % shards_.size()];
   std::lock_guard<std::mutex> lock(s.mu);
+  if (id != 0 && s.running == id) {
+    s.running_cancelled = true;
+    return true;
+  }
   auto it = std::find_if(s.timers.begin(), s.timers.end(), [id](const Timer& t) { return t.id == id; });
   if (it == s.timers.end()) return false;
   s.timers.erase(it);
@@ -88,17 +104,28 @@ bool ShardExecutor::Cancel(unsigned shard, TimerId id) {
   return true;
 }
 
-void ShardExecutor::RunDueTimers(Shard& s, Micros now) {
+void ShardExecutor::RunDueTimers(Shard& s, Micros now, Micros until) {
   for (;;) {
-    Task task;
+    Timer t;
     {
       std::lock_guard<std::mutex> lock(s.mu);
       if (s.timers.empty() || s.timers.front().due > now) return;
       std::pop_heap(s.timers.begin(), s.timers.end(), Later());
-      task = std::move(s.timers.back().task);
+      t = std::move(s.timers.back());
       s.timers.pop_back();
+      if (t.interval) {
+        s.running = t.id;
+        s.running_cancelled = false;
+      }
     }
-    task();
+    t.task();
+    if (!t.interval) continue;
+    std::lock_guard<std::mutex> lock(s.mu);
+    s.running = 0;
+    if (s.running_cancelled || s.stopping) continue;
+    t.due = std::max(t.due, until) + t.interval;
+    s.timers.push_back(std::move(t));
+    std::push_heap(s.timers.begin(), s.timers.end(), Later());
   }
 }
 
@@ -111,8 +138,8 @@ Micros ShardExecutor::NextDue() const {
   return next;
 }
 
-void ShardExecutor::RunDue(Micros now) {
-  RunOnAll([this, now](unsigned shard) { RunDueTimers(*shards_[shard], now); });
+void ShardExecutor::RunDue(Micros now, Micros target) {
+  RunOnAll([this, now, target](unsigned shard) { RunDueTimers(*shards_[shard], now, target); });
 }
 
 void ShardExecutor::Stop() {
@@ -162,7 +189,10 @@ void ShardExecutor::Run(unsigned index) {
     }
     for (Task& t : batch) t();
     batch.clear();
-    if (!virtual_) RunDueTimers(s, clock_->Now());
+    if (!virtual_) {
+      Micros now = clock_->Now();
+      RunDueTimers(s, now, now);
+    }
   }
 }
 

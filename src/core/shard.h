@@ -61,8 +61,15 @@ class ShardExecutor final : public TimerDriver {
   // already does). Safe from any thread. Returns 0, dropping the task, once
   // Stop() has begun. Timers still pending at Stop() never run.
   TimerId PostAt(unsigned shard, Micros due, Task task);
-  // Removes a pending timer. Returns false when it already ran (or is running)
-  // or was never posted. Safe from any thread.
+  // Runs `task` on `shard` every `interval` (> 0) of clock time, first at
+  // Now() + interval, until cancelled. When one move of a virtual clock spans
+  // several periods, it runs once for the move (at the first due time) and next
+  // one interval after the move's end: housekeeping such as checkpoints needs no
+  // more, and a jump of days costs one run, not thousands.
+  TimerId PostEvery(unsigned shard, Micros interval, Task task);
+  // Removes a pending timer (a periodic one for good, even from its own task).
+  // Returns false when a one-shot timer already ran or is running, or the id was
+  // never posted. Safe from any thread.
   bool Cancel(unsigned shard, TimerId id);
   const Clock& clock() const { return *clock_; }
 
@@ -71,7 +78,7 @@ class ShardExecutor final : public TimerDriver {
 
   // TimerDriver, for a virtual clock.
   Micros NextDue() const override;
-  void RunDue(Micros now) override;
+  void RunDue(Micros now, Micros target) override;
 
   // The shard the calling thread runs, or -1 off-shard.
   static int CurrentShard();
@@ -82,7 +89,8 @@ class ShardExecutor final : public TimerDriver {
  private:
   struct Timer {
     Micros due;
-    TimerId id;  // increasing: breaks ties in posting order
+    TimerId id;       // increasing: breaks ties in posting order
+    Micros interval;  // > 0: periodic
     Task task;
   };
   struct Later {  // heap order: the earliest due (then the lowest id) on top
@@ -95,12 +103,16 @@ class ShardExecutor final : public TimerDriver {
     std::condition_variable cv;
     std::vector<Task> queue;    // GUARDED_BY(mu)
     std::vector<Timer> timers;  // GUARDED_BY(mu); a heap ordered by Later
+    TimerId running = 0;        // GUARDED_BY(mu); the periodic timer now running
+    bool running_cancelled = false;  // GUARDED_BY(mu)
     bool stopping = false;      // GUARDED_BY(mu)
     std::thread thread;
   };
   void Run(unsigned index);
-  // Runs the timers of `s` due at or before `now`, one at a time, on its thread.
-  void RunDueTimers(Shard& s, Micros now);
+  // Runs the timers of `s` due at or before `now`, one at a time, on its thread;
+  // periodic ones are re-armed one interval after `until` (>= now).
+  void RunDueTimers(Shard& s, Micros now, Micros until);
+  TimerId Arm(unsigned shard, Micros due, Micros interval, Task task);
 
   const Clock* clock_;
   SystemClock system_clock_;

@@ -1,144 +1,237 @@
 #include "stream/pipeline.h"
 
-#include <cctz/time_zone.h>
-
-#include <condition_variable>
 #include <map>
+#include <thread>
 #include <tuple>
-#include <mutex>
-#include <nlohmann/json.hpp>
-#include <unordered_map>
 
 #include "core/log.h"
+#include "store/keys.h"
 #include "stream/event_codec.h"
-#include "stream/features.h"
+#include "stream/feature_store.h"
+#include "stream/layout.h"
+#include "stream/outcome_windows.h"
 #include "stream/timezones.h"
 
 namespace herald::stream {
-
-struct Pipeline::UserEntry {
-  UserFeatures features;
-  const cctz::time_zone* tz = nullptr;
-  bool exists = false;  // has features (applied or loaded)
-  bool dirty = false;   // changed since the last checkpoint
+// Everything the pipeline keeps for one partition. Touched only on its shard.
+struct Pipeline::Slot {
+  Partition part;
+  std::uint64_t next = 0;          // next log offset to apply
+  Micros watermark = 0;            // latest event time applied
+  std::uint64_t checkpointed = 0;  // `next` of the latest durable checkpoint
+  bool has_checkpoint = false;
+  bool dirty = false;    // events applied since the latest checkpoint was built
+  bool writing = false;  // a checkpoint batch is in flight
+  bool stopped = false;  // a load or log error stopped the partition
 };
 
-namespace {
-// Finds users by a string_view of their key, without building a std::string.
-struct KeyHash {
-  using is_transparent = void;
-  size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
-};
-}  // namespace
-
-// Everything a shard owns. Touched only on that shard's thread.
-struct Pipeline::ShardState {
-  struct Cursor {
-    std::uint64_t next = 0;  // next log offset to apply
-    Micros watermark = 0;    // latest event time applied
-  };
-  std::unordered_map<PartitionId, Cursor> cursors;
-  std::unordered_map<std::string, UserEntry, KeyHash, std::equal_to<>> users;  // TenantKey
-  // Keys of users with dirty == true, by partition: a partition is checkpointed on
-  // its own (its users' features with its offset), so checkpoints are small and
-  // spread over the interval instead of stalling the shard.
-  std::unordered_map<PartitionId, std::vector<std::string>> dirty;
-  std::vector<PartitionId> owned;  // this shard's partitions, in rotation order
-  size_t rotation = 0;
-  std::unordered_map<PartitionId, std::uint64_t> checkpointed;  // offset last written
-  std::string key_buf;             // reused to build lookup keys
-  WindowCounts windows;
-  std::uint64_t applied = 0;    // events applied, not yet added to the metric
-  std::int64_t hot_added = 0;   // users loaded, not yet added to the gauge
-};
-
-std::vector<std::string> PipelineColumnFamilies() {
-  return {kFeaturesFamily, kUsersFamily, kStreamMetaFamily};
+void CheckpointWriter::Put(std::string_view suffix, std::string_view value) {
+  batch_->Put(cf_, Key(suffix), value);
+}
+void CheckpointWriter::Delete(std::string_view suffix) { batch_->Delete(cf_, Key(suffix)); }
+std::string CheckpointWriter::Key(std::string_view suffix) {
+  std::string k = prefix_;
+  k.append(suffix);
+  return k;
 }
 
-Pipeline::Pipeline(const PipelineOptions& o) : opt_(o), partitioner_(o.log->partitions()) {
+Result<std::optional<std::string>> StateReader::Get(std::string_view suffix) {
+  std::string k = prefix_;
+  k.append(suffix);
+  return db_->Get(cf_, k);
+}
+
+Status StateReader::Scan(std::string_view prefix,
+                         const std::function<bool(std::string_view, std::string_view)>& fn) {
+  std::string k = prefix_;
+  k.append(prefix);
+  size_t strip = prefix_.size();
+  return db_->Scan(cf_, k, [&](std::string_view key, std::string_view value) {
+    return fn(key.substr(strip), value);
+  });
+}
+
+FeatureStore& Partition::features() { return static_cast<FeatureStore&>(*states_[0]); }
+
+void Partition::PostAt(Micros due, std::function<void(Partition&)> fn) {
+  pipeline_->PostTimer(id_, generation_, due, std::move(fn));
+}
+
+std::vector<std::string> PipelineColumnFamilies() { return {store::kStateFamily}; }
+
+Pipeline::Pipeline(const PipelineOptions& o)
+    : opt_(o),
+      partitioner_(o.log->partitions()),
+      alive_(std::make_shared<std::atomic<bool>>(true)) {
   MetricsRegistry& m = *opt_.metrics;
   m_ingested_ = &m.GetCounter("herald_stream_events_ingested_total", "Events appended to the log.");
-  m_applied_ = &m.GetCounter("herald_stream_events_applied_total", "Events applied to features.");
+  m_applied_ = &m.GetCounter("herald_stream_events_applied_total",
+                             "Events applied to the partition states.");
   m_late_ = &m.GetCounter("herald_stream_late_events_total",
                           "Events older than the watermark minus the allowed lateness; not applied.");
-  m_checkpoints_ = &m.GetCounter("herald_stream_checkpoints_total", "Feature checkpoints written.");
+  m_checkpoints_ = &m.GetCounter("herald_stream_checkpoints_total",
+                                 "Partition checkpoints written (states and log offset).");
+  m_checkpoint_failures_ = &m.GetCounter("herald_stream_checkpoint_failures_total",
+                                         "Partition checkpoints whose write failed.");
+  m_rebuilds_ = &m.GetCounter("herald_stream_partition_rebuilds_total",
+                              "Partitions reloaded from their checkpoint and replayed.");
   m_latency_ = &m.GetHistogram("herald_stream_event_to_feature_seconds",
                                "From ingest to the event's effect being visible in features.",
                                LatencyBuckets());
   m_hot_users_ = &m.GetGauge("herald_stream_hot_users", "Users whose features are in memory.");
-  features_cf_ = opt_.db->Family(kFeaturesFamily).value();
-  users_cf_ = opt_.db->Family(kUsersFamily).value();
-  meta_cf_ = opt_.db->Family(kStreamMetaFamily).value();
-  for (unsigned i = 0; i < opt_.shards->size(); ++i) {
-    shard_states_.push_back(std::make_unique<ShardState>());
+  state_cf_ = opt_.db->Family(store::kStateFamily).value();
+  shard_states_.resize(opt_.shards->size());
+  for (PartitionId p = 0; p < partitioner_.partitions(); ++p) {
+    auto slot = std::make_unique<Slot>();
+    slot->part.id_ = p;
+    slot->part.clock_ = opt_.clock;
+    slot->part.pipeline_ = this;
+    slots_.push_back(std::move(slot));
+    shard_states_[opt_.shards->ShardOf(p)].owned.push_back(p);
   }
 }
 
-Result<std::unique_ptr<Pipeline>> Pipeline::Open(const PipelineOptions& o) {
+Result<std::unique_ptr<Pipeline>> Pipeline::Create(const PipelineOptions& o) {
   if (!o.log || !o.db || !o.shards || !o.clock || !o.metrics) {
     return Status::InvalidArgument("pipeline needs a log, a store, shards, a clock and metrics");
   }
+  if (!o.db->Family(store::kStateFamily).ok()) {
+    return Status::InvalidArgument("pipeline needs the store's \"state\" column family");
+  }
   std::unique_ptr<Pipeline> p(new Pipeline(o));
-  HERALD_RETURN_IF_ERROR(p->Recover());
-  p->timer_ = std::thread([raw = p.get()] {
-    std::unique_lock<std::mutex> lock(raw->timer_mu_);
-    for (;;) {
-      raw->timer_cv_.wait_for(lock, raw->TickInterval(), [raw] { return raw->stopping_; });
-      if (raw->stopping_) break;
-      for (unsigned s = 0; s < raw->opt_.shards->size(); ++s) {
-        raw->opt_.shards->Post(s, [raw, s] { (void)raw->CheckpointNext(s); });
-      }
-    }
+  size_t per_partition = std::max<size_t>(1, o.max_hot_users / p->partitioner_.partitions());
+  store::Db* db = o.db;
+  store::ColumnFamily cf = p->state_cf_;
+  Gauge* hot = p->m_hot_users_;
+  p->Register<FeatureStore>("features", store::StateTag::kFeatures, [=](Partition& part) {
+    return std::make_unique<FeatureStore>(db, cf, part.id(), per_partition, hot);
   });
+  p->Register<OutcomeWindows>("outcome_windows", store::StateTag::kWindows,
+                              [](Partition&) { return std::make_unique<OutcomeWindows>(); });
   return p;
 }
 
 Pipeline::~Pipeline() { Stop(); }
 
-void Pipeline::Stop() {
-  {
-    std::lock_guard<std::mutex> lock(timer_mu_);
-    if (stopping_) return;
-    stopping_ = true;
+void Pipeline::AddState(std::string name, store::StateTag tag,
+                        std::function<std::unique_ptr<PartitionState>(Partition&)> make) {
+  if (started_) {
+    log::Error("a partition state was registered after start", {{"state", name}});
+    std::abort();  // a programming error: it would miss the checkpoint and replay
   }
-  timer_cv_.notify_all();
-  if (timer_.joinable()) timer_.join();
-  Status s = Checkpoint();
-  if (!s.ok()) log::Error("final feature checkpoint failed", {{"error", s}});
+  for (const auto& s : specs_) {
+    if (s.tag == tag) {
+      log::Error("two partition states share a tag", {{"state", name}, {"other", s.name}});
+      std::abort();  // a programming error: their records would mix
+    }
+  }
+  specs_.push_back({std::move(name), tag, std::move(make)});
 }
 
-Status Pipeline::Recover() {
-  // Checkpoints first, then every shard replays its partitions up to the log's end.
-  for (PartitionId p = 0; p < partitioner_.partitions(); ++p) {
-    auto v = opt_.db->Get(meta_cf_, "ckpt/" + std::to_string(p));
-    HERALD_RETURN_IF_ERROR(v.status());
-    ShardState::Cursor c;
-    if (v->has_value()) {
-      unsigned long long next = 0;
-      long long wm = 0;
-      if (std::sscanf((*v)->c_str(), "%llu %lld", &next, &wm) != 2) {
-        return Status::Corruption("bad stream checkpoint for partition " + std::to_string(p));
-      }
-      c = {next, wm};
+Status Pipeline::LoadPartition(Slot& slot) {
+  PartitionId p = slot.part.id();
+  slot.part.states_.clear();
+  for (const auto& spec : specs_) {
+    slot.part.states_.push_back(spec.make(slot.part));
+    StateReader reader(opt_.db, state_cf_, p, spec.tag);
+    Status s = slot.part.states_.back()->Load(reader);
+    if (!s.ok()) {
+      return Status(s.code(), "partition " + std::to_string(p) + ", state " + spec.name + ": " +
+                                  s.message());
     }
-    c.next = std::max<std::uint64_t>(c.next, opt_.log->StartOffset(p));
-    shard_states_[opt_.shards->ShardOf(p)]->cursors[p] = c;
-    shard_states_[opt_.shards->ShardOf(p)]->owned.push_back(p);
   }
-  std::uint64_t replayed = 0;
-  std::mutex mu;
-  opt_.shards->RunOnAll([&](unsigned s) {
-    ShardState& st = *shard_states_[s];
-    for (auto& [p, cursor] : st.cursors) {
-      std::uint64_t before = cursor.next;
-      CatchUp(st, p, opt_.log->EndOffset(p));
-      std::lock_guard<std::mutex> l(mu);
-      replayed += cursor.next - before;
-    }
-  });
-  log::Info("event pipeline recovered", {{"replayed_events", replayed}});
+  auto v = opt_.db->Get(state_cf_, store::PartitionKey(p, store::StateTag::kCheckpoint, ""));
+  HERALD_RETURN_IF_ERROR(v.status());
+  slot.next = 0;
+  slot.watermark = 0;
+  slot.has_checkpoint = v->has_value();
+  if (slot.has_checkpoint &&
+      !DecodeCheckpointRecord(**v, &slot.next, &slot.watermark)) {
+    return Status::Corruption("bad stream checkpoint for partition " + std::to_string(p));
+  }
+  slot.checkpointed = slot.next;
+  if (std::uint64_t start = opt_.log->StartOffset(p); slot.next < start) {
+    log::Warn("the log no longer holds events after the partition's checkpoint; they are skipped",
+              {{"partition", p}, {"checkpoint", slot.next}, {"log_start", start}});
+    slot.next = start;
+  }
+  slot.dirty = false;
+  slot.part.changed_ = false;
+  CatchUp(slot, opt_.log->EndOffset(p));
+  for (auto& state : slot.part.states_) state->OnRecovered(slot.part);
   return Status::Ok();
+}
+
+Status Pipeline::Start() {
+  if (started_.exchange(true)) return Status::FailedPrecondition("pipeline already started");
+  std::mutex mu;
+  Status first;
+  std::uint64_t replayed = 0;
+  opt_.shards->RunOnAll([&](unsigned shard) {
+    for (PartitionId p : shard_states_[shard].owned) {
+      Slot& slot = *slots_[p];
+      Status s = LoadPartition(slot);
+      std::lock_guard<std::mutex> l(mu);
+      replayed += slot.next - slot.checkpointed;
+      if (!s.ok() && first.ok()) first = s;
+    }
+    PublishCounts(shard);
+  });
+  HERALD_RETURN_IF_ERROR(first);
+  log::Info("event pipeline recovered", {{"replayed_events", replayed}, {"states", specs_.size()}});
+  for (unsigned s = 0; s < opt_.shards->size(); ++s) ArmTick(s);
+  return Status::Ok();
+}
+
+void Pipeline::Rebuild(Slot& slot) {
+  m_rebuilds_->Inc();
+  ++slot.part.generation_;  // timers of the old states no longer run
+  Status s = LoadPartition(slot);
+  if (!s.ok()) {
+    slot.stopped = true;
+    log::Error("partition stopped: its checkpoint cannot be loaded",
+               {{"partition", slot.part.id()}, {"error", s}});
+  }
+}
+
+bool Pipeline::Post(PartitionId p, std::function<void(Partition&)> fn) {
+  if (p >= slots_.size()) return false;
+  return opt_.shards->PostToPartition(p, [this, p, fn = std::move(fn)] { fn(slots_[p]->part); });
+}
+
+void Pipeline::EachPartition(std::function<void(Partition&)> fn, std::function<void(Status)> done) {
+  struct Gather {
+    std::atomic<unsigned> left;
+    std::atomic<bool> failed{false};
+  };
+  auto g = std::make_shared<Gather>();
+  unsigned shards = opt_.shards->size();
+  g->left = shards;
+  auto finish = [g, done] {
+    if (g->left.fetch_sub(1) != 1) return;
+    done(g->failed ? Status::Unavailable("shutting down") : Status::Ok());
+  };
+  for (unsigned s = 0; s < shards; ++s) {
+    bool posted = opt_.shards->Post(s, [this, s, fn, finish] {
+      for (PartitionId p : shard_states_[s].owned) fn(slots_[p]->part);
+      finish();
+    });
+    if (!posted) {
+      g->failed = true;
+      finish();
+    }
+  }
+}
+
+void Pipeline::PostTimer(PartitionId p, std::uint64_t generation, Micros due,
+                         std::function<void(Partition&)> fn) {
+  opt_.shards->PostAt(opt_.shards->ShardOf(p), due,
+                      [this, alive = alive_, p, generation, fn = std::move(fn)] {
+                        if (!*alive) return;
+                        Slot& slot = *slots_[p];
+                        if (slot.part.generation_ != generation || slot.stopped) return;
+                        fn(slot.part);
+                      });
 }
 
 void Pipeline::Ingest(std::vector<Event> events, std::function<void(Status)> done) {
@@ -200,11 +293,14 @@ void Pipeline::Ingest(std::vector<Event> events, std::function<void(Status)> don
       // acknowledgement (a features read) then queues behind them.
       for (unsigned shard = 0; shard < opt_.shards->size(); ++shard) {
         opt_.shards->Post(shard, [this, shard, pending] {
-          for (PartitionId q = 0; q < pending->by_partition.size(); ++q) {
+          for (PartitionId q : shard_states_[shard].owned) {
             auto& batch = pending->by_partition[q];
-            if (batch.empty() || opt_.shards->ShardOf(q) != shard) continue;
-            ApplyBatch(q, pending->first[q], batch, pending->received);
+            if (!batch.empty()) ApplyBatch(q, pending->first[q], batch, pending->received);
           }
+          PublishCounts(shard);
+          m_latency_->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                                            pending->received)
+                                  .count());
         });
       }
       pending->done(pending->first_error);
@@ -213,253 +309,237 @@ void Pipeline::Ingest(std::vector<Event> events, std::function<void(Status)> don
 }
 
 void Pipeline::ApplyBatch(PartitionId p, std::uint64_t first, std::vector<Event>& events,
-                          std::chrono::steady_clock::time_point received) {
-  ShardState& st = *shard_states_[opt_.shards->ShardOf(p)];
-  auto& cursor = st.cursors[p];
+                          std::chrono::steady_clock::time_point) {
+  Slot& slot = *slots_[p];
+  if (slot.stopped) return;
   // Batches may arrive out of offset order; anything missing is read from the log.
-  if (first > cursor.next) CatchUp(st, p, first);
+  if (first > slot.next) CatchUp(slot, first);
   for (size_t i = 0; i < events.size(); ++i) {
-    if (first + i < cursor.next) continue;  // already applied (replay or catch-up)
-    ApplyOne(st, p, events[i]);
-    cursor.next = first + i + 1;
+    std::uint64_t offset = first + i;
+    if (offset < slot.next) continue;  // already applied (replay or catch-up)
+    if (offset > slot.next) return;    // the catch-up stopped at a gap
+    ApplyOne(slot, offset, events[i]);
+    slot.next = offset + 1;
   }
-  PublishCounts(st);
-  m_latency_->Observe(
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - received).count());
 }
 
-void Pipeline::CatchUp(ShardState& st, PartitionId p, std::uint64_t until) {
-  auto& cursor = st.cursors[p];
-  while (cursor.next < until) {
-    std::uint64_t before = cursor.next;
-    auto next = opt_.log->Read(p, cursor.next, std::min<std::uint64_t>(until - cursor.next, 4096),
+void Pipeline::CatchUp(Slot& slot, std::uint64_t until) {
+  PartitionId p = slot.part.id();
+  Event e;
+  while (slot.next < until && !slot.stopped) {
+    std::uint64_t before = slot.next;
+    auto next = opt_.log->Read(p, slot.next, std::min<std::uint64_t>(until - slot.next, 4096),
                                [&](std::uint64_t off, Micros, std::string_view payload) {
                                  if (off >= until) return false;
-                                 auto e = DecodeEvent(payload);
-                                 if (e.ok()) {
-                                   ApplyOne(st, p, *e);
+                                 Status d = DecodeEvent(payload, &e);
+                                 if (d.ok()) {
+                                   ApplyOne(slot, off, e);
                                  } else {
                                    log::Error("undecodable event in the log",
                                               {{"partition", p}, {"offset", off}});
                                  }
-                                 cursor.next = off + 1;
+                                 slot.next = off + 1;
                                  return true;
                                });
     if (!next.ok()) {
       log::Error("event log read failed", {{"partition", p}, {"error", next.status()}});
       return;
     }
-    PublishCounts(st);
-    if (cursor.next == before) return;  // nothing more is readable yet
+    if (slot.next == before) return;  // nothing more is readable yet
   }
 }
 
-void Pipeline::PublishCounts(ShardState& st) {
-  if (st.applied) m_applied_->Inc(st.applied);
-  if (st.hot_added) m_hot_users_->Add(st.hot_added);
-  st.applied = 0;
-  st.hot_added = 0;
-}
-
-void Pipeline::ApplyOne(ShardState& st, PartitionId p, const Event& e) {
-  auto& cursor = st.cursors[p];
-  if (cursor.watermark && e.ts < cursor.watermark - opt_.allowed_lateness) {
+void Pipeline::ApplyOne(Slot& slot, std::uint64_t offset, const Event& e) {
+  if (slot.watermark && e.ts < slot.watermark - opt_.allowed_lateness) {
     m_late_->Inc();
     return;
   }
-  cursor.watermark = std::max(cursor.watermark, e.ts);
-  st.key_buf.assign(e.tenant).push_back('\0');
-  st.key_buf.append(e.user_id);
-  UserEntry& u = Touch(st, st.key_buf);
-  Apply(u.features, e, *u.tz);
-  u.exists = true;
-  // Until user classes exist (the profile module), every user is in class "all".
-  auto local = cctz::convert(std::chrono::system_clock::time_point(std::chrono::microseconds(e.ts)), *u.tz);
-  st.windows.Add(e, "all", local.hour(), cursor.watermark);
-  if (!u.dirty) {
-    u.dirty = true;
-    st.dirty[p].push_back(st.key_buf);
-  }
-  ++st.applied;  // published once per batch: a shared atomic per event would bounce
+  slot.watermark = std::max(slot.watermark, e.ts);
+  AppliedEvent applied{e, slot.part.id(), offset, slot.watermark, {}};
+  for (auto& state : slot.part.states_) state->OnEvent(applied);
+  slot.dirty = true;
+  // Published once per batch: a shared atomic per event would bounce between cores.
+  ++shard_states_[opt_.shards->ShardOf(slot.part.id())].applied;
 }
 
-Pipeline::UserEntry& Pipeline::Touch(ShardState& st, const std::string& key) {
-  if (auto it = st.users.find(std::string_view(key)); it != st.users.end()) return it->second;
-  UserEntry& u = st.users.try_emplace(key).first->second;
-  ++st.hot_added;
-  u.tz = &TimeZoneOrUtc("");
-  // Cold path: features and time zone from the store.
-  auto f = opt_.db->Get(features_cf_, key);
-  if (f.ok() && f->has_value()) {
-    auto parsed = Deserialize(**f);
-    if (parsed.ok()) {
-      u.features = std::move(*parsed);
-      u.exists = true;
-    }
-  }
-  auto profile = opt_.db->Get(users_cf_, key);
-  if (profile.ok() && profile->has_value()) {
-    auto j = nlohmann::json::parse(**profile, nullptr, false);
-    if (j.is_object() && j.contains("tz") && j["tz"].is_string()) {
-      u.tz = &TimeZoneOrUtc(j["tz"].get<std::string>());
-    }
-  }
-  return u;
+void Pipeline::PublishCounts(unsigned shard) {
+  ShardState& st = shard_states_[shard];
+  if (st.applied) m_applied_->Inc(st.applied);
+  st.applied = 0;
 }
 
-void Pipeline::GetFeatures(const std::string& tenant, const std::string& user_id,
-                           std::function<void(Result<std::string>)> done) {
-  PartitionId p = partitioner_.PartitionOf(user_id);
-  bool posted = opt_.shards->PostToPartition(p, [this, p, tenant, user_id, done] {
-    ShardState& st = *shard_states_[opt_.shards->ShardOf(p)];
-    UserEntry& u = Touch(st, store::TenantKey(tenant, user_id));
-    PublishCounts(st);
-    if (!u.exists) return done(Status::NotFound("no features for user " + user_id));
-    std::string out;
-    ToJson(u.features, user_id, *u.tz, opt_.clock->Now(), &out);
-    done(std::move(out));
-  });
-  if (!posted) done(Status::Unavailable("shutting down"));
-}
-
-namespace {
-
-// Collects one result per shard and calls `done` with all of them on the last shard.
-template <typename T>
-struct Gather {
-  std::mutex mu;
-  std::vector<T> parts;
-  size_t left;
-};
-
-}  // namespace
-
-void Pipeline::GetWindows(const std::string& tenant, Micros size, Micros since,
-                          std::function<void(std::vector<WindowRow>)> done) {
-  auto g = std::make_shared<Gather<std::vector<WindowRow>>>();
-  g->left = opt_.shards->size();
-  for (unsigned s = 0; s < opt_.shards->size(); ++s) {
-    opt_.shards->Post(s, [this, s, g, tenant, size, since, done] {
-      auto rows = shard_states_[s]->windows.Windows(size, tenant, since);
-      std::lock_guard<std::mutex> l(g->mu);
-      g->parts.push_back(std::move(rows));
-      if (--g->left > 0) return;
-      std::map<std::tuple<std::string, std::string, Micros>, WindowRow> merged;
-      for (auto& part : g->parts) {
-        for (auto& r : part) {
-          auto [it, fresh] = merged.try_emplace({r.tenant, r.user_class, r.start}, r);
-          if (!fresh) it->second.counts += r.counts;
-        }
-      }
-      std::vector<WindowRow> out;
-      for (auto& [k, r] : merged) out.push_back(std::move(r));
-      done(std::move(out));
-    });
-  }
-}
-
-void Pipeline::GetByLocalHour(const std::string& tenant,
-                              std::function<void(std::array<OutcomeCounts, 24>)> done) {
-  auto g = std::make_shared<Gather<std::array<OutcomeCounts, 24>>>();
-  g->left = opt_.shards->size();
-  for (unsigned s = 0; s < opt_.shards->size(); ++s) {
-    opt_.shards->Post(s, [this, s, g, tenant, done] {
-      auto hours = shard_states_[s]->windows.ByLocalHour(tenant, "all");
-      std::lock_guard<std::mutex> l(g->mu);
-      g->parts.push_back(hours);
-      if (--g->left > 0) return;
-      std::array<OutcomeCounts, 24> sum{};
-      for (const auto& part : g->parts) {
-        for (size_t h = 0; h < 24; ++h) sum[h] += part[h];
-      }
-      done(sum);
-    });
-  }
-}
-
-Status Pipeline::SetTimeZone(const std::string& tenant, const std::string& user_id,
-                             const std::string& tz_name) {
-  if (!ValidTimeZone(tz_name)) return Status::InvalidArgument("tz: unknown time zone " + tz_name);
-  std::string key = store::TenantKey(tenant, user_id);
+store::WriteBatch Pipeline::BuildCheckpoint(Slot& slot) {
   store::WriteBatch b;
-  b.Put(users_cf_, key, nlohmann::json({{"tz", tz_name}}).dump());
-  HERALD_RETURN_IF_ERROR(opt_.db->Write(std::move(b)));
-  const cctz::time_zone* tz = &TimeZoneOrUtc(tz_name);
-  PartitionId p = partitioner_.PartitionOf(user_id);
-  opt_.shards->PostToPartition(p, [this, p, key, tz] {
-    auto& users = shard_states_[opt_.shards->ShardOf(p)]->users;
-    if (auto it = users.find(key); it != users.end()) it->second.tz = tz;
-  });
-  return Status::Ok();
+  PartitionId p = slot.part.id();
+  for (size_t i = 0; i < specs_.size(); ++i) {
+    CheckpointWriter w(&b, state_cf_, p, specs_[i].tag);
+    slot.part.states_[i]->Checkpoint(w);
+  }
+  b.Put(state_cf_, store::PartitionKey(p, store::StateTag::kCheckpoint, ""),
+        EncodeCheckpointRecord(slot.next, slot.watermark));
+  slot.dirty = false;
+  slot.part.changed_ = false;
+  return b;
 }
 
-std::chrono::milliseconds Pipeline::TickInterval() const {
-  // Every partition is checkpointed once per checkpoint_interval, one partition per
-  // shard per tick.
+void Pipeline::CheckpointAsync(Slot& slot) {
+  if (slot.writing || slot.stopped) return;
+  bool over = slot.part.features().hot_users() * partitioner_.partitions() > opt_.max_hot_users;
+  if (!slot.dirty && !slot.part.changed_ && !over && slot.has_checkpoint &&
+      slot.checkpointed == slot.next) {
+    return;  // nothing new since the latest checkpoint
+  }
+  store::WriteBatch b = BuildCheckpoint(slot);
+  slot.writing = true;
+  std::uint64_t next = slot.next;
+  PartitionId p = slot.part.id();
+  writes_in_flight_.fetch_add(1);
+  opt_.db->WriteAsync(std::move(b), [this, p, next](Status s) {
+    // A failed checkpoint is undone on the shard before the partition moves on.
+    bool posted = opt_.shards->PostToPartition(p, [this, p, next, s] {
+      OnCheckpointWritten(*slots_[p], next, s);
+    });
+    if (!posted) log::Warn("checkpoint result not applied: shards stopped", {{"partition", p}});
+    writes_in_flight_.fetch_sub(1);
+  });
+}
+
+void Pipeline::OnCheckpointWritten(Slot& slot, std::uint64_t next, Status s) {
+  slot.writing = false;
+  if (!s.ok()) {
+    // The states forgot what they wrote: rebuild them from the last durable
+    // checkpoint and the log, so nothing applied since is lost.
+    m_checkpoint_failures_->Inc();
+    log::Error("partition checkpoint failed; reloading the partition",
+               {{"partition", slot.part.id()}, {"error", s}});
+    Rebuild(slot);
+    return;
+  }
+  m_checkpoints_->Inc();
+  slot.checkpointed = next;
+  slot.has_checkpoint = true;
+  for (auto& state : slot.part.states_) state->OnCheckpointed();
+}
+
+Micros Pipeline::TickInterval() const {
+  // Every partition is checkpointed once per checkpoint_interval, one partition
+  // per shard per tick.
   size_t per_shard = (partitioner_.partitions() + opt_.shards->size() - 1) / opt_.shards->size();
-  auto tick = opt_.checkpoint_interval / static_cast<int>(std::max<size_t>(per_shard, 1));
-  return std::max(tick, std::chrono::milliseconds(1));
+  Micros tick = opt_.checkpoint_interval / static_cast<Micros>(std::max<size_t>(per_shard, 1));
+  return std::max<Micros>(tick, 1000);
 }
 
-void Pipeline::CheckpointPartition(ShardState& st, PartitionId p, store::WriteBatch* b) {
-  if (auto d = st.dirty.find(p); d != st.dirty.end()) {
-    for (const std::string& key : d->second) {
-      auto it = st.users.find(key);
-      if (it == st.users.end()) continue;
-      b->Put(features_cf_, key, Serialize(it->second.features));
-      it->second.dirty = false;
+void Pipeline::ArmTick(unsigned shard) {
+  ticks_.push_back(opt_.shards->PostEvery(shard, TickInterval(), [this, alive = alive_, shard] {
+    if (!*alive || stopping_) return;
+    CheckpointTick(shard);
+  }));
+}
+
+void Pipeline::CheckpointTick(unsigned shard) {
+  ShardState& st = shard_states_[shard];
+  if (st.owned.empty()) return;
+  CheckpointAsync(*slots_[st.owned[st.rotation++ % st.owned.size()]]);
+  // Partitions over their share of hot users are checkpointed early, so that
+  // their clean users can be evicted.
+  for (PartitionId p : st.owned) {
+    Slot& slot = *slots_[p];
+    if (slot.part.features().hot_users() * partitioner_.partitions() > opt_.max_hot_users) {
+      CheckpointAsync(slot);
     }
-    st.dirty.erase(d);
   }
-  const auto& c = st.cursors[p];
-  b->Put(meta_cf_, "ckpt/" + std::to_string(p),
-         std::to_string(c.next) + " " + std::to_string(c.watermark));
-}
-
-Status Pipeline::CheckpointNext(unsigned shard) {
-  ShardState& st = *shard_states_[shard];
-  if (st.users.size() > opt_.max_hot_users_per_shard) return CheckpointShard(shard);
-  if (st.owned.empty()) return Status::Ok();
-  PartitionId p = st.owned[st.rotation++ % st.owned.size()];
-  // Nothing applied since this partition's last checkpoint: nothing to write.
-  const auto& cursor = st.cursors[p];
-  auto last = st.checkpointed.find(p);
-  if (last != st.checkpointed.end() && last->second == cursor.next && !st.dirty.count(p)) {
-    return Status::Ok();
-  }
-  st.checkpointed[p] = cursor.next;
-  store::WriteBatch b;
-  CheckpointPartition(st, p, &b);
-  m_checkpoints_->Inc();
-  opt_.db->WriteAsync(std::move(b), [](Status s) {
-    if (!s.ok()) log::Error("feature checkpoint failed", {{"error", s}});
-  });
-  return Status::Ok();
-}
-
-Status Pipeline::CheckpointShard(unsigned shard) {
-  ShardState& st = *shard_states_[shard];
-  store::WriteBatch b;
-  for (PartitionId p : st.owned) CheckpointPartition(st, p, &b);
-  m_checkpoints_->Inc();
-  HERALD_RETURN_IF_ERROR(opt_.db->Write(std::move(b)));
-  // Every user is now in the store, so evicted ones come back through the cold path.
-  for (auto it = st.users.begin(); it != st.users.end() && st.users.size() > opt_.max_hot_users_per_shard;) {
-    it = st.users.erase(it);
-    m_hot_users_->Add(-1);
-  }
-  return Status::Ok();
 }
 
 Status Pipeline::Checkpoint() {
   std::mutex mu;
   Status first;
-  opt_.shards->RunOnAll([&](unsigned s) {
-    Status st = CheckpointShard(s);
-    std::lock_guard<std::mutex> l(mu);
-    if (first.ok()) first = st;
-  });
-  return first;
+  for (;;) {
+    // A partition's checkpoints are written one at a time, in order.
+    while (writes_in_flight_.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    std::atomic<int> busy{0};
+    opt_.shards->RunOnAll([&](unsigned shard) {
+      for (PartitionId p : shard_states_[shard].owned) {
+        Slot& slot = *slots_[p];
+        if (slot.stopped) continue;
+        if (slot.writing) {
+          ++busy;  // its async result is queued behind this task
+          continue;
+        }
+        Status s = opt_.db->Write(BuildCheckpoint(slot));
+        OnCheckpointWritten(slot, slot.next, s);
+        if (!s.ok()) {
+          std::lock_guard<std::mutex> l(mu);
+          if (first.ok()) first = s;
+        }
+      }
+    });
+    if (busy == 0) return first;
+  }
+}
+
+void Pipeline::Stop() {
+  if (stopping_.exchange(true)) return;
+  if (!started_) {
+    *alive_ = false;
+    return;
+  }
+  for (unsigned s = 0; s < ticks_.size(); ++s) opt_.shards->Cancel(s, ticks_[s]);
+  Status s = Checkpoint();
+  if (!s.ok()) log::Error("final checkpoint failed", {{"error", s}});
+  *alive_ = false;
+  // A barrier: a timer that saw alive == true has finished once this returns.
+  opt_.shards->RunOnAll([](unsigned) {});
+}
+
+void Pipeline::GetWindows(const std::string& tenant, Micros size, Micros since,
+                          std::function<void(std::vector<WindowRow>)> done) {
+  auto h = windows();
+  RunOnEveryPartition(
+      [h, tenant, size, since](Partition& p) { return p.Get(h).counts().Windows(size, tenant, since); },
+      std::function<void(Result<std::vector<std::vector<WindowRow>>>)>(
+          [done](Result<std::vector<std::vector<WindowRow>>> parts) {
+            if (!parts.ok()) return done({});
+            std::map<std::tuple<std::string, std::string, Micros>, WindowRow> merged;
+            for (auto& part : *parts) {
+              for (auto& r : part) {
+                auto [it, fresh] = merged.try_emplace({r.tenant, r.user_class, r.start}, r);
+                if (!fresh) it->second.counts += r.counts;
+              }
+            }
+            std::vector<WindowRow> out;
+            for (auto& [k, r] : merged) out.push_back(std::move(r));
+            done(std::move(out));
+          }));
+}
+
+void Pipeline::GetByLocalHour(const std::string& tenant,
+                              std::function<void(std::array<OutcomeCounts, 24>)> done) {
+  auto h = windows();
+  RunOnEveryPartition(
+      [h, tenant](Partition& p) { return p.Get(h).counts().ByLocalHour(tenant, "all"); },
+      std::function<void(Result<std::vector<std::array<OutcomeCounts, 24>>>)>(
+          [done](Result<std::vector<std::array<OutcomeCounts, 24>>> parts) {
+            std::array<OutcomeCounts, 24> sum{};
+            if (parts.ok()) {
+              for (const auto& part : *parts) {
+                for (size_t hr = 0; hr < 24; ++hr) sum[hr] += part[hr];
+              }
+            }
+            done(sum);
+          }));
+}
+
+Status Pipeline::SetTimeZone(const std::string& tenant, const std::string& user_id,
+                             const std::string& tz_name) {
+  if (!ValidTimeZone(tz_name)) return Status::InvalidArgument("tz: unknown time zone " + tz_name);
+  PartitionId p = partitioner_.PartitionOf(user_id);
+  store::WriteBatch b;
+  b.Put(state_cf_, store::UserKey(p, store::StateTag::kUser, tenant, user_id),
+        EncodeUserRecord(tz_name));
+  HERALD_RETURN_IF_ERROR(opt_.db->Write(std::move(b)));
+  const cctz::time_zone* tz = &TimeZoneOrUtc(tz_name);
+  Post(p, [tenant, user_id, tz](Partition& part) { part.features().SetZone(tenant, user_id, tz); });
+  return Status::Ok();
 }
 
 }  // namespace herald::stream

@@ -1,24 +1,33 @@
-// Pipeline: events in, features out — the event pipeline inside one process.
+// Pipeline: events in, per-partition state out — the event pipeline of a node.
 //
 //   Ingest ─▶ event log (durable, partitioned by user) ─▶ shard owning the partition
-//          ─▶ watermark / lateness check ─▶ UserFeatures (hot in memory, cold in RocksDB)
+//          ─▶ watermark / lateness check ─▶ every registered PartitionState, in order:
+//             FeatureStore (features), OutcomeWindows (windows), then the modules'
 //
 // An ingested batch is acknowledged once the log has it; the owning shards then
-// apply it in log order. Each shard periodically writes its dirty users' features
-// together with the log offset they reflect (a checkpoint) in one RocksDB batch, so
-// after a crash the pipeline replays the log from the checkpoint: no acknowledged
-// event is lost and none is applied twice.
+// apply it in log order. Each partition is checkpointed on its own: every state
+// writes its changes in one RocksDB batch together with the log offset they
+// reflect, so after a crash the pipeline loads the checkpoint and replays the log
+// from that offset: no acknowledged event is lost and none is applied twice, to
+// any state. See partition_state.h for how a module plugs in.
 //
-// Thread-safe: Ingest and GetFeatures may be called from any thread.
+// Time: checkpoints run on timers of the shards' Clock (ShardExecutor::PostAt),
+// system or virtual; states post their own timers through Partition::PostAt.
+//
+// Thread-safe after Start(): Ingest, the RunOn* calls and the reads may be
+// called from any thread (the blocking ones not from a shard). Register only
+// before Start().
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
-#include <mutex>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
-#include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "core/clock.h"
@@ -28,97 +37,185 @@
 #include "log/event_log.h"
 #include "store/db.h"
 #include "stream/event.h"
+#include "stream/partition_state.h"
 #include "stream/windows.h"
 
 namespace herald::stream {
 
-// Column families the pipeline needs. On-disk format:
-//   features:     TenantKey(tenant, user_id) -> Serialize(UserFeatures)
-//   users:        TenantKey(tenant, user_id) -> JSON {"tz": "Asia/Shanghai", ...}
-//   stream_meta:  "ckpt/<partition>" -> "<next offset> <watermark micros>"
-inline constexpr const char* kFeaturesFamily = "features";
-inline constexpr const char* kUsersFamily = "users";
-inline constexpr const char* kStreamMetaFamily = "stream_meta";
+class OutcomeWindows;
+
+// Column families the pipeline needs (store/keys.h: "state").
 std::vector<std::string> PipelineColumnFamilies();
 
 struct PipelineOptions {
   eventlog::EventLog* log = nullptr;  // required; its partitions are the pipeline's
   store::Db* db = nullptr;            // required; see PipelineColumnFamilies()
-  ShardExecutor* shards = nullptr;    // required
+  ShardExecutor* shards = nullptr;    // required; its clock must be `clock`
   const Clock* clock = nullptr;       // required
   MetricsRegistry* metrics = nullptr; // required
   // Events older than the partition's watermark (its latest event time) by more
-  // than this are not applied to features (counted as late; still in the log).
+  // than this are applied to no state (counted as late; still in the log).
   Micros allowed_lateness = 10 * kMicrosPerMinute;
-  // Real time between two checkpoints of one partition (its users' features and the
-  // log offset they reflect). Partitions take turns, so writes are spread out.
-  std::chrono::milliseconds checkpoint_interval{10000};
-  // Users kept in memory per shard; beyond it, checkpointed users are evicted.
-  size_t max_hot_users_per_shard = 500'000;
+  // Clock time between two checkpoints of one partition. Partitions take turns,
+  // so writes are spread over the interval.
+  Micros checkpoint_interval = 10 * kMicrosPerSecond;
+  // Users whose features are kept in memory, over all partitions; beyond it,
+  // checkpointed users are evicted and reloaded from the store when next used.
+  size_t max_hot_users = 1'000'000;
 };
 
 class Pipeline {
  public:
-  // Opens the pipeline and replays the log from the last checkpoints (on the
-  // shards; returns once every partition has caught up).
-  static Result<std::unique_ptr<Pipeline>> Open(const PipelineOptions& options);
+  // Builds a pipeline with the feature store and the outcome windows
+  // registered. Nothing runs until Start().
+  static Result<std::unique_ptr<Pipeline>> Create(const PipelineOptions& options);
   ~Pipeline();
 
+  // Registers a state: `make` builds its instance for a partition (on the
+  // owning shard, at start and after a rebuild). `name` names it in logs; `tag`
+  // (unique per state) prefixes its records. States see each event in
+  // registration order, after the feature store. Only before Start().
+  template <typename S>
+  StateHandle<S> Register(std::string name, store::StateTag tag,
+                          std::function<std::unique_ptr<S>(Partition&)> make) {
+    static_assert(std::is_base_of_v<PartitionState, S>);
+    AddState(std::move(name), tag, [make = std::move(make)](Partition& p) {
+      return std::unique_ptr<PartitionState>(make(p));
+    });
+    return StateHandle<S>(specs_.size() - 1);
+  }
+
+  // Loads every partition's checkpoint on its shard, replays the log from it up
+  // to the end, tells the states (OnRecovered) and starts the checkpoint timers.
+  Status Start();
+
   // Appends `events` to the log and calls done(status) once all are durable
-  // (on a log thread). Applied to features shortly after.
+  // (on a log thread). Their effects are applied shortly after, and work posted
+  // with RunOn* after `done` runs sees them.
   void Ingest(std::vector<Event> events, std::function<void(Status)> done);
 
-  // The features of one user as JSON (the GET /v1/users/{id}/features shape), or
-  // NotFound. `done` runs on the user's shard.
-  void GetFeatures(const std::string& tenant, const std::string& user_id,
-                   std::function<void(Result<std::string>)> done);
+  // Runs fn(partition) on the shard that owns partition `p` and calls done with
+  // what it returned, on that shard. R (fn's result) must be Status or a
+  // Result<T>: when the pipeline is stopping, fn does not run and done gets
+  // Unavailable, on the calling thread.
+  template <typename Fn, typename R = std::invoke_result_t<Fn&, Partition&>>
+  void RunOnPartition(PartitionId p, Fn fn, std::function<void(R)> done) {
+    static_assert(std::is_constructible_v<R, Status>, "return Status or Result<T>");
+    bool posted = Post(p, [fn = std::move(fn), done](Partition& part) mutable { done(fn(part)); });
+    if (!posted) done(R(Status::Unavailable("shutting down")));
+  }
+  // RunOnPartition on the partition that owns `user_id`.
+  template <typename Fn, typename R = std::invoke_result_t<Fn&, Partition&>>
+  void RunOnUser(std::string_view user_id, Fn fn, std::function<void(R)> done) {
+    RunOnPartition(partitioner_.PartitionOf(user_id), std::move(fn), std::move(done));
+  }
+  // RunOnPartition that waits for the answer. Never call it from a shard.
+  template <typename Fn, typename R = std::invoke_result_t<Fn&, Partition&>>
+  R CallOnPartition(PartitionId p, Fn fn) {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::optional<R> out;
+    RunOnPartition(p, std::move(fn), std::function<void(R)>([&](R r) {
+                     std::lock_guard<std::mutex> l(mu);
+                     out.emplace(std::move(r));
+                     cv.notify_one();
+                   }));
+    std::unique_lock<std::mutex> l(mu);
+    cv.wait(l, [&] { return out.has_value(); });
+    return std::move(*out);
+  }
+  template <typename Fn, typename R = std::invoke_result_t<Fn&, Partition&>>
+  R CallOnUser(std::string_view user_id, Fn fn) {
+    return CallOnPartition(partitioner_.PartitionOf(user_id), std::move(fn));
+  }
+  // Runs fn on every partition, each on its shard, and calls done once with the
+  // results indexed by partition (on the last shard to finish), or with
+  // Unavailable when the pipeline is stopping.
+  template <typename Fn, typename R = std::invoke_result_t<Fn&, Partition&>>
+  void RunOnEveryPartition(Fn fn, std::function<void(Result<std::vector<R>>)> done) {
+    auto results = std::make_shared<std::vector<R>>(partitioner_.partitions());
+    EachPartition([fn = std::move(fn), results](Partition& p) mutable { (*results)[p.id()] = fn(p); },
+                  [results, done](Status s) {
+                    if (!s.ok()) return done(s);
+                    done(std::move(*results));
+                  });
+  }
+
+  StateHandle<FeatureStore> features() const { return StateHandle<FeatureStore>(0); }
+  StateHandle<OutcomeWindows> windows() const { return StateHandle<OutcomeWindows>(1); }
 
   // Push outcome windows of `size` (kMicrosPerMinute or kMicrosPerHour) of one
-  // tenant with start >= since, merged over shards, oldest first; and the
-  // tenant's outcome counts by users' local hour of day. `done` runs on a shard.
+  // tenant with start >= since, merged over partitions, oldest first; and the
+  // tenant's outcome counts by users' local hour of day. `done` runs on a shard
+  // (an empty answer when stopping).
   void GetWindows(const std::string& tenant, Micros size, Micros since,
                   std::function<void(std::vector<WindowRow>)> done);
   void GetByLocalHour(const std::string& tenant,
                       std::function<void(std::array<OutcomeCounts, 24>)> done);
 
-  // Sets the IANA time zone a user's local hours are computed in.
+  // Sets the IANA time zone a user's local hours are computed in (stored at
+  // once; applies to events applied after it).
   Status SetTimeZone(const std::string& tenant, const std::string& user_id,
                      const std::string& tz_name);
 
-  // Writes every shard's dirty features and offsets now, and waits.
+  // Writes every partition's checkpoint now, and waits. Never from a shard.
   Status Checkpoint();
 
-  // Stops the checkpoint timer and writes a final checkpoint. Idempotent.
+  // Stops the checkpoint timers and the states' timers, waits for checkpoints
+  // in flight and writes a final one. Idempotent. The shards must still run.
   void Stop();
 
   const Partitioner& partitioner() const { return partitioner_; }
 
  private:
-  struct ShardState;
+  struct Slot;
+  struct StateSpec {
+    std::string name;
+    store::StateTag tag;
+    std::function<std::unique_ptr<PartitionState>(Partition&)> make;
+  };
+  friend class Partition;
   explicit Pipeline(const PipelineOptions& options);
-  Status Recover();
+  void AddState(std::string name, store::StateTag tag,
+                std::function<std::unique_ptr<PartitionState>(Partition&)> make);
+  bool Post(PartitionId p, std::function<void(Partition&)> fn);
+  void EachPartition(std::function<void(Partition&)> fn, std::function<void(Status)> done);
+  void PostTimer(PartitionId p, std::uint64_t generation, Micros due,
+                 std::function<void(Partition&)> fn);
+
+  // On the owning shard:
+  Status LoadPartition(Slot& slot);
+  void Rebuild(Slot& slot);
   void ApplyBatch(PartitionId p, std::uint64_t first, std::vector<Event>& events,
                   std::chrono::steady_clock::time_point received);
-  void CatchUp(ShardState& st, PartitionId p, std::uint64_t until);
-  void ApplyOne(ShardState& st, PartitionId p, const Event& e);
-  void PublishCounts(ShardState& st);
-  struct UserEntry;
-  UserEntry& Touch(ShardState& st, const std::string& key);
-  // Writes all of a shard's partitions and waits; then evicts users over the cap.
-  Status CheckpointShard(unsigned shard);
-  Status CheckpointNext(unsigned shard);
-  void CheckpointPartition(ShardState& st, PartitionId p, store::WriteBatch* b);
-  std::chrono::milliseconds TickInterval() const;
+  void CatchUp(Slot& slot, std::uint64_t until);
+  void ApplyOne(Slot& slot, std::uint64_t offset, const Event& e);
+  void PublishCounts(unsigned shard);
+  store::WriteBatch BuildCheckpoint(Slot& slot);
+  void CheckpointAsync(Slot& slot);
+  void OnCheckpointWritten(Slot& slot, std::uint64_t next, Status s);
+  void CheckpointTick(unsigned shard);
+  void ArmTick(unsigned shard);
+  Micros TickInterval() const;
 
   PipelineOptions opt_;
   Partitioner partitioner_;
-  store::ColumnFamily features_cf_, users_cf_, meta_cf_;
-  std::vector<std::unique_ptr<ShardState>> shard_states_;
-  std::thread timer_;
-  std::mutex timer_mu_;
-  std::condition_variable timer_cv_;
-  bool stopping_ = false;  // GUARDED_BY(timer_mu_)
-  Counter *m_ingested_, *m_applied_, *m_late_, *m_checkpoints_;
+  store::ColumnFamily state_cf_;
+  std::vector<StateSpec> specs_;
+  std::vector<std::unique_ptr<Slot>> slots_;            // by partition
+  struct alignas(64) ShardState {  // touched only by its shard
+    std::vector<PartitionId> owned;  // in checkpoint rotation order
+    size_t rotation = 0;
+    std::uint64_t applied = 0;  // events applied, not yet added to the metric
+  };
+  std::vector<ShardState> shard_states_;                // by shard
+  std::vector<ShardExecutor::TimerId> ticks_;           // checkpoint timers, by shard
+  std::shared_ptr<std::atomic<bool>> alive_;            // false once stopped
+  std::atomic<bool> started_{false};
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> writes_in_flight_{0};
+  Counter *m_ingested_, *m_applied_, *m_late_, *m_checkpoints_, *m_checkpoint_failures_,
+      *m_rebuilds_;
   Histogram* m_latency_;
   Gauge* m_hot_users_;
 };

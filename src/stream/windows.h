@@ -57,13 +57,40 @@ class WindowCounts {
                                             const std::string& user_class) const;
   std::uint64_t late() const { return late_; }
 
+  // What changed since the last TakeChanges(), for a checkpoint: windows and
+  // hour rows with their current counts, and windows that expired since.
+  struct HourRow {
+    std::string tenant, user_class;
+    std::array<OutcomeCounts, 24> counts;
+  };
+  struct Changes {
+    std::vector<WindowRow> windows;
+    std::vector<HourRow> hours;
+    std::vector<WindowRow> expired;  // counts not meaningful
+  };
+  Changes TakeChanges();
+  // Puts back what a checkpoint held (not marked as changed).
+  void Restore(const WindowRow& row);
+  void Restore(const HourRow& row);
+
  private:
   using Key = std::tuple<std::string, std::string, Micros, Micros>;  // tenant, class, size, start
+  using HourKey = std::pair<std::string, std::string>;               // tenant, class
+  struct Cell {
+    OutcomeCounts counts;
+    bool changed = false;
+  };
+  struct HourCell {
+    std::array<OutcomeCounts, 24> counts{};
+    bool changed = false;
+  };
   void Expire(Micros watermark);
 
   Micros retention_;
-  std::map<Key, OutcomeCounts> windows_;
-  std::map<std::pair<std::string, std::string>, std::array<OutcomeCounts, 24>> by_hour_;
+  std::map<Key, Cell> windows_;
+  std::map<HourKey, HourCell> by_hour_;
+  std::vector<Key> changed_windows_, expired_;
+  std::vector<HourKey> changed_hours_;
   std::uint64_t late_ = 0;
   Micros expired_before_ = 0;
 };

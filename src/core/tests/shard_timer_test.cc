@@ -4,6 +4,7 @@
 #include <atomic>
 #include <future>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include "core/shard.h"
@@ -144,6 +145,55 @@ TEST(ShardTimerTest, StoppedExecutorRefusesTimersAndLeavesTheClockFree) {
   }
   clock.Advance(kMicrosPerHour);  // the destroyed executor is no longer a driver
   EXPECT_EQ(clock.Now(), kStart + kMicrosPerHour);
+}
+
+}  // namespace
+}  // namespace herald
+
+namespace herald {
+namespace {
+
+TEST(ShardTimerTest, PeriodicTimerRunsOncePerJumpAndOnSchedule) {
+  VirtualClock clock(kStart);
+  ShardExecutor exec(2, "vtimer", &clock);
+  Recorder rec;
+  auto id = exec.PostEvery(1, 10 * kMicrosPerSecond, [&] {
+    rec.Add({0, clock.Now(), ShardExecutor::CurrentShard()});
+  });
+  clock.Advance(25 * kMicrosPerSecond);  // due at 10 s: one run for the move
+  auto fired = rec.Take();
+  ASSERT_EQ(fired.size(), 1u);
+  EXPECT_EQ(fired[0].now, kStart + 10 * kMicrosPerSecond);
+  EXPECT_EQ(fired[0].shard, 1);
+  EXPECT_EQ(exec.NextDue(), kStart + 35 * kMicrosPerSecond);  // one interval after the move
+  clock.Advance(30 * kMicrosPerDay);  // a month in one move: still one run
+  EXPECT_EQ(rec.Take().size(), 1u);
+  for (int i = 0; i < 3; ++i) clock.Advance(10 * kMicrosPerSecond);  // small steps: each period
+  EXPECT_EQ(rec.Take().size(), 3u);
+  EXPECT_TRUE(exec.Cancel(1, id));
+  clock.Advance(kMicrosPerHour);
+  EXPECT_TRUE(rec.Take().empty());
+  EXPECT_EQ(exec.NextDue(), kNever);
+}
+
+TEST(ShardTimerTest, PeriodicTimerCanCancelItself) {
+  SystemClock clock;
+  ShardExecutor exec(1, "ptimer", &clock);
+  std::atomic<int> runs{0};
+  std::promise<void> done;
+  ShardExecutor::TimerId id = 0;
+  std::atomic<bool> armed{false};
+  id = exec.PostEvery(0, 2000, [&] {
+    while (!armed) std::this_thread::yield();
+    if (++runs == 3) {
+      EXPECT_TRUE(exec.Cancel(0, id));
+      done.set_value();
+    }
+  });
+  armed = true;
+  ASSERT_EQ(done.get_future().wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  EXPECT_EQ(runs.load(), 3);
 }
 
 }  // namespace

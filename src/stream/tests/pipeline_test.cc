@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 
 #include "core/time_format.h"
+#include "stream/feature_store.h"
+#include "stream/features.h"
 
 namespace herald::stream {
 namespace {
@@ -36,7 +38,7 @@ class PipelineTest : public ::testing::Test {
     lo.metrics = &metrics_;
     lo.clock = &clock_;
     log_ = eventlog::EventLog::Open(lo).value();
-    shards_ = std::make_unique<ShardExecutor>(2, "t");
+    shards_ = std::make_unique<ShardExecutor>(2, "t", &clock_);
     PipelineOptions po;
     po.log = log_.get();
     po.db = db_.get();
@@ -44,8 +46,9 @@ class PipelineTest : public ::testing::Test {
     po.clock = &clock_;
     po.metrics = &metrics_;
     po.allowed_lateness = 10 * kMicrosPerMinute;
-    po.checkpoint_interval = std::chrono::milliseconds(3600 * 1000);  // only explicit ones
-    pipeline_ = Pipeline::Open(po).value();
+    po.checkpoint_interval = 3600 * kMicrosPerSecond;  // the clock does not move: explicit only
+    pipeline_ = Pipeline::Create(po).value();
+    ASSERT_TRUE(pipeline_->Start().ok());
   }
   void Close() {
     if (!pipeline_) return;
@@ -72,9 +75,15 @@ class PipelineTest : public ::testing::Test {
   nlohmann::json Features(const char* user) {
     // Posting behind the ingested work means it has been applied.
     for (int i = 0; i < 200; ++i) {
-      std::promise<Result<std::string>> p;
-      pipeline_->GetFeatures("t", user, [&](Result<std::string> r) { p.set_value(std::move(r)); });
-      auto r = p.get_future().get();
+      std::string u = user;
+      auto h = pipeline_->features();
+      auto r = pipeline_->CallOnUser(u, [&](Partition& part) -> Result<std::string> {
+        const UserFeatures* f = part.Get(h).Find("t", u);
+        if (!f) return Status::NotFound("no features");
+        std::string out;
+        ToJson(*f, u, part.Get(h).ZoneOf("t", u), clock_.Now(), &out);
+        return out;
+      });
       if (r.ok()) return nlohmann::json::parse(*r);
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }

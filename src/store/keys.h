@@ -1,0 +1,76 @@
+// The store's key layout: every column family herald writes and how its keys are
+// built. This is an on-disk format, recorded here in one place; each record's
+// value format is documented next to its codec (named below).
+//
+// Layout version 2 (kLayoutVersion), current:
+//
+//   meta            process-wide records, plain text values:
+//                     "layout"         the layout version, decimal ("2")
+//                     "partitions"     server.partitions, decimal; fixed for life
+//                     "virtual_clock"  the virtual clock's time, decimal micros
+//   state           everything that belongs to one partition, keyed
+//                     u16 partition (big-endian) | u8 StateTag | suffix
+//                   so that one partition's records form one contiguous range
+//                   (PartitionPrefix) and one kind of record within it another
+//                   (PartitionTagPrefix). Suffixes by tag:
+//                     kCheckpoint   ""                    stream/pipeline.cc
+//                     kFeatures     tenant \0 user_id     stream/features_codec.cc
+//                     kUser         tenant \0 user_id     stream/feature_store.cc
+//                     kWindows      tenant \0 class \0 u8 size u64BE start,
+//                                   or 0xff tenant \0 class
+//                                                         stream/outcome_windows.cc
+//                     kTest         any; never written by the herald binary
+//   tenants         "t/<tenant_id>" -> JSON                 api/tenants.cc
+//   ingest_keys     tenant \0 idempotency key -> answer     api/events_routes.cc
+//   devices         tenant \0 device_id -> JSON; "secret"   mqtt/devices.cc
+//   mqtt_sessions   session key -> JSON                     mqtt/persist.cc
+//   mqtt_messages   session key \0 u64BE seq -> record      mqtt/persist.cc
+//   mqtt_retained   internal topic -> u8 qos | payload      mqtt/persist.cc
+//
+// Layout version 1 (before partition-prefixed keys) kept the features in a
+// "features" family and time zones in a "users" family, both keyed
+// tenant \0 user_id, and checkpoints as "ckpt/<p>" -> "<next> <watermark>" text in
+// "stream_meta". stream/layout.h migrates such a directory in place.
+//
+// Tenant ids and user ids never contain NUL (core/ids.h), so "tenant \0 rest"
+// keys of one tenant sort together and split unambiguously.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "core/partition.h"
+
+namespace herald::store {
+
+inline constexpr int kLayoutVersion = 2;
+
+inline constexpr const char* kMetaFamily = "meta";
+inline constexpr const char* kStateFamily = "state";
+
+// The kind of a partition record. The values are durable: never renumber or
+// reuse one. Modules above stream take theirs from the ranges reserved here.
+enum class StateTag : std::uint8_t {
+  kCheckpoint = 0,   // the partition's log offset and watermark
+  kFeatures = 1,     // stream: per-user features
+  kUser = 2,         // stream: per-user attributes (time zone)
+  kWindows = 3,      // stream: push outcome windows and counts by local hour
+  // 16..31 profile, 32..47 model, 48..63 policy, 64..95 engine, 96..111 experiment.
+  kTest = 255,       // tests only
+};
+
+// u16 partition (big-endian) | u8 tag: the prefix of one kind of record of one
+// partition. Partitions are below 65536 (server.partitions).
+std::string PartitionTagPrefix(PartitionId p, StateTag tag);
+// u16 partition (big-endian): the prefix of all of one partition's records.
+std::string PartitionPrefix(PartitionId p);
+// PartitionTagPrefix(p, tag) + suffix.
+std::string PartitionKey(PartitionId p, StateTag tag, std::string_view suffix);
+// PartitionKey(p, tag, tenant \0 user_id).
+std::string UserKey(PartitionId p, StateTag tag, std::string_view tenant, std::string_view user_id);
+// Splits a state key into its partition, tag and suffix; false if it is shorter
+// than the 3-byte prefix.
+bool ParsePartitionKey(std::string_view key, PartitionId* p, StateTag* tag, std::string_view* suffix);
+
+}  // namespace herald::store
