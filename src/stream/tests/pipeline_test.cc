@@ -8,6 +8,9 @@
 #include <nlohmann/json.hpp>
 
 #include "core/time_format.h"
+#include "store/keys.h"
+#include "stream/tests/test_states.h"
+#include "stream/tests/test_util.h"
 #include "stream/feature_store.h"
 #include "stream/features.h"
 
@@ -48,6 +51,7 @@ class PipelineTest : public ::testing::Test {
     po.allowed_lateness = 10 * kMicrosPerMinute;
     po.checkpoint_interval = 3600 * kMicrosPerSecond;  // the clock does not move: explicit only
     pipeline_ = Pipeline::Create(po).value();
+    if (register_) register_(*pipeline_);
     ASSERT_TRUE(pipeline_->Start().ok());
   }
   void Close() {
@@ -90,6 +94,40 @@ class PipelineTest : public ::testing::Test {
     return nullptr;
   }
 
+  // Sums fn(partition) over every partition, on the shards.
+  template <typename Fn>
+  std::uint64_t SumOverPartitions(Fn fn) {
+    std::promise<std::uint64_t> p;
+    pipeline_->RunOnEveryPartition(
+        [fn](Partition& part) -> std::uint64_t { return fn(part); },
+        std::function<void(Result<std::vector<std::uint64_t>>)>(
+            [&](Result<std::vector<std::uint64_t>> r) {
+              std::uint64_t sum = 0;
+              for (auto v : r.value()) sum += v;
+              p.set_value(sum);
+            }));
+    return p.get_future().get();
+  }
+  std::array<OutcomeCounts, 24> Hours() {
+    std::promise<std::array<OutcomeCounts, 24>> p;
+    pipeline_->GetByLocalHour("t", [&](std::array<OutcomeCounts, 24> h) { p.set_value(h); });
+    return p.get_future().get();
+  }
+  std::vector<WindowRow> Windows(Micros size) {
+    std::promise<std::vector<WindowRow>> p;
+    pipeline_->GetWindows("t", size, 0, [&](std::vector<WindowRow> w) { p.set_value(w); });
+    return p.get_future().get();
+  }
+  // Waits until `n` events in all have been applied.
+  void WaitApplied(std::uint64_t n) {
+    auto& c = metrics_.GetCounter("herald_stream_events_applied_total", "");
+    for (int i = 0; i < 2000 && c.Value() < n; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    ASSERT_GE(c.Value(), n);
+  }
+
+  std::function<void(Pipeline&)> register_;  // extra states, registered before Start
   static inline int n_ = 0;
   std::filesystem::path dir_;
   MetricsRegistry metrics_;
@@ -158,6 +196,184 @@ TEST_F(PipelineTest, TimeZoneDecidesTheLocalHour) {
   auto hours = p.get_future().get();
   EXPECT_EQ(hours[8].sent, 1u);
   EXPECT_EQ(hours[19].sent, 1u);
+}
+
+TEST_F(PipelineTest, RegisteredStateSeesEveryEventOnceAcrossCheckpointsAndACrash) {
+  StateHandle<testing::CountingState> counts;
+  register_ = [&](Pipeline& p) {
+    counts = p.Register<testing::CountingState>(
+        "counting", store::StateTag::kTest,
+        [](Partition&) { return std::make_unique<testing::CountingState>(); });
+  };
+  Close();
+  std::filesystem::remove_all(dir_);
+  std::filesystem::create_directories(dir_);
+  Open();
+  auto total = [&] { return SumOverPartitions([counts](Partition& p) { return p.Get(counts).count(); }); };
+  std::uint64_t sent = 0;
+  for (int round = 0; round < 6; ++round) {
+    std::vector<Event> batch;
+    for (int i = 0; i < 50; ++i) {
+      batch.push_back(Ev(testing::Numbered("u", (round * 50 + i) % 37).c_str(), EventType::kAppOpen,
+                         "2026-01-05T10:00:00Z"));
+    }
+    sent += batch.size();
+    Ingest(std::move(batch));
+    if (round % 2 == 0) {
+      ASSERT_TRUE(pipeline_->Checkpoint().ok());
+    }
+  }
+  EXPECT_EQ(total(), sent);
+  // The copy holds checkpoints for rounds 0, 2 and 4 and the log for all six.
+  auto crashed = CrashCopy();
+  Close();
+  std::filesystem::remove_all(dir_);
+  dir_ = crashed;
+  Open();
+  EXPECT_EQ(total(), sent);
+  Ingest({Ev("u1", EventType::kAppOpen, "2026-01-05T10:00:00Z")});
+  EXPECT_EQ(total(), sent + 1);
+  Close();
+  Open();
+  EXPECT_EQ(total(), sent + 1);
+}
+
+TEST_F(PipelineTest, OutcomeWindowsAndHourCountsSurviveACrash) {
+  ASSERT_TRUE(pipeline_->SetTimeZone("t", "sh", "Asia/Shanghai").ok());
+  Ingest({Ev("sh", EventType::kSent, "2026-01-05T00:30:00Z"),
+          Ev("ny", EventType::kSent, "2026-01-05T00:30:10Z"),
+          Ev("sh", EventType::kOpened, "2026-01-05T00:31:00Z")});
+  ASSERT_TRUE(pipeline_->Checkpoint().ok());
+  Ingest({Ev("sh", EventType::kDelivered, "2026-01-05T01:05:00Z"),
+          Ev("ny", EventType::kConverted, "2026-01-05T01:06:00Z")});
+  WaitApplied(5);
+  auto hours = Hours();
+  auto minutes = Windows(kMicrosPerMinute);
+  auto hourly = Windows(kMicrosPerHour);
+  EXPECT_EQ(hours[8].sent, 1u);  // Shanghai
+  EXPECT_EQ(hours[0].sent, 1u);  // UTC
+  ASSERT_EQ(minutes.size(), 4u);
+  ASSERT_EQ(hourly.size(), 2u);
+  auto crashed = CrashCopy();
+  Close();
+  std::filesystem::remove_all(dir_);
+  dir_ = crashed;
+  Open();
+  EXPECT_EQ(Hours(), hours);
+  auto same = [](const std::vector<WindowRow>& a, const std::vector<WindowRow>& b) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i) {
+      if (a[i].start != b[i].start || !(a[i].counts == b[i].counts)) return false;
+    }
+    return true;
+  };
+  EXPECT_TRUE(same(Windows(kMicrosPerMinute), minutes));
+  EXPECT_TRUE(same(Windows(kMicrosPerHour), hourly));
+  Close();  // a clean stop: everything from the checkpoint alone
+  Open();
+  EXPECT_EQ(Hours(), hours);
+  EXPECT_TRUE(same(Windows(kMicrosPerMinute), minutes));
+}
+
+TEST_F(PipelineTest, DurableTimersFireInOrderExactlyOnceAcrossACrash) {
+  StateHandle<testing::TimerState> timers;
+  register_ = [&](Pipeline& p) {
+    timers = p.Register<testing::TimerState>("timers", store::StateTag::kTest, [this](Partition&) {
+      return std::make_unique<testing::TimerState>([this](Event e) {
+        pipeline_->Ingest({std::move(e)}, [](Status s) { ASSERT_TRUE(s.ok()); });
+      });
+    });
+  };
+  Close();
+  std::filesystem::remove_all(dir_);
+  std::filesystem::create_directories(dir_);
+  Open();
+  Micros t0 = clock_.Now();
+  // Six timers, armed out of order, one per user so that they spread over shards.
+  std::vector<Event> arms;
+  for (int id : {4, 1, 6, 2, 5, 3}) {
+    Event e = Ev(testing::Numbered("owner", id).c_str(), EventType::kAppOpen, "2026-01-05T11:00:00Z");
+    e.message_id = testing::Numbered("arm-", id);
+    e.account_id = std::to_string(t0 + id * kMicrosPerHour);
+    arms.push_back(std::move(e));
+  }
+  Ingest(std::move(arms));
+  WaitApplied(6);
+  auto retired = [&] {
+    std::vector<testing::TimerState::Retired> all;
+    std::mutex mu;
+    SumOverPartitions([&](Partition& p) -> std::uint64_t {
+      std::lock_guard<std::mutex> l(mu);
+      for (auto r : p.Get(timers).retired()) all.push_back(r);
+      return 0;
+    });
+    std::sort(all.begin(), all.end(), [](auto a, auto b) { return a.at < b.at; });
+    return all;
+  };
+  clock_.Advance(3 * kMicrosPerHour + 30 * kMicrosPerMinute);  // 1, 2 and 3 are due
+  WaitApplied(6 + 3);
+  ASSERT_EQ(retired().size(), 3u);
+  ASSERT_TRUE(pipeline_->Checkpoint().ok());
+  // A crash here: 1..3 retired in the checkpoint; 4..6 pending, posted again on load.
+  auto crashed = CrashCopy();
+  Close();
+  std::filesystem::remove_all(dir_);
+  dir_ = crashed;
+  Open();
+  EXPECT_EQ(SumOverPartitions([&](Partition& p) { return p.Get(timers).pending(); }), 3u);
+  clock_.Advance(4 * kMicrosPerHour);
+  WaitApplied(3);  // the three fired after the restart
+  for (int i = 0; i < 200 && retired().size() < 6; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  auto all = retired();
+  ASSERT_EQ(all.size(), 6u);
+  for (size_t i = 0; i < all.size(); ++i) {
+    EXPECT_EQ(all[i].id, i + 1);
+    EXPECT_EQ(all[i].at, t0 + static_cast<Micros>(i + 1) * kMicrosPerHour) << "timer " << all[i].id;
+  }
+  EXPECT_EQ(SumOverPartitions([&](Partition& p) { return p.Get(timers).pending(); }), 0u);
+}
+
+TEST_F(PipelineTest, ReadsOfUnknownUsersCreateNoState) {
+  Ingest({Ev("known", EventType::kAppOpen, "2026-01-05T10:00:00Z")});
+  WaitApplied(1);
+  auto& hot = metrics_.GetGauge("herald_stream_hot_users", "");
+  std::int64_t before = hot.Value();
+  auto h = pipeline_->features();
+  for (int i = 0; i < 1000; ++i) {
+    std::string id = testing::Numbered("ghost", i);
+    Status s = pipeline_->CallOnUser(id, [&](Partition& p) {
+      return p.Get(h).Find("t", id) ? Status::Ok() : Status::NotFound("none");
+    });
+    EXPECT_EQ(s.code(), Code::kNotFound);
+  }
+  EXPECT_EQ(hot.Value(), before);
+  EXPECT_FALSE(Features("known").is_null());
+}
+
+TEST_F(PipelineTest, ARecordKeyCarriesItsUsersPartition) {
+  std::vector<Event> batch;
+  for (int i = 0; i < 40; ++i) batch.push_back(Ev(testing::Numbered("u", i).c_str(), EventType::kAppOpen, "2026-01-05T10:00:00Z"));
+  Ingest(std::move(batch));
+  ASSERT_TRUE(pipeline_->Checkpoint().ok());
+  auto cf = db_->Family(store::kStateFamily).value();
+  Partitioner parts(8);
+  int users = 0;
+  for (PartitionId p = 0; p < 8; ++p) {
+    ASSERT_TRUE(db_->Scan(cf, store::PartitionTagPrefix(p, store::StateTag::kFeatures),
+                          [&](std::string_view key, std::string_view) {
+                            PartitionId kp;
+                            store::StateTag tag;
+                            std::string_view suffix;
+                            EXPECT_TRUE(store::ParsePartitionKey(key, &kp, &tag, &suffix));
+                            std::string_view user = suffix.substr(suffix.find('\0') + 1);
+                            EXPECT_EQ(parts.PartitionOf(user), p) << user;
+                            ++users;
+                            return true;
+                          }).ok());
+  }
+  EXPECT_EQ(users, 40);
 }
 
 }  // namespace
