@@ -13,19 +13,30 @@ void PipelineEventSink::OnGatewayEvent(mqtt::GatewayEvent g) {
                         {"ts", FormatIsoTime(g.ts)}};
     if (!g.device_id.empty()) j["device_id"] = g.device_id;
     if (!g.message_id.empty()) j["message_id"] = g.message_id;
+    if (!g.account_id.empty()) j["account_id"] = g.account_id;
+    if (!g.campaign_id.empty()) j["campaign_id"] = g.campaign_id;
     kafka_->Produce(topic_, g.user_id, j.dump(), [](Result<eventlog::KafkaDelivery> r) {
       if (!r.ok()) log::Warn("outcome event not produced", {{"error", r.status()}});
     });
   }
   auto type = stream::ParseEventType(g.type);
-  if (!type) return;  // presence and non-delivery outcomes
+  if (!type) {
+    log::Error("gateway event of unknown type", {{"type", g.type}});
+    return;
+  }
   stream::Event e;
   e.tenant = std::move(g.tenant);
   e.user_id = std::move(g.user_id);
   e.type = *type;
   e.ts = g.ts;
   e.message_id = std::move(g.message_id);
-  if (!stream::Validate(e).ok()) return;
+  e.account_id = std::move(g.account_id);
+  e.campaign_id = std::move(g.campaign_id);
+  if (!g.device_id.empty()) e.attrs = nlohmann::json({{"device_id", g.device_id}}).dump();
+  if (Status s = stream::Validate(e); !s.ok()) {
+    log::Warn("gateway event not stored", {{"type", g.type}, {"error", s}});
+    return;
+  }
   std::vector<stream::Event> batch;
   batch.push_back(std::move(e));
   pipeline_->Ingest(std::move(batch), [](Status s) {

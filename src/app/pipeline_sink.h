@@ -22,9 +22,11 @@ class PipelineEventSink final : public mqtt::EventSink {
     topic_ = std::move(topic);
   }
 
-  // delivered and the receipts (opened, clicked, dismissed, not_interested,
-  // complaint, converted) become events; queued, expired, refused and presence are
-  // gateway facts that the event schema has no type for, and are only counted.
+  // Every gateway event becomes an event of the same type in the log: delivery
+  // outcomes (delivered, queued, expired, refused) with the push's message,
+  // account and campaign ids, presence (online, offline) and device receipts
+  // (opened, clicked, dismissed, not_interested, complaint, converted), with the
+  // device in attrs.device_id.
   void OnGatewayEvent(mqtt::GatewayEvent event) override;
 
  private:

@@ -70,15 +70,27 @@ void Broker::Drop(const char* reason, const MessagePtr& msg) {
     if (--t.pending <= 0 && !t.resolved) {
       bool expired = std::string_view(reason) == "expired";
       t.Resolve(expired ? DeliveryOutcome::kExpired : DeliveryOutcome::kRefused);
-      Emit(t.tenant, t.user_id, "", expired ? "expired" : "refused", t.message_id);
+      EmitOutcome(t, expired ? "expired" : "refused");
     }
   }
 }
 
 void Broker::Emit(const std::string& tenant, const std::string& user, const std::string& device,
-                  const char* type, const std::string& message_id) {
+                  const char* type, const Message* push) {
   if (!opt_.events || tenant.empty()) return;
-  opt_.events->OnGatewayEvent({tenant, user, device, type, message_id, opt_.clock->Now()});
+  GatewayEvent e{tenant, user, device, type, {}, {}, {}, opt_.clock->Now()};
+  if (push) {
+    e.message_id = push->message_id;
+    e.account_id = push->account_id;
+    e.campaign_id = push->campaign_id;
+  }
+  opt_.events->OnGatewayEvent(std::move(e));
+}
+
+void Broker::EmitOutcome(const DeliveryTracker& t, const char* type) {
+  if (!opt_.events || t.tenant.empty()) return;
+  opt_.events->OnGatewayEvent({t.tenant, t.user_id, {}, type, t.message_id, t.account_id,
+                               t.campaign_id, opt_.clock->Now()});
 }
 
 void Broker::OnOpen(Link* link) {
@@ -161,7 +173,7 @@ void Broker::OnClosed(Link* link) {
   if (c->connected && !c->graceful) PublishWill(*c);
   if (c->connected && c->principal) {
     const Principal& p = *c->principal;
-    Emit(p.tenant, p.user_id, p.device_id, "offline", "");
+    Emit(p.tenant, p.user_id, p.device_id, "offline", nullptr);
   }
   DetachSession(*c);
   link->state = nullptr;
@@ -205,6 +217,8 @@ void Broker::Deliver(PushMessage push, DeliveryCallback done) {
   tracker->tenant = push.tenant;
   tracker->user_id = push.user_id;
   tracker->message_id = push.message_id;
+  tracker->account_id = push.account_id;
+  tracker->campaign_id = push.campaign_id;
   tracker->done = std::move(done);
   tracker->started = std::chrono::steady_clock::now();
   auto msg = std::make_shared<Message>();
@@ -212,6 +226,8 @@ void Broker::Deliver(PushMessage push, DeliveryCallback done) {
   msg->payload = std::move(push.payload);
   msg->qos = 1;
   msg->message_id = push.message_id;
+  msg->account_id = std::move(push.account_id);
+  msg->campaign_id = std::move(push.campaign_id);
   msg->expires_at = push.expires_at
                         ? push.expires_at
                         : opt_.clock->Now() + static_cast<Micros>(opt_.config.message_ttl_s) *
@@ -219,14 +235,14 @@ void Broker::Deliver(PushMessage push, DeliveryCallback done) {
   msg->tracker = tracker;
   if (msg->expires_at <= opt_.clock->Now()) {
     tracker->Resolve(DeliveryOutcome::kExpired);
-    Emit(tracker->tenant, tracker->user_id, "", "expired", tracker->message_id);
+    EmitOutcome(*tracker, "expired");
     return;
   }
   store::WriteBatch batch;
   size_t reached = Route(msg, &batch);
   if (reached == 0 || tracker->pending == 0) {
     tracker->Resolve(DeliveryOutcome::kRefused);
-    Emit(tracker->tenant, tracker->user_id, "", "refused", tracker->message_id);
+    EmitOutcome(*tracker, "refused");
     return;
   }
   // With a device online the first PUBACK resolves it; otherwise it is queued once
@@ -235,11 +251,11 @@ void Broker::Deliver(PushMessage push, DeliveryCallback done) {
     if (tracker->resolved || tracker->online > 0) return;
     if (!st.ok()) {
       tracker->Resolve(DeliveryOutcome::kRefused);
-      Emit(tracker->tenant, tracker->user_id, "", "refused", tracker->message_id);
+      EmitOutcome(*tracker, "refused");
       return;
     }
     tracker->Resolve(DeliveryOutcome::kQueued);
-    Emit(tracker->tenant, tracker->user_id, "", "queued", tracker->message_id);
+    EmitOutcome(*tracker, "queued");
   });
 }
 

@@ -59,6 +59,8 @@ struct Message {
   Micros expires_at = 0;  // 0 = never
   bool from_retained = false;  // a retained copy sent for a new subscription
   std::string message_id;      // set for a push from Deliver(), for outcome events
+  std::string account_id;      // of a push, carried into its outcome events
+  std::string campaign_id;
   // Set for a message from Gateway::Deliver: who is waiting for the outcome.
   std::shared_ptr<struct DeliveryTracker> tracker;
 };
@@ -152,8 +154,11 @@ class Broker {
   bool AclAllowsSubscribe(const ConnState& c, std::string_view filter) const;
   bool AclAllowsPublish(const ConnState& c, std::string_view topic) const;
   void HandleReceipt(const ConnState& c, const Publish& p);
+  // Reports a gateway event to the sink (never for tenant-less open-mode traffic).
+  // `push` names the message it is about, if any.
   void Emit(const std::string& tenant, const std::string& user, const std::string& device,
-            const char* type, const std::string& message_id);
+            const char* type, const Message* push);
+  void EmitOutcome(const DeliveryTracker& t, const char* type);
   // Queues a PUBACK (or PUBREC) for `link`; sent when `ready` and all before it are.
   void AckPublisher(ConnState& c, std::uint16_t id, bool qos2, bool ready);
   void FlushAcks(ConnState& c);

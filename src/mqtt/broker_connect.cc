@@ -50,7 +50,7 @@ bool Broker::HandleConnect(Link* link, Connect& connect) {
   }
   Pump(s);
   link->Flush();
-  if (c.principal) Emit(c.principal->tenant, c.principal->user_id, c.principal->device_id, "online", "");
+  if (c.principal) Emit(c.principal->tenant, c.principal->user_id, c.principal->device_id, "online", nullptr);
   return true;
 }
 

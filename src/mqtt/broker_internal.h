@@ -59,7 +59,7 @@ class Fifo {
 // A Deliver() call waiting for its outcome. Each session copy holds a reference;
 // the outcome is reported once.
 struct DeliveryTracker {
-  std::string tenant, user_id, message_id;
+  std::string tenant, user_id, message_id, account_id, campaign_id;
   DeliveryCallback done;
   SteadyTime started;
   bool resolved = false;

@@ -245,7 +245,7 @@ void Broker::Complete(Session& s, std::uint16_t packet_id, bool qos2) {
     }
   }
   if (!it->msg->message_id.empty()) {
-    Emit(s.tenant(), s.user_id(), s.device_id(), "delivered", it->msg->message_id);
+    Emit(s.tenant(), s.user_id(), s.device_id(), "delivered", it->msg.get());
   }
   s.inflight.erase(it);
   m_queued_->Add(-1);
@@ -283,8 +283,9 @@ void Broker::HandleReceipt(const ConnState& c, const Publish& p) {
   for (const char* t : kTypes) {
     if (type == t) {
       m_receipts_->Inc();
-      Emit(c.principal->tenant, c.principal->user_id, c.principal->device_id, t,
-           j["message_id"].get<std::string>());
+      Message receipt;
+      receipt.message_id = j["message_id"].get<std::string>();
+      Emit(c.principal->tenant, c.principal->user_id, c.principal->device_id, t, &receipt);
       return;
     }
   }

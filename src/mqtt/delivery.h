@@ -20,6 +20,8 @@ struct PushMessage {
   std::string message_id;
   std::string payload;     // JSON document the device receives
   Micros expires_at = 0;   // 0: the gateway's default TTL applies
+  std::string account_id;  // the publishing account and campaign, carried into the
+  std::string campaign_id; // outcome events (may be empty)
 };
 
 enum class DeliveryOutcome {
@@ -35,13 +37,17 @@ using DeliveryCallback = std::function<void(DeliveryOutcome)>;
 
 // An event the gateway observed. `type` is one of: delivered, queued, expired,
 // refused (outcomes of a Deliver), online, offline (presence), or a device receipt:
-// opened, clicked, dismissed, not_interested, complaint.
+// opened, clicked, dismissed, not_interested, complaint, converted. Outcomes carry
+// the push's account and campaign, so that a delivered event applied before its
+// sent event still counts against the right account.
 struct GatewayEvent {
   std::string tenant;
   std::string user_id;
-  std::string device_id;
+  std::string device_id;   // empty for outcomes of a Deliver
   std::string type;
   std::string message_id;  // empty for presence
+  std::string account_id;  // outcomes only; may be empty
+  std::string campaign_id; // outcomes only; may be empty
   Micros ts = 0;
 };
 

@@ -1,67 +1,12 @@
-// Persistence of sessions, queued messages and retained messages.
-//
-// On-disk format (column families of the store; changing it needs a migration):
-//   mqtt_sessions  key: session key (mount + client id)
-//                  value: JSON {"client_id","mount","tenant","user_id","device_id",
-//                                "subs":[[internal_filter, qos], ...]}
-//   mqtt_messages  key: session key, 0x00, seq (8 bytes big-endian)
-//                  value: qos u8 | flags u8 (bit 0: retained copy) |
-//                         expires_at i64 LE | topic_len u16 LE | topic |
-//                         message_id_len u8 | message_id | payload
-//   mqtt_retained  key: internal topic   value: qos u8 | payload
-// Only persistent sessions (clean session = 0) are stored.
-#include <nlohmann/json.hpp>
-
+// Persistence of sessions, queued messages and retained messages; the record
+// formats are in persist_format.h.
 #include "core/bytes.h"
 #include "core/log.h"
 #include "mqtt/broker.h"
 #include "mqtt/broker_internal.h"
+#include "mqtt/persist_format.h"
 
 namespace herald::mqtt {
-namespace {
-
-std::string MessageKey(const std::string& session_key, std::uint64_t seq) {
-  std::string k = session_key;
-  k.push_back('\0');
-  ByteWriter(&k).FixedBE(seq);
-  return k;
-}
-
-std::string EncodeRecord(const Message& m, std::uint8_t qos) {
-  std::string r;
-  r.reserve(13 + m.topic.size() + m.message_id.size() + m.payload.size());
-  ByteWriter w(&r);
-  std::string_view mid = std::string_view(m.message_id).substr(0, 255);
-  w.Byte(qos);
-  w.Byte(m.from_retained ? 1 : 0);
-  w.Fixed<std::int64_t>(m.expires_at);
-  w.Fixed(static_cast<std::uint16_t>(m.topic.size()));
-  w.Raw(m.topic);
-  w.Byte(static_cast<std::uint8_t>(mid.size()));
-  w.Raw(mid);
-  w.Raw(m.payload);
-  return r;
-}
-
-bool DecodeRecord(std::string_view bytes, Message* m, std::uint8_t* qos) {
-  ByteReader r(bytes);
-  std::uint8_t flags = 0, mid_len = 0;
-  std::uint16_t topic_len = 0;
-  std::string_view topic, mid;
-  if (!r.Byte(qos) || !r.Byte(&flags) || !r.Fixed(&m->expires_at) || !r.Fixed(&topic_len) ||
-      !r.Raw(topic_len, &topic) || !r.Byte(&mid_len) || !r.Raw(mid_len, &mid)) {
-    return false;
-  }
-  m->from_retained = flags & 1;
-  m->topic.assign(topic);
-  m->message_id.assign(mid);
-  m->payload.assign(r.Rest());
-  m->qos = *qos;
-  return *qos == 1 || *qos == 2;
-}
-
-}  // namespace
-
 void Broker::Commit(store::WriteBatch batch, std::function<void(Status)> done) {
   if (batch.empty()) {
     done(Status::Ok());
@@ -75,13 +20,10 @@ void Broker::Commit(store::WriteBatch batch, std::function<void(Status)> done) {
 }
 
 void Broker::PersistSession(const Session& s) {
-  nlohmann::json subs = nlohmann::json::array();
-  for (const auto& [filter, qos] : s.subs) subs.push_back({filter, qos});
-  nlohmann::json j = {{"client_id", s.client_id()}, {"mount", s.mount()},
-                      {"tenant", s.tenant()},       {"user_id", s.user_id()},
-                      {"device_id", s.device_id()}, {"subs", subs}};
+  SessionRecord r{std::string(s.client_id()), std::string(s.mount()), std::string(s.tenant()),
+                  std::string(s.user_id()), std::string(s.device_id()), s.subs};
   store::WriteBatch b;
-  b.Put(sessions_cf_, s.key, j.dump());
+  b.Put(sessions_cf_, s.key, EncodeSessionRecord(r));
   Commit(std::move(b), [](Status) {});
 }
 
@@ -101,7 +43,7 @@ std::uint64_t Broker::PersistMessage(store::WriteBatch* batch, const Session& s,
   std::uint64_t seq = next_seq_++;
   store::WriteBatch local;
   store::WriteBatch* b = batch ? batch : &local;
-  b->Put(messages_cf_, MessageKey(s.key, seq), EncodeRecord(m, qos));
+  b->Put(messages_cf_, MessageKey(s.key, seq), EncodeMessageRecord(m, qos));
   if (!batch) Commit(std::move(local), [](Status) {});
   return seq;
 }
@@ -113,29 +55,29 @@ void Broker::ErasePersistedMessage(const Session& s, std::uint64_t seq) {
 }
 
 Status Broker::Recover() {
-  Status bad;
+  size_t bad_sessions = 0;
   HERALD_RETURN_IF_ERROR(opt_.db->Scan(sessions_cf_, "", [&](std::string_view key, std::string_view v) {
-    auto j = nlohmann::json::parse(v, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) {
-      bad = Status::Corruption("mqtt session record is not JSON");
-      return false;
+    auto r = DecodeSessionRecord(v);
+    if (!r.ok()) {
+      // Reported and skipped: one bad record must not keep every device out.
+      ++bad_sessions;
+      log::Error("mqtt session record skipped", {{"key", std::string(key)}, {"error", r.status()}});
+      return true;
     }
     auto s = std::make_unique<Session>();
     s->id = next_session_id_++;
     s->key = std::string(key);
-    s->mount_len = static_cast<std::uint16_t>(j.value("mount", "").size());
-    if (!j.value("tenant", "").empty()) {
+    s->mount_len = static_cast<std::uint16_t>(r->mount.size());
+    if (!r->tenant.empty()) {
       auto p = std::make_shared<Principal>();
-      p->tenant = j.value("tenant", "");
-      p->user_id = j.value("user_id", "");
-      p->device_id = j.value("device_id", "");
-      p->mount = j.value("mount", "");
+      p->tenant = r->tenant;
+      p->user_id = r->user_id;
+      p->device_id = r->device_id;
+      p->mount = r->mount;
       s->principal = std::move(p);
     }
     s->clean = false;
-    for (const auto& sub : j.value("subs", nlohmann::json::array())) {
-      auto filter = sub[0].get<std::string>();
-      auto qos = sub[1].get<std::uint8_t>();
+    for (const auto& [filter, qos] : r->subs) {
       s->SetSub(filter, qos);
       trie_.Insert(filter, s->id, qos);
     }
@@ -143,7 +85,12 @@ Status Broker::Recover() {
     sessions_[s->id] = std::move(s);
     return true;
   }));
-  HERALD_RETURN_IF_ERROR(bad);
+  if (bad_sessions) {
+    metrics_->GetCounter("herald_recovery_bad_records_total",
+                         "Stored records that could not be read at start-up and were skipped.",
+                         {{"kind", "mqtt_session"}})
+        .Inc(bad_sessions);
+  }
 
   size_t queued = 0, orphans = 0;
   store::WriteBatch cleanup;
@@ -156,7 +103,7 @@ Status Broker::Recover() {
     auto sid = session_by_key_.find(skey);
     auto m = std::make_shared<Message>();
     std::uint8_t qos = 0;
-    if (sid == session_by_key_.end() || !DecodeRecord(v, m.get(), &qos)) {
+    if (sid == session_by_key_.end() || !DecodeMessageRecord(v, m.get(), &qos)) {
       cleanup.Delete(messages_cf_, key);
       ++orphans;
       return true;

@@ -12,7 +12,8 @@ namespace {
 constexpr std::array<std::string_view, kEventTypeCount> kTypeNames = {
     "register",  "app_open",  "read",           "pay",       "share",     "follow",
     "unfollow",  "location",  "sent",           "delivered", "opened",    "clicked",
-    "converted", "dismissed", "not_interested", "complaint", "uninstall",
+    "converted", "dismissed", "not_interested", "complaint", "uninstall", "queued",
+    "expired",   "refused",   "online",         "offline",
 };
 
 Status Invalid(std::string message) {
@@ -79,6 +80,10 @@ std::optional<EventType> ParseEventType(std::string_view name) {
 
 bool IsBehaviour(EventType type) {
   return type >= EventType::kAppOpen && type <= EventType::kLocation;
+}
+
+bool IsGatewayFact(EventType type) {
+  return type >= EventType::kQueued && type <= EventType::kOffline;
 }
 
 bool IsActivity(EventType type) {

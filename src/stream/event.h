@@ -46,8 +46,14 @@ enum class EventType : std::uint8_t {
   kComplaint = 15,
   // lifecycle
   kUninstall = 16,
+  // gateway facts: reported by herald's MQTT gateway, never ingested from outside
+  kQueued = 17,    // a push was stored for offline devices
+  kExpired = 18,   // a push expired before any device took it
+  kRefused = 19,   // no device session subscribes to the user's topic
+  kOnline = 20,    // a device connected
+  kOffline = 21,   // a device disconnected
 };
-constexpr std::size_t kEventTypeCount = 17;
+constexpr std::size_t kEventTypeCount = 22;
 
 // The wire name of a type, e.g. "not_interested". Every value below
 // kEventTypeCount has one; other values give "unknown".
@@ -57,6 +63,9 @@ std::optional<EventType> ParseEventType(std::string_view name);
 
 // Behaviour: app_open, read, pay, share, follow, unfollow, location.
 bool IsBehaviour(EventType type);
+// Gateway facts: queued, expired, refused, online, offline. Only herald's own
+// gateway reports them; the parser refuses them from clients.
+bool IsGatewayFact(EventType type);
 // Activity: the user doing something in the app. Behaviour plus the push
 // outcomes that mean the user engaged with a push (opened, clicked, converted).
 // Activity feeds last_active, the hour-of-week profile and sessions.

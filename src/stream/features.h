@@ -54,7 +54,7 @@ constexpr std::size_t kTopInterests = 8;      // interest tags kept, weakest evi
 constexpr std::size_t kRecentPushes = 8;      // push times kept for the unopened counts
 constexpr std::size_t kHoursPerWeek = 168;
 
-// The features of one user. Fixed size, no heap: 952 bytes. All zeros is the
+// The features of one user. Fixed size, no heap: 968 bytes. All zeros is the
 // empty state; a time of 0 means "never". Layout (offsets in bytes):
 //
 //     0  Micros first_event, last_event    earliest and latest event time applied
@@ -64,19 +64,19 @@ constexpr std::size_t kHoursPerWeek = 168;
 //    56  Micros decay_ref                  landmark of the decayed values
 //    64  u64    tag_key[8]                 KeyOf(tag) of the interest tags, 0 = free
 //   128  u64    account_key[16]            KeyOf(account_id), 0 = free
-//   256  u32    events_total[17]           lifetime count per EventType (saturating)
-//   324  u32    sessions, session_seconds  sessions started; length of those closed
-//   332  u32    push_time[8]               unix seconds of the latest pushes, 0 = free
-//   364  u32    push_message[8]            MessageKey(message_id) of each, 0 = none
-//   396  f32    tag_weight[8]              decayed weight at decay_ref
-//   428  i16    activity_exp               activity[i] * 2^activity_exp = weight at decay_ref
-//   430  u16    unopened_evicted           unopened pushes no longer in push_time
-//   432  u16    activity[168]              by local hour of the week, Monday 00h = 0
-//   768  u16    sent_by_hour[24]           pushes by local hour sent
-//   816  u16    opened_by_hour[24]         opened pushes by local hour *sent* (see Apply)
-//   864  u16    account_day[16]            local day of the account's latest send
-//   896  u8     sends_day/week/month[16]   sends in that day, its week and month
-//   944  u8     push_opened                bit i: push i has been opened
+//   256  u32    events_total[22]           lifetime count per EventType (saturating)
+//   344  u32    sessions, session_seconds  sessions started; length of those closed
+//   352  u32    push_time[8]               unix seconds of the latest pushes, 0 = free
+//   384  u32    push_message[8]            MessageKey(message_id) of each, 0 = none
+//   416  f32    tag_weight[8]              decayed weight at decay_ref
+//   448  i16    activity_exp               activity[i] * 2^activity_exp = weight at decay_ref
+//   450  u16    unopened_evicted           unopened pushes no longer in push_time
+//   452  u16    activity[168]              by local hour of the week, Monday 00h = 0
+//   788  u16    sent_by_hour[24]           pushes by local hour sent
+//   836  u16    opened_by_hour[24]         opened pushes by local hour *sent* (see Apply)
+//   884  u16    account_day[16]            local day of the account's latest send
+//   916  u8     sends_day/week/month[16]   sends in that day, its week and month
+//   964  u8     push_opened                bit i: push i has been opened
 //
 // Activity is block floating point: 168 16-bit mantissas share one exponent,
 // renormalised so that the largest uses the top bit (~5 significant digits for

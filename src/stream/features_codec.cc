@@ -1,12 +1,13 @@
 // Serialize / Deserialize of UserFeatures: the records of the feature store.
 //
-// Durable format, version 1 (varint = LEB128 unsigned, zz = zigzag varint,
-// fixed-width integers and floats little-endian):
+// Durable format, version 2 (varint = LEB128 unsigned, zz = zigzag varint,
+// fixed-width integers and floats little-endian; core/bytes.h):
 //
-//   u8      version (1)
+//   u8      version (2)
 //   zz      first_event, last_event, last_active, last_push, last_open,
 //           session_start, session_end, decay_ref
-//   varint  events_total[17], sessions, session_seconds
+//   varint  n event types, then events_total[n]   (n <= kEventTypeCount)
+//   varint  sessions, session_seconds
 //   zz      activity_exp
 //   varint  unopened_evicted
 //   u8      push_opened
@@ -19,10 +20,11 @@
 //   varint  n names, then n x (u64 key, varint length, bytes)
 //
 // Only the occupied account and tag slots and the non-zero buckets are
-// written, so a typical record is 100-300 bytes instead of the 952 in memory. The names are those
-// of the written keys that this process knows; Deserialize gives them back to the name table.
-// Compatibility: a new layout gets a new version byte and Deserialize keeps reading every older
-// one.
+// written, so a typical record is 100-300 bytes instead of the 968 in memory. The names are
+// those of the written keys that this process knows; Deserialize gives them back to the name
+// table. Compatibility: a new layout gets a new version byte and Deserialize keeps reading every
+// older one. Version 1 was version 2 without the event type count: exactly 17 counts (the types
+// before the gateway facts).
 #include <limits>
 #include <utility>
 #include <vector>
@@ -34,7 +36,8 @@
 namespace herald::stream {
 namespace {
 
-constexpr std::uint8_t kFeaturesVersion = 1;
+constexpr std::uint8_t kFeaturesVersion = 2;
+constexpr std::size_t kVersion1EventTypes = 17;
 
 // The record's reader and writer (core/bytes.h); Bytes is the length-prefixed string.
 class Writer : public ByteWriter {
@@ -161,6 +164,7 @@ std::string Serialize(const UserFeatures& f) {
                    f.session_start, f.session_end, f.decay_ref}) {
     w.Zigzag(t);
   }
+  w.Varint(kEventTypeCount);
   for (std::uint32_t v : f.events_total) w.Varint(v);
   w.Varint(f.sessions);
   w.Varint(f.session_seconds);
@@ -181,7 +185,7 @@ Result<UserFeatures> Deserialize(std::string_view bytes) {
   Reader r(bytes);
   std::uint8_t version;
   if (!r.Byte(&version)) return Status::Corruption("features: empty record");
-  if (version != kFeaturesVersion) {
+  if (version != kFeaturesVersion && version != 1) {
     return Status::Corruption("features: unknown version " + std::to_string(version));
   }
   UserFeatures f;
@@ -190,7 +194,10 @@ Result<UserFeatures> Deserialize(std::string_view bytes) {
                     &f.session_start, &f.session_end, &f.decay_ref}) {
     ok = ok && r.Zigzag(t);
   }
-  ok = ok && ReadArray(r, f.events_total) && r.Uint(&f.sessions) && r.Uint(&f.session_seconds) &&
+  std::uint64_t types = kVersion1EventTypes;
+  if (version >= 2) ok = ok && r.Varint(&types) && types <= kEventTypeCount;
+  for (std::uint64_t i = 0; ok && i < types; ++i) ok = r.Uint(&f.events_total[i]);
+  ok = ok && r.Uint(&f.sessions) && r.Uint(&f.session_seconds) &&
        r.Zigzag(&f.activity_exp) && r.Uint(&f.unopened_evicted) && r.Byte(&f.push_opened) &&
        ReadArray(r, f.push_time) && ReadArray(r, f.push_message) && ReadSparse(r, f.activity) &&
        ReadSparse(r, f.sent_by_hour) && ReadSparse(r, f.opened_by_hour) && ReadSlots(r, &f) &&

@@ -91,7 +91,9 @@ void EventReader::Field(std::string_view key, dom::element v) {
   } else if (key == "type") {
     std::string name;
     if (Seen(kType, key) || !String(v, key, &name)) return;
-    if (auto t = ParseEventType(name)) {
+    if (auto t = ParseEventType(name); t && IsGatewayFact(*t)) {
+      Fail("type \"" + name + "\" is reported by herald's gateway and cannot be ingested");
+    } else if (t) {
       ev_->type = *t;
       has_type_ = true;
     } else {

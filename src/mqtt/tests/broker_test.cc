@@ -407,7 +407,7 @@ TEST_F(BrokerTest, DeviceEventsAclAndReceipts) {
   EXPECT_EQ(metrics_.GetCounter("herald_mqtt_acl_denied_total", "", {{"action", "subscribe"}}).Value(), 2u);
 
   std::vector<DeliveryOutcome> outcomes;
-  broker_->Deliver({"shop", "u1", "m1", R"({"id":"m1"})", 0},
+  broker_->Deliver({"shop", "u1", "m1", R"({"id":"m1"})", 0, "acct", "camp"},
                    [&](DeliveryOutcome d) { outcomes.push_back(d); });
   broker_->Deliver({"other", "u1", "m2", "{}", 0},  // same user id in another tenant
                    [&](DeliveryOutcome d) { outcomes.push_back(d); });
@@ -430,6 +430,8 @@ TEST_F(BrokerTest, DeviceEventsAclAndReceipts) {
   for (const auto& e : sink.events) types.push_back(e.type + ":" + e.message_id);
   EXPECT_EQ(types, (std::vector<std::string>{"online:", "refused:m2", "delivered:m1", "opened:m1",
                                              "offline:"}));
+  EXPECT_EQ(sink.events[2].account_id, "acct");  // delivered: the push's ids
+  EXPECT_EQ(sink.events[2].campaign_id, "camp");
   EXPECT_EQ(sink.events[3].device_id, "d1");
   EXPECT_EQ(sink.events[3].tenant, "shop");
   EXPECT_EQ(sink.events[3].ts, clock_.Now());

@@ -28,7 +28,8 @@ TEST(EventTypeTest, EveryTypeRoundTripsThroughItsName) {
   const char* names[] = {"register",  "app_open", "read",      "pay",       "share",
                          "follow",    "unfollow", "location",  "sent",      "delivered",
                          "opened",    "clicked",  "converted", "dismissed", "not_interested",
-                         "complaint", "uninstall"};
+                         "complaint", "uninstall", "queued",    "expired",   "refused",
+                         "online",    "offline"};
   ASSERT_EQ(std::size(names), kEventTypeCount);
   for (std::size_t i = 0; i < kEventTypeCount; ++i) {
     auto type = static_cast<EventType>(i);
@@ -81,7 +82,7 @@ TEST(ValidateTest, IdsAreCheckedAndNamed) {
 TEST(ValidateTest, TypeMustBeKnown) {
   Event e = Valid();
   e.type = static_cast<EventType>(kEventTypeCount);
-  EXPECT_EQ(ErrorOf(e), "type 17 is not an event type");
+  EXPECT_EQ(ErrorOf(e), "type 22 is not an event type");
 }
 
 TEST(ValidateTest, TimeMustFallIn2000To2100) {

@@ -69,8 +69,8 @@ TEST(FeaturesCodecTest, DamagedRecordsAreCorruption) {
   }
   EXPECT_EQ(Deserialize(bytes + "x").status().message(), "features: trailing bytes");
   std::string other = bytes;
-  other[0] = 2;
-  EXPECT_EQ(Deserialize(other).status().message(), "features: unknown version 2");
+  other[0] = 3;
+  EXPECT_EQ(Deserialize(other).status().message(), "features: unknown version 3");
 }
 
 TEST(FeaturesJsonTest, HasTheApiShape) {

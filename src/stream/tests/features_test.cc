@@ -43,7 +43,10 @@ const cctz::time_zone& NewYork() {
 constexpr std::size_t kMonday8 = 8;
 
 TEST(UserFeaturesTest, FitsInOneKibibyte) {
-  EXPECT_EQ(sizeof(UserFeatures), 952u);
+  EXPECT_EQ(sizeof(UserFeatures), 968u);
+  EXPECT_EQ(offsetof(UserFeatures, sessions), 344u);
+  EXPECT_EQ(offsetof(UserFeatures, activity), 452u);
+  EXPECT_EQ(offsetof(UserFeatures, push_opened), 964u);
   EXPECT_LT(sizeof(UserFeatures), 1024u);
   EXPECT_EQ(UserFeatures{}, UserFeatures{});
 }
@@ -60,7 +63,7 @@ TEST(UserFeaturesTest, CountsEveryTypeAndTracksTimes) {
     EXPECT_EQ(f.events_total[i], i == 1 ? 2u : 1u) << EventTypeName(static_cast<EventType>(i));
   }
   EXPECT_EQ(f.first_event, t0 - kMicrosPerHour);
-  EXPECT_EQ(f.last_event, t0 + 16 * kMicrosPerMinute);
+  EXPECT_EQ(f.last_event, t0 + static_cast<Micros>(kEventTypeCount - 1) * kMicrosPerMinute);
   // The latest activity event is "converted" (12); dismissed and later are not activity.
   EXPECT_EQ(f.last_active, t0 + 12 * kMicrosPerMinute);
 }
