@@ -5,13 +5,11 @@
 #include "api/router.h"
 #include "api/tenants.h"
 #include "core/clock.h"
-#include "core/config.h"
 #include "core/metrics.h"
 
 namespace herald::api {
 
 struct ServiceContext {
-  const Config* config = nullptr;
   const Clock* clock = nullptr;
   VirtualClock* virtual_clock = nullptr;  // null unless --virtual-clock
   MetricsRegistry* metrics = nullptr;

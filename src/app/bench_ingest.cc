@@ -14,19 +14,15 @@
 #include <filesystem>
 #include <thread>
 
-#include "api/events_routes.h"
-#include "api/http.h"
-#include "api/router.h"
 #include "core/metrics.h"
-#include "core/shard.h"
-#include "log/event_log.h"
-#include "store/db.h"
+#include "node/node.h"
 #include "stream/pipeline.h"
 
 namespace herald::app {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using SystemClock = herald::SystemClock;
 
 struct Options {
   size_t events = 2'000'000;   // in-process events
@@ -43,44 +39,26 @@ double Seconds(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
 }
 
-// The real pipeline on a scratch directory.
+// A real node on a scratch directory: the store, the log, the shards, the
+// pipeline and the HTTP API, as `herald serve` builds them (no MQTT).
 struct Rig {
-  MetricsRegistry metrics;
+  std::unique_ptr<node::Node> node;
   SystemClock clock;
-  std::unique_ptr<store::Db> db;
-  std::unique_ptr<eventlog::EventLog> log;
-  std::unique_ptr<ShardExecutor> shards;
-  std::unique_ptr<stream::Pipeline> pipeline;
 
   Status Open(const std::string& dir) {
-    std::vector<std::string> cfs = stream::PipelineColumnFamilies();
-    cfs.push_back(api::kIngestKeysFamily);
-    auto d = store::Db::Open(dir + "/store", {}, cfs);
-    if (!d.ok()) return d.status();
-    db = std::move(*d);
-    eventlog::LogOptions lo;
-    lo.dir = dir + "/log";
-    lo.partitions = 64;
-    lo.metrics = &metrics;
-    lo.clock = &clock;
-    auto l = eventlog::EventLog::Open(lo);
-    if (!l.ok()) return l.status();
-    log = std::move(*l);
-    shards = std::make_unique<ShardExecutor>(0, "shard", &clock);
-    stream::PipelineOptions po;
-    po.log = log.get();
-    po.db = db.get();
-    po.shards = shards.get();
-    po.clock = &clock;
-    po.metrics = &metrics;
-    auto p = stream::Pipeline::Create(po);
-    if (!p.ok()) return p.status();
-    pipeline = std::move(*p);
-    HERALD_RETURN_IF_ERROR(pipeline->Start());
+    node::Config c = node::Config::Defaults();
+    c.server.data_dir = dir;
+    c.server.log_level = "warn";
+    c.http.listen = {"127.0.0.1", 0};
+    auto n = node::Node::Start(c, {.http = true, .mqtt = false});
+    if (!n.ok()) return n.status();
+    node = std::move(*n);
     return Status::Ok();
   }
+  stream::Pipeline& pipeline() { return node->pipeline(); }
+  MetricsRegistry& metrics() { return node->metrics(); }
   std::uint64_t Applied() {
-    return metrics.GetCounter("herald_stream_events_applied_total", "").Value();
+    return metrics().GetCounter("herald_stream_events_applied_total", "").Value();
   }
   void WaitApplied(std::uint64_t n) {
     while (Applied() < n) std::this_thread::sleep_for(std::chrono::microseconds(200));
@@ -123,7 +101,7 @@ double InProcess(Rig& rig, const Options& o) {
       e.user_id = Id('u', u);
       warm.push_back(std::move(e));
     }
-    rig.pipeline->Ingest(std::move(warm), [](Status) {});
+    rig.pipeline().Ingest(std::move(warm), [](Status) {});
   }
   rig.WaitApplied(o.users);
   std::uint64_t base = rig.Applied();
@@ -140,7 +118,7 @@ double InProcess(Rig& rig, const Options& o) {
   for (size_t t = 0; t < 2; ++t) {
     producers.emplace_back([&, t] {
       for (size_t b = t; b < batches.size(); b += 2) {
-        rig.pipeline->Ingest(std::move(batches[b]), [](Status) {});
+        rig.pipeline().Ingest(std::move(batches[b]), [](Status) {});
       }
     });
   }
@@ -162,7 +140,8 @@ std::string NdjsonBody(size_t first, size_t n, size_t users) {
 }
 
 // One keep-alive client: POSTs NDJSON batches until `until`, counting accepted events.
-void HttpClient(std::uint16_t port, const std::vector<std::string>& bodies, Clock::time_point until,
+void HttpClient(std::uint16_t port, const std::string& key, const std::vector<std::string>& bodies,
+                Clock::time_point until,
                 double rate_per_client, std::atomic<std::uint64_t>* accepted) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
@@ -177,8 +156,9 @@ void HttpClient(std::uint16_t port, const std::vector<std::string>& bodies, Cloc
   for (size_t k = 0; Clock::now() < until; ++k) {
     const std::string& body = bodies[k % bodies.size()];
     std::string req =
-        "POST /v1/events HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer bench\r\n"
-        "Content-Type: application/x-ndjson\r\nContent-Length: ";
+        "POST /v1/events HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer ";
+    req += key;
+    req += "\r\nContent-Type: application/x-ndjson\r\nContent-Length: ";
     req += std::to_string(body.size());
     req += "\r\n\r\n";
     req += body;
@@ -209,7 +189,8 @@ void HttpClient(std::uint16_t port, const std::vector<std::string>& bodies, Cloc
   ::close(fd);
 }
 
-double OverHttp(std::uint16_t port, const Options& o, double seconds, double rate) {
+double OverHttp(std::uint16_t port, const std::string& key, const Options& o, double seconds,
+                double rate) {
   std::vector<std::string> bodies;
   for (size_t b = 0; b < 16; ++b) bodies.push_back(NdjsonBody(b * o.batch, o.batch, o.users));
   std::atomic<std::uint64_t> accepted{0};
@@ -217,7 +198,7 @@ double OverHttp(std::uint16_t port, const Options& o, double seconds, double rat
   auto until = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
   std::vector<std::thread> clients;
   for (size_t c = 0; c < o.http_clients; ++c) {
-    clients.emplace_back(HttpClient, port, std::cref(bodies), until,
+    clients.emplace_back(HttpClient, port, std::cref(key), std::cref(bodies), until,
                          rate / static_cast<double>(o.http_clients), &accepted);
   }
   for (auto& c : clients) c.join();
@@ -259,29 +240,17 @@ int BenchIngest(const std::vector<std::string>& args) {
     }
     in_process = InProcess(rig, o);
 
-    api::Router router([](std::string_view, bool* admin) -> Result<std::string> {
-      *admin = false;
-      return std::string("bench");
-    }, &rig.metrics);
-    api::EventRoutesContext ctx{rig.pipeline.get(), rig.db.get(), &rig.clock, 100000, 64 << 20};
-    api::RegisterEventRoutes(router, ctx);
-    api::HttpServerOptions ho;
-    ho.listen = {"127.0.0.1", 0};
-    ho.metrics = &rig.metrics;
-    auto server = api::HttpServer::Start(ho, [&router](api::HttpRequest& req, api::Respond r) {
-      router.Handle(req, std::move(r));
-    });
-    if (!server.ok()) return 1;
-    std::uint16_t port = (*server)->local_endpoint().port;
-    http = OverHttp(port, o, o.http_seconds, 0);
+    std::uint16_t port = rig.node->http_endpoint().port;
+    const std::string& key = rig.node->created_admin_key();
+    http = OverHttp(port, key, o, o.http_seconds, 0);
 
     // Event-to-feature latency at half of the maximum HTTP load.
-    Histogram& h = rig.metrics.GetHistogram("herald_stream_event_to_feature_seconds", "",
+    Histogram& h = rig.metrics().GetHistogram("herald_stream_event_to_feature_seconds", "",
                                             LatencyBuckets());
     std::uint64_t count0 = h.Count();
     std::vector<std::uint64_t> b0;
     for (size_t i = 0; i <= h.bounds().size(); ++i) b0.push_back(h.BucketCount(i));
-    OverHttp(port, o, o.latency_seconds, http / 2);
+    OverHttp(port, key, o, o.latency_seconds, http / 2);
     // The histogram's growth during the paced run only.
     struct Delta {
       std::vector<std::uint64_t> counts;
@@ -299,8 +268,7 @@ int BenchIngest(const std::vector<std::string>& args) {
     };
     p50 = q(0.50) * 1000;
     p99 = q(0.99) * 1000;
-    (*server)->Stop();
-    rig.pipeline->Stop();
+    (void)rig.node->Stop();
   }
   std::filesystem::remove_all(dir);
   if (o.json) {

@@ -9,7 +9,7 @@
 
 #include "app/bench_ingest.h"
 #include "app/serve.h"
-#include "core/config.h"
+#include "node/config.h"
 #include "core/version.h"
 
 namespace {
@@ -57,7 +57,7 @@ int main(int argc, char** argv) {
   serve->add_option("--log-level", log_level, "debug, info, warn or error");
   std::string kafka_brokers;
   serve->add_option("--kafka-brokers", kafka_brokers,
-                    "Consume events from Kafka (HOST:PORT,...); see [events] in the config");
+                    "Consume events from Kafka (HOST:PORT,...); see [kafka] in the config");
   serve->add_flag("--virtual-clock", flags.virtual_clock,
                   "Run on a virtual clock moved by POST /v1/admin/clock (loopback only)");
   serve->add_flag("--mqtt-open", flags.mqtt_open, "General-purpose broker: anonymous clients, no ACL");
@@ -96,12 +96,12 @@ int main(int argc, char** argv) {
     return herald::app::Serve(*config);
   }
   if (defaults->parsed()) {
-    std::fwrite(herald::EmbeddedDefaultConfig().data(), 1, herald::EmbeddedDefaultConfig().size(),
-                stdout);
+    std::string text = herald::node::RenderDefaults();
+    std::fwrite(text.data(), 1, text.size(), stdout);
     return 0;
   }
   if (check->parsed()) {
-    auto c = herald::Config::FromFile(check_file);
+    auto c = herald::node::Config::FromFile(check_file);
     herald::Status s = c.ok() ? c->Validate() : c.status();
     if (!s.ok()) {
       std::fprintf(stderr, "herald: %s\n", s.message().c_str());

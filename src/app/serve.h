@@ -1,10 +1,10 @@
-// `herald serve`: wires the modules together and runs until SIGINT or SIGTERM.
+// `herald serve`: starts a node and runs until SIGINT or SIGTERM.
 #pragma once
 
 #include <optional>
 #include <string>
 
-#include "core/config.h"
+#include "node/config.h"
 
 namespace herald::app {
 
@@ -20,12 +20,12 @@ struct ServeFlags {
   std::optional<std::string> kafka_brokers;
 };
 
-// Builds the effective configuration: embedded defaults, then the file, then the
+// Builds the effective configuration: the defaults, then the file, then the
 // flags. Errors name the setting or flag at fault.
-Result<Config> LoadConfig(const ServeFlags& flags);
+Result<node::Config> LoadConfig(const ServeFlags& flags);
 
 // Serves until a signal arrives. Returns the process exit code: 0 after a clean
 // shutdown, 1 when start-up failed (the reason is logged).
-int Serve(const Config& config);
+int Serve(const node::Config& config);
 
 }  // namespace herald::app

@@ -37,7 +37,7 @@ namespace herald::eventlog {
 // librdkafka configuration properties ("session.timeout.ms", "6000"), applied in
 // order after herald's defaults, so they override them; a few properties that
 // herald's guarantees rest on are applied last and cannot be overridden.
-using KafkaConfig = std::vector<std::pair<std::string, std::string>>;
+using KafkaProperties = std::vector<std::pair<std::string, std::string>>;
 
 // One consumed record. `key` is empty when the producer sent none; `timestamp`
 // is the record's Kafka timestamp in microseconds, or 0 when it has none.
@@ -68,7 +68,7 @@ struct KafkaSourceOptions {
   // fixed group.id=group, enable.auto.commit=false, enable.auto.offset.store=false.
   // Tests should set auto.offset.reset=error so that records lost to retention
   // fail loudly instead of being skipped.
-  KafkaConfig extra;
+  KafkaProperties extra;
   // Consumer errors librdkafka reports (broker trouble, an offset out of range
   // under auto.offset.reset=error, a fatal error). Runs on the poll thread; must
   // be short and must not call Stop(). Null: errors are only logged and counted.
@@ -137,7 +137,7 @@ struct KafkaSinkOptions {
   std::string brokers;  // "host:port,host:port"; required
   // Extra librdkafka producer properties. Default enable.idempotence=true; fixed
   // partitioner=murmur2_random (Kafka's murmur2 for keyed records).
-  KafkaConfig extra;
+  KafkaProperties extra;
   // How long the destructor waits for records still in flight before it fails
   // them with Unavailable.
   int close_timeout_ms = 10000;

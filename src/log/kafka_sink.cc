@@ -87,8 +87,8 @@ void LogLine(const rd_kafka_t* rk, int level, const char* fac, const char* buf) 
 // `extra`, then `forced` (properties herald's guarantees depend on). The caller
 // owns the result and releases it with rd_kafka_conf_destroy unless rd_kafka_new
 // took it.
-Result<rd_kafka_conf_t*> MakeConfig(const std::string& brokers, const KafkaConfig& defaults,
-                                    const KafkaConfig& extra, const KafkaConfig& forced) {
+Result<rd_kafka_conf_t*> MakeConfig(const std::string& brokers, const KafkaProperties& defaults,
+                                    const KafkaProperties& extra, const KafkaProperties& forced) {
   if (brokers.empty()) return Status::InvalidArgument("kafka: brokers must not be empty");
   std::unique_ptr<rd_kafka_conf_t, void (*)(rd_kafka_conf_t*)> conf(rd_kafka_conf_new(),
                                                                     &rd_kafka_conf_destroy);
@@ -101,7 +101,7 @@ Result<rd_kafka_conf_t*> MakeConfig(const std::string& brokers, const KafkaConfi
     return Status::Ok();
   };
   HERALD_RETURN_IF_ERROR(set("bootstrap.servers", brokers));
-  for (const KafkaConfig* list : {&defaults, &extra, &forced}) {
+  for (const KafkaProperties* list : {&defaults, &extra, &forced}) {
     for (const auto& [key, value] : *list) HERALD_RETURN_IF_ERROR(set(key, value));
   }
   rd_kafka_conf_set_log_cb(conf.get(), &LogLine);

@@ -22,8 +22,8 @@ namespace herald::eventlog {
 // Defined in kafka_sink.cc, the other half of the librdkafka edge.
 namespace kafka_internal {
 Status KafkaStatus(rd_kafka_resp_err_t err, std::string_view what);
-Result<rd_kafka_conf_t*> MakeConfig(const std::string& brokers, const KafkaConfig& defaults,
-                                    const KafkaConfig& extra, const KafkaConfig& forced);
+Result<rd_kafka_conf_t*> MakeConfig(const std::string& brokers, const KafkaProperties& defaults,
+                                    const KafkaProperties& extra, const KafkaProperties& forced);
 }  // namespace kafka_internal
 
 namespace {

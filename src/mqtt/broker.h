@@ -23,6 +23,7 @@
 
 #include "core/clock.h"
 #include "core/config.h"
+#include "mqtt/mqtt_config.h"
 #include "core/metrics.h"
 #include "mqtt/codec.h"
 #include "mqtt/delivery.h"

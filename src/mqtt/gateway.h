@@ -10,6 +10,7 @@
 
 #include "core/clock.h"
 #include "core/config.h"
+#include "mqtt/mqtt_config.h"
 #include "core/status.h"
 #include "mqtt/delivery.h"
 #include "mqtt/devices.h"

@@ -19,7 +19,7 @@
 #include <string_view>
 #include <vector>
 
-#include "core/config.h"
+#include "store/store_config.h"
 #include "core/status.h"
 
 namespace herald {

@@ -96,4 +96,6 @@ const cctz::time_zone& UtcTimeZone() {
   return *utc;
 }
 
+std::string ZoneName(const cctz::time_zone& tz) { return tz.name(); }
+
 }  // namespace herald::stream

@@ -9,6 +9,7 @@
 // already loaded take a shared lock only.
 #pragma once
 
+#include <string>
 #include <string_view>
 
 #include "core/status.h"
@@ -34,5 +35,8 @@ const cctz::time_zone& TimeZoneOrUtc(std::string_view name);
 
 // UTC.
 const cctz::time_zone& UtcTimeZone();
+
+// The IANA name of a zone ("UTC" for UTC).
+std::string ZoneName(const cctz::time_zone& tz);
 
 }  // namespace herald::stream

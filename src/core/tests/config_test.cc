@@ -1,83 +1,130 @@
-#include <gtest/gtest.h>
-
+// config::Section and config::Schema over a small configuration.
 #include "core/config.h"
 
+#include <gtest/gtest.h>
+
 namespace herald {
+namespace {
 
-// The embedded file and the struct defaults describe the same configuration.
-TEST(ConfigTest, EmbeddedDefaultsMatchStructDefaults) {
-  Config d = Config::Defaults();
-  Config s;
-  EXPECT_EQ(d.server.data_dir, s.server.data_dir);
-  EXPECT_EQ(d.server.partitions, s.server.partitions);
-  EXPECT_EQ(d.http.listen.ToString(), "127.0.0.1:8080");
-  EXPECT_EQ(d.mqtt.listen.ToString(), "127.0.0.1:1883");
-  EXPECT_EQ(d.mqtt.ws_listen.ToString(), "127.0.0.1:8083");
-  EXPECT_TRUE(d.mqtt.tls_listen.empty());
-  EXPECT_EQ(d.http.max_body_bytes, s.http.max_body_bytes);
-  EXPECT_EQ(d.policy.silence_hours, 48u);
-  EXPECT_EQ(d.policy.service_max_per_month, 4u);
-  EXPECT_EQ(d.policy.new_follower_max_messages, 5u);
-  EXPECT_EQ(d.policy.downgrade_max_per_week, 2u);
-  EXPECT_DOUBLE_EQ(d.ads.complaint_factor, 0.85);
-  EXPECT_EQ(d.privacy.geo_cell_m, 500u);
-  ASSERT_EQ(d.timing.cold_start_open_rate.size(), 24u);
-  EXPECT_DOUBLE_EQ(d.timing.cold_start_open_rate[8], 0.068);  // 08:00-09:00 in the source
-  EXPECT_TRUE(d.Validate().ok()) << d.Validate().ToString();
+struct Net {
+  Endpoint listen{"127.0.0.1", 80};
+  unsigned threads = 2;
+  std::string name = "n";
+  bool open = false;
+};
+struct Tuning {
+  double factor = 0.85;
+  SyncMode sync = SyncMode::kProcess;
+  std::vector<double> prior = {0.1, 0.2};
+  std::vector<std::string> windows = {"07:30-08:30"};
+  std::string level = "info";
+};
+struct Root {
+  Net net;
+  Tuning tuning;
+};
+
+config::Schema<Root> MakeSchema() {
+  config::Section<Net> net("net", "The network.\n\nSecond paragraph.");
+  net.Address("listen", &Net::listen, false, "Where to listen.");
+  net.Uint("threads", &Net::threads, 1, 8, "Threads.");
+  net.String("name", &Net::name, "");
+  net.Bool("open", &Net::open, "Open?");
+  net.Check([](const Net& n) {
+    return n.open && n.threads > 4 ? Status::InvalidArgument("net.open allows at most 4 net.threads")
+                                   : Status::Ok();
+  });
+  config::Section<Tuning> tuning("tuning", "Knobs.");
+  tuning.Double("factor", &Tuning::factor, 0, 1, "");
+  tuning.Sync("sync", &Tuning::sync, "");
+  tuning.Doubles("prior", &Tuning::prior, 2, 0, 1, "");
+  tuning.Strings("windows", &Tuning::windows, "");
+  tuning.Choice("level", &Tuning::level, {"info", "warn"}, "");
+  config::Schema<Root> s;
+  s.Add(&Root::net, net);
+  s.Add(&Root::tuning, tuning);
+  s.Check([](const Root& r) {
+    return r.net.name == "bad" ? Status::InvalidArgument("net.name may not be bad") : Status::Ok();
+  });
+  return s;
 }
 
-TEST(ConfigTest, FileOverridesOnlyWhatItNames) {
-  auto c = Config::FromToml("[http]\nlisten = \"[::1]:0\"\nthreads = 2\n", "t.toml");
-  ASSERT_TRUE(c.ok()) << c.status().ToString();
-  EXPECT_EQ(c->http.listen.host, "::1");
-  EXPECT_EQ(c->http.listen.port, 0);
-  EXPECT_EQ(c->http.threads, 2u);
-  EXPECT_EQ(c->mqtt.listen.port, 1883);
+TEST(ConfigSchemaTest, RendersTheDefaultsAndReadsThemBackExactly) {
+  auto s = MakeSchema();
+  std::string text = s.Render(Root{}, "# header\n");
+  EXPECT_EQ(text,
+            "# header\n"
+            "\n# The network.\n#\n# Second paragraph.\n[net]\n"
+            "# Where to listen.\nlisten = \"127.0.0.1:80\"\n# Threads.\nthreads = 2\nname = \"n\"\n"
+            "# Open?\nopen = false\n"
+            "\n# Knobs.\n[tuning]\nfactor = 0.85\nsync = \"process\"\nprior = [0.1, 0.2]\n"
+            "windows = [\"07:30-08:30\"]\nlevel = \"info\"\n");
+  Root changed;
+  changed.net.threads = 7;
+  changed.tuning.factor = 0.5;
+  changed.tuning.sync = SyncMode::kFsync;
+  auto back = s.Parse(s.Render(changed, ""), "r.toml", Root{});
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(s.Render(*back, ""), s.Render(changed, ""));
+  EXPECT_EQ(s.Keys(), (std::vector<std::string>{"net.listen", "net.threads", "net.name", "net.open",
+                                                "tuning.factor", "tuning.sync", "tuning.prior",
+                                                "tuning.windows", "tuning.level"}));
 }
 
-TEST(ConfigTest, UnknownKeysWrongTypesAndRangesNameTheKey) {
+TEST(ConfigSchemaTest, FileOverridesOnlyWhatItNames) {
+  auto r = MakeSchema().Parse("[net]\nlisten = \"[::1]:0\"\n", "t.toml", Root{});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->net.listen.host, "::1");
+  EXPECT_EQ(r->net.listen.port, 0);
+  EXPECT_EQ(r->net.threads, 2u);
+}
+
+TEST(ConfigSchemaTest, EveryErrorNamesItsKey) {
   struct Case {
     const char* toml;
     const char* expect;
   } cases[] = {
-      {"[http]\nlisen = \"a:1\"\n", "http.lisen: unknown setting"},
-      {"[htp]\n", "[htp]: unknown section"},
-      {"[http]\nthreads = \"two\"\n", "http.threads: must be an integer"},
-      {"[http]\nthreads = 0\n", "http.threads: must be between 1 and 64"},
-      {"[http]\nlisten = \"nohost\"\n", "http.listen: address \"nohost\" has no port"},
-      {"[http]\nlisten = \"h:70000\"\n", "port above 65535"},
-      {"[store]\nsync = \"sometimes\"\n", "store.sync: must be"},
-      {"[timing]\ncold_start_open_rate = [0.1]\n", "array of 24 numbers"},
-      {"[server\n", "t.toml:1"},
+      {"[net]\nlisen = \"a:1\"\n", "net.lisen: unknown setting"},
+      {"[nett]\n", "[nett]: unknown section"},
+      {"threads = 1\n", "threads: unknown setting (settings live in sections"},
+      {"[net]\nthreads = \"two\"\n", "net.threads: must be an integer"},
+      {"[net]\nthreads = 0\n", "net.threads: must be between 1 and 8"},
+      {"[net]\nthreads = -1\n", "net.threads: must be between 1 and 8"},
+      {"[net]\nlisten = \"nohost\"\n", "net.listen: address \"nohost\" has no port"},
+      {"[net]\nlisten = \"h:70000\"\n", "port above 65535"},
+      {"[net]\nopen = 1\n", "net.open: must be true or false"},
+      {"[net]\nname = 1\n", "net.name: must be a string"},
+      {"[net]\nopen = true\nthreads = 5\n", "net.open allows at most 4 net.threads"},
+      {"[tuning]\nsync = \"sometimes\"\n", "tuning.sync: must be \"process\" or \"fsync\""},
+      {"[tuning]\nfactor = 2\n", "tuning.factor: must be between 0.0 and 1.0"},
+      {"[tuning]\nfactor = \"x\"\n", "tuning.factor: must be a number"},
+      {"[tuning]\nprior = [0.1]\n", "tuning.prior: must be an array of 2 numbers"},
+      {"[tuning]\nprior = [0.1, 7]\n", "tuning.prior: entries must be numbers between"},
+      {"[tuning]\nwindows = [1]\n", "tuning.windows: must be an array of strings"},
+      {"[tuning]\nlevel = \"loud\"\n", "tuning.level: must be one of \"info\", \"warn\""},
+      {"[net\n", "t.toml:1"},
   };
   for (const auto& c : cases) {
-    auto r = Config::FromToml(c.toml, "t.toml");
+    auto r = MakeSchema().Parse(c.toml, "t.toml", Root{});
     ASSERT_FALSE(r.ok()) << c.toml;
     EXPECT_NE(r.status().message().find(c.expect), std::string::npos) << r.status().message();
   }
+  // Several errors are reported together.
+  auto r = MakeSchema().Parse("[net]\nthreads = 0\nname = 1\n", "t.toml", Root{});
+  EXPECT_NE(r.status().message().find("net.threads"), std::string::npos);
+  EXPECT_NE(r.status().message().find("net.name"), std::string::npos);
 }
 
-TEST(ConfigTest, ValidateRejectsImpossibleCombinations) {
-  Config c = Config::Defaults();
-  c.server.virtual_clock = true;
-  c.http.listen = {"0.0.0.0", 8080};
-  EXPECT_NE(c.Validate().message().find("loopback"), std::string::npos);
-
-  c = Config::Defaults();
-  c.mqtt.tls_listen = {"127.0.0.1", 8883};
-  EXPECT_NE(c.Validate().message().find("tls_cert"), std::string::npos);
-
-  c = Config::Defaults();
-  c.mqtt.listen = c.http.listen;
-  EXPECT_NE(c.Validate().message().find("share the address"), std::string::npos);
-
-  c = Config::Defaults();
-  c.server.shards = 100;
-  EXPECT_NE(c.Validate().message().find("must not exceed"), std::string::npos);
-
-  c = Config::Defaults();
-  c.timing.golden_windows = {"08:30-07:30"};
-  EXPECT_FALSE(c.Validate().ok());
+TEST(ConfigSchemaTest, ValidateRunsSectionAndCrossSectionRules) {
+  auto s = MakeSchema();
+  Root r;
+  EXPECT_TRUE(s.Validate(r).ok());
+  r.net.name = "bad";
+  EXPECT_EQ(s.Validate(r).message(), "net.name may not be bad");
+  r = Root{};
+  r.net.open = true;
+  r.net.threads = 8;
+  EXPECT_FALSE(s.Validate(r).ok());
 }
 
 TEST(ConfigTest, EndpointLoopbackDetection) {
@@ -89,4 +136,11 @@ TEST(ConfigTest, EndpointLoopbackDetection) {
   EXPECT_FALSE(ParseEndpoint("10.0.0.1:1")->IsLoopback());
 }
 
+TEST(ConfigTest, TomlTextOfNumbersAndStrings) {
+  EXPECT_EQ(config::TomlNumber(0.85), "0.85");
+  EXPECT_EQ(config::TomlNumber(3), "3.0");
+  EXPECT_EQ(config::TomlQuote("a\"b\\c\n"), "\"a\\\"b\\\\c\\n\"");
+}
+
+}  // namespace
 }  // namespace herald

@@ -1,13 +1,13 @@
-#include "app/pipeline_sink.h"
+#include "node/gateway_sink.h"
 
 #include <nlohmann/json.hpp>
 
 #include "core/log.h"
 #include "core/time_format.h"
 
-namespace herald::app {
+namespace herald::node {
 
-void PipelineEventSink::OnGatewayEvent(mqtt::GatewayEvent g) {
+void GatewayEventSink::OnGatewayEvent(mqtt::GatewayEvent g) {
   if (kafka_) {
     nlohmann::json j = {{"tenant", g.tenant}, {"user_id", g.user_id}, {"type", g.type},
                         {"ts", FormatIsoTime(g.ts)}};
@@ -44,4 +44,4 @@ void PipelineEventSink::OnGatewayEvent(mqtt::GatewayEvent g) {
   });
 }
 
-}  // namespace herald::app
+}  // namespace herald::node

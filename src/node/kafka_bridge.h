@@ -8,16 +8,16 @@
 
 #include <memory>
 
-#include "core/config.h"
+#include "log/log_config.h"
 #include "core/metrics.h"
 #include "log/kafka.h"
 #include "stream/pipeline.h"
 
-namespace herald::app {
+namespace herald::node {
 
 class KafkaBridge {
  public:
-  static Result<std::unique_ptr<KafkaBridge>> Start(const EventsConfig& config,
+  static Result<std::unique_ptr<KafkaBridge>> Start(const eventlog::KafkaConfig& config, size_t max_batch_events,
                                                     stream::Pipeline* pipeline,
                                                     MetricsRegistry* metrics);
   // Stops consuming; waits for outstanding batches and commits. Idempotent.
@@ -27,4 +27,4 @@ class KafkaBridge {
   std::unique_ptr<eventlog::KafkaSource> source_;
 };
 
-}  // namespace herald::app
+}  // namespace herald::node

@@ -8,12 +8,12 @@
 #include "mqtt/delivery.h"
 #include "stream/pipeline.h"
 
-namespace herald::app {
+namespace herald::node {
 
 // Lives as long as the gateway that reports to it. Thread-safe.
-class PipelineEventSink final : public mqtt::EventSink {
+class GatewayEventSink final : public mqtt::EventSink {
  public:
-  explicit PipelineEventSink(stream::Pipeline* pipeline) : pipeline_(pipeline) {}
+  explicit GatewayEventSink(stream::Pipeline* pipeline) : pipeline_(pipeline) {}
 
   // Also produce every gateway event (outcomes, presence, receipts) as JSON to
   // `topic`, keyed by user id. `sink` must outlive this object.
@@ -35,4 +35,4 @@ class PipelineEventSink final : public mqtt::EventSink {
   std::string topic_;
 };
 
-}  // namespace herald::app
+}  // namespace herald::node

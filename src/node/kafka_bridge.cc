@@ -1,23 +1,23 @@
-#include "app/kafka_bridge.h"
+#include "node/kafka_bridge.h"
 
 #include "core/log.h"
 #include "stream/parse.h"
 
-namespace herald::app {
+namespace herald::node {
 
-Result<std::unique_ptr<KafkaBridge>> KafkaBridge::Start(const EventsConfig& config,
+Result<std::unique_ptr<KafkaBridge>> KafkaBridge::Start(const eventlog::KafkaConfig& config, size_t max_batch_events,
                                                        stream::Pipeline* pipeline,
                                                        MetricsRegistry* metrics) {
   eventlog::KafkaSourceOptions o;
-  o.brokers = config.kafka_brokers;
-  o.topic = config.kafka_topic;
-  o.group = config.kafka_group;
+  o.brokers = config.brokers;
+  o.topic = config.topic;
+  o.group = config.group;
   o.metrics = metrics;
   o.on_error = [](const Status& s) { log::Warn("kafka", {{"error", s}}); };
-  o.extra.emplace_back("session.timeout.ms", std::to_string(config.kafka_session_timeout_ms));
+  o.extra.emplace_back("session.timeout.ms", std::to_string(config.session_timeout_ms));
   o.extra.emplace_back("heartbeat.interval.ms",
-                       std::to_string(std::max<std::uint64_t>(config.kafka_session_timeout_ms / 5, 100)));
-  const size_t max_events = config.max_batch_events;
+                       std::to_string(std::max<std::uint64_t>(config.session_timeout_ms / 5, 100)));
+  const size_t max_events = max_batch_events;
   Counter* invalid = &metrics->GetCounter("herald_kafka_invalid_events_total",
                                           "Kafka records that were not valid events.");
   auto handler = [pipeline, invalid, max_events](std::vector<eventlog::KafkaRecord> batch,
@@ -50,4 +50,4 @@ void KafkaBridge::Stop() {
   if (source_) source_->Stop();
 }
 
-}  // namespace herald::app
+}  // namespace herald::node

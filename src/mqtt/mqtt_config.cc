@@ -1,0 +1,37 @@
+#include "mqtt/mqtt_config.h"
+
+namespace herald::mqtt {
+
+config::Section<MqttConfig> MqttConfigSection() {
+  using C = MqttConfig;
+  config::Section<C> s("mqtt", "The MQTT 3.1.1 gateway devices connect to.");
+  s.Address("listen", &C::listen, false, "MQTT over TCP, HOST:PORT (--mqtt-listen).");
+  s.Address("ws_listen", &C::ws_listen, true,
+            "MQTT over WebSocket (subprotocol \"mqtt\"), any path; empty disables it (--ws-listen).");
+  s.Address("tls_listen", &C::tls_listen, true,
+            "MQTT over TLS; empty disables it. Needs tls_cert and tls_key (PEM files).");
+  s.String("tls_cert", &C::tls_cert, "");
+  s.String("tls_key", &C::tls_key, "");
+  s.Bool("open_mode", &C::open_mode,
+         "Open mode: anonymous clients and no ACL, a general-purpose broker (--mqtt-open).");
+  s.Uint("event_loops", &C::event_loops, 1, 1,
+         "Event loops serving MQTT connections. One loop serves every connection and owns\n"
+         "the broker state without locks; the only accepted value is 1.");
+  s.Uint("max_packet_bytes", &C::max_packet_bytes, 64, 268435455 + 5,
+         "Largest MQTT packet accepted, in bytes.");
+  s.Uint("max_inflight", &C::max_inflight, 1, 65535,
+         "Unacknowledged QoS 1/2 messages in flight per session.");
+  s.Uint("max_queued_messages", &C::max_queued_messages, 1, 100'000'000,
+         "Messages queued per persistent session before new ones are dropped (and counted).");
+  s.Uint("message_ttl_s", &C::message_ttl_s, 1, 365ull * 86400,
+         "Expiry of a queued message when the publisher sets none, in seconds.");
+  s.Check([](const C& c) {
+    if (!c.tls_listen.empty() && (c.tls_cert.empty() || c.tls_key.empty())) {
+      return Status::InvalidArgument("mqtt.tls_listen needs mqtt.tls_cert and mqtt.tls_key");
+    }
+    return Status::Ok();
+  });
+  return s;
+}
+
+}  // namespace herald::mqtt

@@ -1,0 +1,342 @@
+#include "node/node.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+
+#include "api/devices_routes.h"
+#include "api/events_routes.h"
+#include "api/http.h"
+#include "api/router.h"
+#include "api/service.h"
+#include "api/tenants.h"
+#include "core/log.h"
+#include "core/time_format.h"
+#include "core/version.h"
+#include "log/event_log.h"
+#include "log/kafka.h"
+#include "mqtt/devices.h"
+#include "mqtt/gateway.h"
+#include "node/gateway_sink.h"
+#include "node/kafka_bridge.h"
+#include "store/db.h"
+#include "store/keys.h"
+#include "stream/layout.h"
+#include "stream/pipeline.h"
+
+namespace herald::node {
+namespace {
+
+using store::kMetaFamily;
+
+// The partition count is part of the on-disk layout: refuse to start with another.
+Status CheckPartitions(store::Db& db, unsigned partitions) {
+  auto cf = db.Family(kMetaFamily).value();
+  auto stored = db.Get(cf, "partitions");
+  HERALD_RETURN_IF_ERROR(stored.status());
+  if (stored->has_value()) {
+    if (**stored != std::to_string(partitions)) {
+      return Status::FailedPrecondition("the data directory was created with " + **stored +
+                                        " partitions; server.partitions is " +
+                                        std::to_string(partitions) + " and cannot change");
+    }
+    return Status::Ok();
+  }
+  store::WriteBatch b;
+  b.Put(cf, "partitions", std::to_string(partitions));
+  return db.Write(std::move(b));
+}
+
+// The store's layout version (store/keys.h): a fresh directory gets the current
+// one, a layout-1 directory is migrated in place, a newer one is refused. Runs
+// before CheckPartitions writes anything, so that "fresh" is recognisable.
+Status CheckLayout(store::Db& db, unsigned partitions) {
+  auto cf = db.Family(kMetaFamily).value();
+  auto stored = db.Get(cf, "layout");
+  HERALD_RETURN_IF_ERROR(stored.status());
+  int layout = store::kLayoutVersion;
+  if (stored->has_value()) {
+    char* end = nullptr;
+    long v = std::strtol((*stored)->c_str(), &end, 10);
+    if (end == (*stored)->c_str() || *end != '\0') {
+      return Status::Corruption("the data directory's layout record is unreadable: \"" + **stored +
+                                "\"");
+    }
+    if (v == store::kLayoutVersion) return Status::Ok();
+    if (v <= 0 || v > store::kLayoutVersion) {
+      return Status::FailedPrecondition(
+          "the data directory uses storage layout " + **stored +
+          ", written by a newer herald; this herald reads layouts 1 to " +
+          std::to_string(store::kLayoutVersion) +
+          ": run the newer herald, or start with an empty --data-dir");
+    }
+    layout = static_cast<int>(v);
+  } else {
+    auto parts = db.Get(cf, "partitions");
+    HERALD_RETURN_IF_ERROR(parts.status());
+    layout = parts->has_value() ? 1 : store::kLayoutVersion;  // layout 1 had no marker
+  }
+  if (layout == 1) {
+    log::Warn("migrating the data directory from storage layout 1 to 2");
+    auto n = stream::MigrateLayout1(&db, partitions);
+    if (!n.ok()) {
+      return Status(n.status().code(), "cannot migrate the data directory from storage layout 1: " +
+                                           n.status().message());
+    }
+    log::Info("data directory migrated", {{"records", *n}});
+  }
+  store::WriteBatch b;
+  b.Put(cf, "layout", std::to_string(store::kLayoutVersion));
+  return db.Write(std::move(b));
+}
+
+// A virtual clock resumes where it stopped, so virtual time never runs backwards
+// across restarts.
+Result<std::unique_ptr<VirtualClock>> MakeVirtualClock(store::Db& db, const ServerConfig& server) {
+  Micros start = ParseIsoTime(server.virtual_clock_start).value();
+  auto cf = db.Family(kMetaFamily).value();
+  auto stored = db.Get(cf, "virtual_clock");
+  HERALD_RETURN_IF_ERROR(stored.status());
+  if (stored->has_value()) {
+    char* end = nullptr;
+    long long t = std::strtoll((*stored)->c_str(), &end, 10);
+    if (end == (*stored)->c_str() || *end != '\0') {
+      log::Error("unreadable virtual clock record; starting from virtual_clock_start",
+                 {{"value", **stored}});
+    } else {
+      start = std::max<Micros>(start, t);
+    }
+  }
+  auto clock = std::make_unique<VirtualClock>(start);
+  store::Db* dbp = &db;
+  clock->OnMove([dbp, cf](Micros now) {
+    store::WriteBatch b;
+    b.Put(cf, "virtual_clock", std::to_string(now));
+    dbp->WriteAsync(std::move(b), [](Status s) {
+      if (!s.ok()) log::Error("cannot persist the virtual clock", {{"error", s}});
+    });
+  });
+  return clock;
+}
+
+// Writes the admin key to <data-dir>/admin.key with mode 0600.
+Status WriteAdminKey(const std::string& data_dir, const std::string& key) {
+  std::string path = data_dir + "/admin.key";
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::IoError("cannot write " + path + ": " + std::strerror(errno));
+  ::fchmod(fd, 0600);
+  std::string line = key + "\n";
+  bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+  ok = ::fsync(fd) == 0 && ok;
+  ::close(fd);
+  return ok ? Status::Ok() : Status::IoError("cannot write " + path);
+}
+
+void AddProcessMetrics(MetricsRegistry& m, Micros started_at) {
+  m.GetGauge("herald_build_info", "Build information.", {{"version", HERALD_VERSION}}).Set(1);
+  m.AddCollector([started_at](MetricsRegistry& r) {
+    long pages = 0, resident = 0;
+    if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+      if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+      std::fclose(f);
+    }
+    r.GetGauge("herald_process_resident_memory_bytes", "Resident set size.")
+        .Set(resident * ::sysconf(_SC_PAGESIZE));
+    std::int64_t fds = 0;
+    if (DIR* d = ::opendir("/proc/self/fd")) {
+      while (::readdir(d)) ++fds;
+      ::closedir(d);
+      fds -= 3;  // ".", ".." and the directory's own descriptor
+    }
+    r.GetGauge("herald_process_open_fds", "Open file descriptors.").Set(fds);
+    r.GetGauge("herald_uptime_seconds", "Seconds since start.")
+        .Set((SystemClock().Now() - started_at) / kMicrosPerSecond);
+  });
+}
+
+std::vector<std::string> ColumnFamilies() {
+  std::vector<std::string> families = mqtt::GatewayColumnFamilies();
+  families.push_back(kMetaFamily);
+  families.push_back(api::kTenantsFamily);
+  families.push_back(api::kIngestKeysFamily);
+  for (const auto& f : stream::PipelineColumnFamilies()) families.push_back(f);
+  return families;
+}
+
+}  // namespace
+
+// What the node wires together and owns, but no caller needs by name.
+struct Node::Parts {
+  std::unique_ptr<GatewayEventSink> gateway_events;
+  std::unique_ptr<eventlog::KafkaSink> outcomes;
+  std::unique_ptr<KafkaBridge> kafka;
+  api::ServiceContext service;
+  api::EventRoutesContext events;
+};
+
+Node::Node(const Config& config) : config_(config), parts_(std::make_unique<Parts>()) {}
+
+Node::~Node() { (void)Stop(); }
+
+Result<std::unique_ptr<Node>> Node::Start(const Config& config, NodeOptions options) {
+  HERALD_RETURN_IF_ERROR(config.Validate());
+  std::unique_ptr<Node> node(new Node(config));
+  Status s = node->Open(options);
+  if (!s.ok()) {
+    (void)node->Stop();
+    return s;
+  }
+  return node;
+}
+
+Status Node::Open(NodeOptions& options) {
+  const Config& c = config_;
+  const std::string& dir = c.server.data_dir;
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Status::IoError("cannot create data directory " + dir + ": " + ec.message());
+  AddProcessMetrics(metrics_, system_clock_.Now());
+
+  auto db = store::Db::Open(dir + "/store", {c.store, &metrics_}, ColumnFamilies());
+  HERALD_RETURN_IF_ERROR(db.status());
+  db_ = std::move(*db);
+  HERALD_RETURN_IF_ERROR(CheckLayout(*db_, c.server.partitions));
+  HERALD_RETURN_IF_ERROR(CheckPartitions(*db_, c.server.partitions));
+  if (c.server.virtual_clock) {
+    auto vc = MakeVirtualClock(*db_, c.server);
+    HERALD_RETURN_IF_ERROR(vc.status());
+    virtual_clock_ = std::move(*vc);
+    clock_ = virtual_clock_.get();
+    log::Warn("running on a virtual clock", {{"now", FormatIsoTime(clock_->Now())}});
+  }
+
+  auto tenants = api::TenantDirectory::Load(db_.get(), clock_);
+  HERALD_RETURN_IF_ERROR(tenants.status());
+  tenants_ = std::move(*tenants);
+  if (tenants_->empty()) {
+    auto created = tenants_->Create("default", "default", /*admin=*/true);
+    HERALD_RETURN_IF_ERROR(created.status());
+    HERALD_RETURN_IF_ERROR(WriteAdminKey(dir, created->api_key));
+    created_admin_key_ = created->api_key;
+  }
+  auto devices = mqtt::DeviceRegistry::Open(db_.get(), clock_);
+  HERALD_RETURN_IF_ERROR(devices.status());
+  devices_ = std::move(*devices);
+
+  shards_ = std::make_unique<ShardExecutor>(c.server.shards, "shard", clock_);
+  metrics_.GetGauge("herald_shards", "Shard worker threads.").Set(shards_->size());
+  metrics_.GetGauge("herald_partitions", "Partitions users are hashed into.").Set(c.server.partitions);
+  ShardExecutor* shards = shards_.get();
+  metrics_.AddCollector([shards](MetricsRegistry& r) {
+    for (unsigned i = 0; i < shards->size(); ++i) {
+      r.GetGauge("herald_shard_queue_depth", "Tasks queued on a shard.", {{"shard", std::to_string(i)}})
+          .Set(static_cast<std::int64_t>(shards->QueueDepth(i)));
+    }
+  });
+
+  eventlog::LogOptions lo;
+  lo.dir = dir + "/log";
+  lo.partitions = c.server.partitions;
+  lo.sync = c.log.sync;
+  lo.segment_bytes = c.log.segment_mb << 20;
+  lo.retention_bytes_per_partition = c.log.retention_mb << 20;
+  lo.retention_age = static_cast<Micros>(c.log.retention_hours) * kMicrosPerHour;
+  lo.metrics = &metrics_;
+  lo.clock = clock_;
+  auto event_log = eventlog::EventLog::Open(lo);
+  HERALD_RETURN_IF_ERROR(event_log.status());
+  log_ = std::move(*event_log);
+
+  stream::PipelineOptions po;
+  po.log = log_.get();
+  po.db = db_.get();
+  po.shards = shards_.get();
+  po.clock = clock_;
+  po.metrics = &metrics_;
+  po.allowed_lateness = static_cast<Micros>(c.stream.allowed_lateness_s) * kMicrosPerSecond;
+  po.checkpoint_interval = static_cast<Micros>(c.stream.checkpoint_interval_ms) * 1000;
+  po.max_hot_users = c.stream.max_hot_users;
+  auto pipeline = stream::Pipeline::Create(po);
+  HERALD_RETURN_IF_ERROR(pipeline.status());
+  pipeline_ = std::move(*pipeline);
+  if (options.register_states) options.register_states(*pipeline_);
+  HERALD_RETURN_IF_ERROR(pipeline_->Start());
+  parts_->gateway_events = std::make_unique<GatewayEventSink>(pipeline_.get());
+
+  api::TenantDirectory* t = tenants_.get();
+  router_ = std::make_unique<api::Router>(
+      [t](std::string_view key, bool* admin) { return t->Authenticate(key, admin); }, &metrics_);
+  parts_->service = {clock_, virtual_clock_.get(), &metrics_, tenants_.get()};
+  api::RegisterCoreRoutes(*router_, parts_->service);
+  api::RegisterDeviceRoutes(*router_, devices_.get());
+  parts_->events = {pipeline_.get(), db_.get(), clock_, c.stream.max_batch_events,
+                    static_cast<size_t>(c.http.max_body_bytes) * 4};
+  api::RegisterEventRoutes(*router_, parts_->events);
+
+  if (options.http) {
+    api::HttpServerOptions ho{c.http.listen,         c.http.threads,         c.http.max_body_bytes,
+                              c.http.max_header_bytes, c.http.idle_timeout_s, &metrics_};
+    api::Router* router = router_.get();
+    auto http = api::HttpServer::Start(
+        ho, [router](api::HttpRequest& req, api::Respond respond) { router->Handle(req, std::move(respond)); });
+    HERALD_RETURN_IF_ERROR(http.status());
+    http_ = std::move(*http);
+  }
+
+  // Outcome events go to Kafka too in cluster mode; set before the gateway reports.
+  if (!c.kafka.brokers.empty()) {
+    eventlog::KafkaSinkOptions so;
+    so.brokers = c.kafka.brokers;
+    so.metrics = &metrics_;
+    auto sink = eventlog::KafkaSink::Open(so);
+    HERALD_RETURN_IF_ERROR(sink.status());
+    parts_->outcomes = std::move(*sink);
+    parts_->gateway_events->ProduceTo(parts_->outcomes.get(), c.kafka.outcomes_topic);
+  }
+  if (options.mqtt) {
+    if (c.mqtt.open_mode) log::Warn("mqtt open mode: anonymous clients, no ACL");
+    mqtt::GatewayOptions go{c.mqtt, db_.get(), devices_.get(), parts_->gateway_events.get(), clock_,
+                            &metrics_};
+    auto gateway = mqtt::Gateway::Start(go);
+    HERALD_RETURN_IF_ERROR(gateway.status());
+    gateway_ = std::move(*gateway);
+  }
+  if (!c.kafka.brokers.empty()) {
+    auto k = KafkaBridge::Start(c.kafka, c.stream.max_batch_events, pipeline_.get(), &metrics_);
+    HERALD_RETURN_IF_ERROR(k.status());
+    parts_->kafka = std::move(*k);
+  }
+  return Status::Ok();
+}
+
+Status Node::Stop() {
+  if (stopped_) return Status::Ok();
+  stopped_ = true;
+  // Stop intake first, then drain the work it produced, then flush storage.
+  if (parts_->kafka) parts_->kafka->Stop();
+  if (gateway_) gateway_->Stop();
+  if (parts_->outcomes) (void)parts_->outcomes->Flush(5000);
+  if (http_) http_->Stop();
+  if (pipeline_) pipeline_->Stop();  // final checkpoint, on the shards
+  if (shards_) shards_->Stop();
+  log_.reset();
+  Status flushed;
+  if (db_) {
+    flushed = db_->Flush();
+    if (!flushed.ok()) log::Error("flush at shutdown failed", {{"error", flushed}});
+  }
+  return flushed;
+}
+
+Endpoint Node::http_endpoint() const { return http_ ? http_->local_endpoint() : Endpoint{}; }
+Endpoint Node::mqtt_endpoint() const { return gateway_ ? gateway_->tcp_endpoint() : Endpoint{}; }
+Endpoint Node::ws_endpoint() const { return gateway_ ? gateway_->ws_endpoint() : Endpoint{}; }
+Endpoint Node::tls_endpoint() const { return gateway_ ? gateway_->tls_endpoint() : Endpoint{}; }
+
+}  // namespace herald::node

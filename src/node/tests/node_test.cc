@@ -1,0 +1,146 @@
+// A node assembles and restarts; old data directories are migrated or refused.
+#include "node/node.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "core/time_format.h"
+#include "store/db.h"
+#include "store/keys.h"
+#include "stream/feature_store.h"
+#include "stream/features.h"
+#include "stream/pipeline.h"
+#include "stream/timezones.h"
+
+namespace herald::node {
+namespace {
+
+class NodeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("node-test-" + std::to_string(::getpid()) + "-" + std::to_string(n_++));
+    std::filesystem::remove_all(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  Config Quiet() {
+    Config c = Config::Defaults();
+    c.server.data_dir = dir_.string();
+    c.server.partitions = 8;
+    c.server.shards = 2;
+    c.http.listen = {"127.0.0.1", 0};
+    c.mqtt.listen = {"127.0.0.1", 0};
+    c.mqtt.ws_listen = {};
+    return c;
+  }
+
+  static inline int n_ = 0;
+  std::filesystem::path dir_;
+};
+
+TEST_F(NodeTest, StartsFreshThenRestartsOnTheSameDirectory) {
+  std::string key;
+  {
+    auto n = Node::Start(Quiet());
+    ASSERT_TRUE(n.ok()) << n.status().ToString();
+    key = (*n)->created_admin_key();
+    EXPECT_FALSE(key.empty());
+    EXPECT_NE((*n)->http_endpoint().port, 0);
+    EXPECT_NE((*n)->mqtt_endpoint().port, 0);
+    EXPECT_TRUE((*n)->ws_endpoint().empty());
+    EXPECT_TRUE((*n)->Stop().ok());
+  }
+  auto n = Node::Start(Quiet(), {.http = false, .mqtt = false});
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  EXPECT_TRUE((*n)->created_admin_key().empty());  // created once, on the first start
+  EXPECT_EQ((*n)->gateway(), nullptr);
+  auto layout = (*n)->db().Get((*n)->db().Family(store::kMetaFamily).value(), "layout").value();
+  EXPECT_EQ(layout, std::to_string(store::kLayoutVersion));
+}
+
+TEST_F(NodeTest, PartitionCountCannotChange) {
+  ASSERT_TRUE(Node::Start(Quiet()).ok());
+  Config c = Quiet();
+  c.server.partitions = 16;
+  auto n = Node::Start(c);
+  ASSERT_FALSE(n.ok());
+  EXPECT_NE(n.status().message().find("created with 8 partitions"), std::string::npos);
+}
+
+// A data directory written before partition-prefixed keys: features and time
+// zones keyed tenant \0 user, checkpoints as text.
+void WriteLayout1(const std::string& dir, const stream::UserFeatures& f) {
+  std::filesystem::create_directories(dir);
+  auto db = store::Db::Open(dir + "/store", {}, {"meta", "features", "users", "stream_meta"}).value();
+  store::WriteBatch b;
+  b.Put(db->Family("meta").value(), "partitions", "8");
+  b.Put(db->Family("features").value(), store::TenantKey("default", "old-user"), stream::Serialize(f));
+  b.Put(db->Family("users").value(), store::TenantKey("default", "old-user"), R"({"tz":"Asia/Shanghai"})");
+  b.Put(db->Family("stream_meta").value(), "ckpt/3", "0 0");
+  ASSERT_TRUE(db->Write(std::move(b)).ok());
+}
+
+TEST_F(NodeTest, Layout1DirectoryIsMigratedInPlace) {
+  stream::UserFeatures f;
+  stream::Event e;
+  e.tenant = "default";
+  e.user_id = "old-user";
+  e.type = stream::EventType::kAppOpen;
+  e.ts = ParseIsoTime("2026-01-05T08:00:00Z").value();
+  stream::Apply(f, e, stream::UtcTimeZone());
+  WriteLayout1(dir_.string(), f);
+  auto n = Node::Start(Quiet(), {.http = false, .mqtt = false});
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  auto& pipeline = (*n)->pipeline();
+  auto h = pipeline.features();
+  std::string zone;
+  std::uint32_t opens = 0;
+  Status s = pipeline.CallOnUser("old-user", [&](stream::Partition& p) {
+    const stream::UserFeatures* got = p.Get(h).Find("default", "old-user");
+    if (!got) return Status::NotFound("not migrated");
+    opens = got->events_total[static_cast<int>(stream::EventType::kAppOpen)];
+    zone = stream::ZoneName(p.Get(h).ZoneOf("default", "old-user"));
+    return Status::Ok();
+  });
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(opens, 1u);
+  EXPECT_EQ(zone, "Asia/Shanghai");
+  // The old records are gone; the layout is current.
+  auto& db = (*n)->db();
+  int old = 0;
+  ASSERT_TRUE(db.Scan(db.Family("features").value(), "", [&](auto, auto) { return ++old, true; }).ok());
+  EXPECT_EQ(old, 0);
+  EXPECT_EQ(db.Get(db.Family(store::kMetaFamily).value(), "layout").value(),
+            std::to_string(store::kLayoutVersion));
+}
+
+TEST_F(NodeTest, NewerOrUnreadableLayoutIsRefusedWithAClearMessage) {
+  for (const char* layout : {"9", "two"}) {
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    {
+      auto db = store::Db::Open((dir_ / "store").string(), {}, {store::kMetaFamily}).value();
+      store::WriteBatch b;
+      b.Put(db->Family(store::kMetaFamily).value(), "layout", layout);
+      b.Put(db->Family(store::kMetaFamily).value(), "partitions", "8");
+      ASSERT_TRUE(db->Write(std::move(b)).ok());
+    }
+    auto n = Node::Start(Quiet());
+    ASSERT_FALSE(n.ok()) << layout;
+    if (std::string(layout) == "9") {
+      EXPECT_EQ(n.status().code(), Code::kFailedPrecondition);
+      EXPECT_NE(n.status().message().find("storage layout 9, written by a newer herald"),
+                std::string::npos)
+          << n.status().message();
+    } else {
+      EXPECT_EQ(n.status().code(), Code::kCorruption);
+      EXPECT_NE(n.status().message().find("layout record is unreadable"), std::string::npos);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace herald::node

@@ -1,0 +1,22 @@
+#include "stream/stream_config.h"
+
+namespace herald::stream {
+
+config::Section<StreamConfig> StreamConfigSection() {
+  using C = StreamConfig;
+  config::Section<C> s("stream", "The event pipeline: ingest, per-partition state, checkpoints.");
+  s.Uint("allowed_lateness_s", &C::allowed_lateness_s, 0, 30ull * 86400,
+         "Events later than their partition's latest event time minus this are applied to\n"
+         "no state (they stay in the log and are counted as late).");
+  s.Uint("max_batch_events", &C::max_batch_events, 1, 10'000'000,
+         "Most events accepted in one POST /v1/events batch or one Kafka record.");
+  s.Uint("checkpoint_interval_ms", &C::checkpoint_interval_ms, 10, 3'600'000,
+         "Clock time between two checkpoints of a partition (its states and the log offset\n"
+         "they reflect). On a virtual clock, one move checkpoints at most once.");
+  s.Uint("max_hot_users", &C::max_hot_users, 1, 1'000'000'000,
+         "Users whose features are kept in memory; beyond it, checkpointed users are\n"
+         "evicted and reloaded from the store when next used.");
+  return s;
+}
+
+}  // namespace herald::stream
