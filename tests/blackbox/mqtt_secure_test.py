@@ -139,6 +139,28 @@ class SecureModeTest(unittest.TestCase):
         c.ping()
         self.assertFalse(c.closed_within(0.3))
 
+    def test_presence_and_receipts_reach_the_users_features(self):
+        """The gateway reports online, offline and receipts to the event log."""
+        self.server.request("POST", "/v1/users", {"users": [{"id": "presence"}]},
+                            key=self.server.admin_key)
+        device_id, token = self.device("presence")
+        c = self.connected(device_id, token)
+        c.publish("r/presence", b'{"message_id":"pm1","type":"opened"}', qos=1)
+        c.send(raw.disconnect())
+        self.assertTrue(c.closed_within(WAIT_S))
+        deadline = time.time() + WAIT_S
+        totals = {}
+        while time.time() < deadline:
+            status, body, _ = self.server.request("GET", "/v1/users/presence/features",
+                                                  key=self.server.admin_key)
+            if status == 200:
+                totals = body["events_total"]
+                if totals["offline"] >= 1:
+                    break
+            time.sleep(0.05)
+        self.assertEqual((totals.get("online"), totals.get("opened"), totals.get("offline")),
+                         (1, 1, 1), totals)
+
     def test_publish_anywhere_else_closes_connection(self):
         for topic in ("r/u2", "u/u1", "u/u2", "r/u1/x", "other/topic"):
             for qos in (0, 1):
