@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "app/bench_ingest.h"
+#include "app/bench_states.h"
 #include "app/serve.h"
 #include "node/config.h"
 #include "core/version.h"
@@ -73,7 +74,8 @@ int main(int argc, char** argv) {
   auto* bench = app.add_subcommand("bench", "Run a benchmark: `herald bench mqtt --help`");
   bench->prefix_command();  // everything after `bench` goes to the benchmark
   bench->footer(
-      "Kinds: ingest (event pipeline throughput and latency), mqtt (the MQTT load generator;\n"
+      "Kinds: ingest (event pipeline throughput and latency), states (the cost of a\n"
+      "registered partition state per event), mqtt (the MQTT load generator;\n"
       "`herald bench mqtt --help`).");
   auto* train = app.add_subcommand("train", "Run incremental model training");
   auto* audit = app.add_subcommand("audit", "Verify and export the audit log");
@@ -116,6 +118,10 @@ int main(int argc, char** argv) {
     if (!args.empty() && args[0] == "mqtt") {
       args.erase(args.begin());
       return BenchMqtt(args);
+    }
+    if (!args.empty() && args[0] == "states") {
+      args.erase(args.begin());
+      return herald::app::BenchStates(args);
     }
     if (!args.empty() && args[0] == "ingest") {
       args.erase(args.begin());
