@@ -78,6 +78,10 @@ TEST(ParseEventTest, RequiredFieldsAndTypes) {
             "user_id must not be empty");
   EXPECT_EQ(Reject(R"({"user_id":"u1","ts":1767571200})"), "type is required");
   EXPECT_EQ(Reject(Ev("", "app_close")), "type \"app_close\" is not an event type");
+  for (const char* fact : {"queued", "expired", "refused", "online", "offline"}) {
+    EXPECT_EQ(Reject(Ev("", fact)), std::string("type \"") + fact +
+                                        "\" is reported by herald's gateway and cannot be ingested");
+  }
   EXPECT_EQ(Reject(R"({"user_id":"u1","type":["read"],"ts":1767571200})"), "type must be a string");
   EXPECT_EQ(Reject(Ev(R"("account_id":{"id":"a1"})")), "account_id must be a string");
   EXPECT_EQ(Reject(Ev(R"("message_id":")" + std::string(129, 'm') + "\"")),
