@@ -38,8 +38,14 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
-# The mosquitto package starts a system broker on 1883; herald's tests start their own.
-if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl disable --now mosquitto >/dev/null 2>&1 || true; fi
-if command -v service >/dev/null 2>&1; then $SUDO service mosquitto stop >/dev/null 2>&1 || true; fi
-pkill -x mosquitto 2>/dev/null || true
-pkill -x redis-server 2>/dev/null || true
+# Installing mosquitto or redis-server may start a system service of the package (on
+# 1883 and 6379). Stop only a service this run just installed: a broker or Redis that
+# was on the machine before is the user's, and herald's tests and benchmarks start
+# their own on free ports anyway.
+for svc in mosquitto redis-server; do
+  just_installed=0
+  for p in "${missing[@]}"; do [ "$p" = "$svc" ] && just_installed=1; done
+  [ "$just_installed" = 1 ] || continue
+  if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || true; fi
+  if command -v service >/dev/null 2>&1; then $SUDO service "$svc" stop >/dev/null 2>&1 || true; fi
+done
