@@ -9,9 +9,10 @@
 namespace herald::eventlog::format {
 
 void AppendRecord(std::string* out, std::uint64_t offset, std::int64_t timestamp_us,
-                  std::string_view payload) {
+                  std::string_view payload, bool continues) {
   char header[kHeaderSize];
-  EncodeFixed32(header + kLengthOffset, static_cast<std::uint32_t>(payload.size()));
+  EncodeFixed32(header + kLengthOffset,
+                static_cast<std::uint32_t>(payload.size()) | (continues ? kContinuesFlag : 0u));
   EncodeFixed64(header + kRecordOffsetOffset, offset);
   EncodeFixed64(header + kTimestampOffset, static_cast<std::uint64_t>(timestamp_us));
   std::uint32_t crc = crc32c::Value(header + kLengthOffset, kHeaderSize - kLengthOffset);

@@ -19,13 +19,18 @@
 //
 // All integers are little-endian. `crc` is the CRC-32C (log/crc32c.h) of the
 // bytes from `len` to the end of the payload, i.e. of everything in the record but
-// itself; `len` is the payload length; `offset` repeats the record's offset so
+// itself; `len` is the payload length in its low 31 bits, and its top bit
+// (kContinuesFlag) is set on every record of an append but the last, so that
+// recovery can tell a complete append from one cut short; `offset` repeats the record's offset so
 // that a record is self-describing and a misplaced one is detected; `timestamp_us`
 // is the append time in microseconds since the Unix epoch, as given to Append().
 //
 // Recovery: a record that is cut short at the end of the last segment, or whose
 // CRC, length or offset is wrong there, is a torn tail (a write cut by a crash) and
-// is truncated away on open. The same defects anywhere else are corruption.
+// is truncated away on open, together with the records before it that belong to
+// the same unfinished append: an append is in the log whole or not at all. The
+// same defects anywhere else are corruption. Records written before the flag
+// existed have it clear: each was an append of its own, which reads the same.
 //
 // Compatibility: the 24-byte header never changes meaning. A future version that
 // needs more per-record fields must put them inside the payload or introduce a new
@@ -44,6 +49,8 @@ constexpr std::size_t kLengthOffset = 4;
 constexpr std::size_t kRecordOffsetOffset = 8;
 constexpr std::size_t kTimestampOffset = 16;
 constexpr std::size_t kHeaderSize = 24;
+// Set in `len` on every record of an append except its last.
+constexpr std::uint32_t kContinuesFlag = 0x80000000u;
 
 // Largest payload a record may carry. A length above this in a file is corruption,
 // which keeps a flipped bit in `len` from making a reader allocate gigabytes.
@@ -76,7 +83,8 @@ inline std::uint64_t DecodeFixed64(const char* p) {
 // A record header as decoded from a file, before any validation.
 struct RecordHeader {
   std::uint32_t crc = 0;
-  std::uint32_t length = 0;
+  std::uint32_t length = 0;  // without kContinuesFlag
+  bool continues = false;    // more records of the same append follow
   std::uint64_t offset = 0;
   std::int64_t timestamp_us = 0;
 };
@@ -84,15 +92,18 @@ struct RecordHeader {
 inline RecordHeader DecodeHeader(const char* p) {
   RecordHeader h;
   h.crc = DecodeFixed32(p + kCrcOffset);
-  h.length = DecodeFixed32(p + kLengthOffset);
+  const std::uint32_t len = DecodeFixed32(p + kLengthOffset);
+  h.length = len & ~kContinuesFlag;
+  h.continues = (len & kContinuesFlag) != 0;
   h.offset = DecodeFixed64(p + kRecordOffsetOffset);
   h.timestamp_us = static_cast<std::int64_t>(DecodeFixed64(p + kTimestampOffset));
   return h;
 }
 
 // Appends one encoded record to `out`. Requires payload.size() <= kMaxPayloadBytes.
+// `continues`: another record of the same append follows this one.
 void AppendRecord(std::string* out, std::uint64_t offset, std::int64_t timestamp_us,
-                  std::string_view payload);
+                  std::string_view payload, bool continues = false);
 
 // True when the CRC stored in the record starting at `record` (header and
 // `length` payload bytes, all present in memory) matches its contents.

@@ -84,21 +84,34 @@ Status PartitionLog::RecoverActive(std::uint64_t base) {
   RecordScanner scan(*file, 0, *size, base, /*verify_crc=*/true);
   RecordScanner::Record r;
   RecordScanner::Outcome o;
+  // The end of the last complete append: records after it belong to an append
+  // that the crash cut short, and go with the torn tail.
+  std::uint64_t complete_pos = 0, complete_next = base;
+  bool at_start = true;  // the next record starts an append
   while ((o = scan.Next(&r)) == RecordScanner::Outcome::kRecord) {
     if (r.pos == 0) seg->first_ts.store(r.timestamp_us);
-    if (r.pos - last_index_pos_ >= kIndexIntervalBytes) {
+    // Index points fall on append boundaries, as WriteRun places them.
+    if (at_start && r.pos - last_index_pos_ >= kIndexIntervalBytes) {
       seg->index.push_back({r.offset, r.pos});
       last_index_pos_ = r.pos;
     }
+    at_start = !r.continues;
+    if (r.continues) continue;
+    complete_pos = scan.position();
+    complete_next = scan.expected_offset();
   }
   if (o == RecordScanner::Outcome::kIoError) return Status::IoError(scan.error());
-  const std::uint64_t valid = scan.position();
+  const std::uint64_t valid = complete_pos;
+  while (!seg->index.empty() && seg->index.back().pos >= valid) seg->index.pop_back();
+  last_index_pos_ = seg->index.empty() ? 0 : seg->index.back().pos;
   if (valid < *size) {
+    std::string reason = scan.position() > valid ? "an append cut short" : scan.error();
+    if (scan.position() > valid && !scan.error().empty()) reason += "; " + scan.error();
     log::Warn("event log: truncating torn tail", {{"partition", id_},
                                                   {"segment", seg->path},
                                                   {"at_byte", valid},
                                                   {"dropped_bytes", *size - valid},
-                                                  {"reason", scan.error()}});
+                                                  {"reason", reason}});
     m_.truncated_tails->Inc();
     m_.truncated_bytes->Inc(*size - valid);
     HERALD_RETURN_IF_ERROR(file->Truncate(valid));
@@ -111,7 +124,7 @@ Status PartitionLog::RecoverActive(std::uint64_t base) {
   active_ = std::move(seg);
   active_file_ = std::move(file);
   active_size_ = valid;
-  next_offset_ = scan.expected_offset();
+  next_offset_ = complete_next;
   durable_end_.store(next_offset_);
   start_offset_.store(segments_.front()->base);
   return Status::Ok();
@@ -152,8 +165,9 @@ Status PartitionLog::Enqueue(std::span<const std::string_view> payloads, Micros 
   }
   if (!refusal_.ok()) return refusal_;
   const std::uint64_t first = next_offset_;
-  for (std::string_view payload : payloads)
-    format::AppendRecord(&pending_, next_offset_++, ts, payload);
+  for (std::size_t i = 0; i < n; ++i) {
+    format::AppendRecord(&pending_, next_offset_++, ts, payloads[i], /*continues=*/i + 1 < n);
+  }
   pending_records_ += n;
   pending_entries_.push_back({std::move(done), first, pending_.size()});
   *became_dirty = !dirty_;

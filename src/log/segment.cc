@@ -155,6 +155,7 @@ RecordScanner::Outcome RecordScanner::Next(Record* out) {
   out->offset = h.offset;
   out->timestamp_us = h.timestamp_us;
   out->payload = std::string_view(rec + format::kHeaderSize, h.length);
+  out->continues = h.continues;
   pos_ += total;
   ++expected_;
   return Outcome::kRecord;

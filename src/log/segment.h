@@ -96,6 +96,7 @@ class RecordScanner {
     std::uint64_t offset;
     Micros timestamp_us;
     std::string_view payload;
+    bool continues;  // more records of the same append follow
   };
 
   RecordScanner(const File& file, std::uint64_t start, std::uint64_t limit,

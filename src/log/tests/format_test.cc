@@ -23,6 +23,13 @@ TEST(LogFormatTest, RecordBytes) {
   EXPECT_EQ(Hex(out).substr(8), "02000000" "0201000000000000" "0807060504030201" "6162");
   EXPECT_EQ(Hex(out).substr(0, 8), "f2af72c7");  // CRC-32C of bytes 4..
   EXPECT_TRUE(CrcMatches(out.data(), 2));
+  std::string first;  // a record that another of the same append follows: the top bit of len
+  AppendRecord(&first, 258, 0x0102030405060708, "ab", /*continues=*/true);
+  EXPECT_EQ(Hex(first).substr(8, 8), "02000080");
+  RecordHeader h = DecodeHeader(first.data());
+  EXPECT_EQ(h.length, 2u);
+  EXPECT_TRUE(h.continues);
+  EXPECT_TRUE(CrcMatches(first.data(), 2));
   out[kHeaderSize] ^= 1;
   EXPECT_FALSE(CrcMatches(out.data(), 2));
 }

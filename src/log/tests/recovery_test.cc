@@ -51,6 +51,31 @@ class RecoveryTest : public ::testing::Test {
   MetricsRegistry metrics_;
 };
 
+TEST_F(RecoveryTest, AnAppendCutShortIsDroppedWhole) {
+  Fill(10);
+  const std::string last = SegmentFiles(dir_.path(), 0).back();
+  // Three whole records of a five-record append, then the crash: none of it stays.
+  std::string part;
+  for (std::uint64_t i = 10; i < 13; ++i) format::AppendRecord(&part, i, 1, Payload(0, i), true);
+  AppendBytes(last, part);
+  {
+    auto log = EventLog::Open(Options()).value();
+    EXPECT_EQ(Truncated(), 1u);
+    EXPECT_EQ(log->EndOffset(0), 10u);
+    EXPECT_EQ(std::filesystem::file_size(last), 10 * kRecordBytes);
+    // A multi-record append is written with the flag on all but its last record,
+    // and reads back whole after a reopen.
+    std::string a = Payload(0, 10), b = Payload(0, 11), c = Payload(0, 12);
+    std::string_view three[] = {a, b, c};
+    ASSERT_EQ(log->AppendSync(0, three, 1).value(), 10u);
+  }
+  auto log = EventLog::Open(Options()).value();
+  EXPECT_EQ(Truncated(), 1u);  // nothing more to cut
+  auto all = ReadAll(*log, 0).value();
+  ASSERT_EQ(all.size(), 13u);
+  EXPECT_EQ(all[12].payload, Payload(0, 12));
+}
+
 TEST_F(RecoveryTest, TornTailIsTruncatedOnOpen) {
   Fill(10);
   const std::string last = SegmentFiles(dir_.path(), 0).back();
