@@ -5,6 +5,7 @@
 
 #include "api/gzip.h"
 #include "api/json_body.h"
+#include "api/tenants.h"
 #include "core/ids.h"
 #include "core/time_format.h"
 #include "stream/feature_store.h"
@@ -57,49 +58,49 @@ void IngestEvents(const EventRoutesContext& ctx, InFlightKeys& inflight, HttpReq
   auto format = ctype.find("ndjson") != std::string_view::npos ? stream::BatchFormat::kNdjson
                                                                : stream::BatchFormat::kJsonArray;
   std::string idem = std::string(req.Header("idempotency-key"));
-  std::string idem_key;
-  auto cf = ctx.db->Family(kIngestKeysFamily).value();
+  std::string claim;
   if (!idem.empty()) {
     if (Status s = ValidateId("Idempotency-Key", idem); !s.ok()) return respond(ErrorResponse(s));
-    idem_key = store::TenantKey(req.tenant_id, idem);
-    // Claim before looking: a retry that looked first could miss a batch that
-    // finished in between and ingest it again.
-    if (!inflight.Claim(idem_key)) {
+    claim = store::TenantKey(req.tenant_id, idem);
+    // One attempt per key at a time: a retry racing the first attempt could
+    // otherwise see neither's marks and append twice.
+    if (!inflight.Claim(claim)) {
       return respond(ErrorResponse(409, "idempotency_key_in_use",
                                    "a batch with this Idempotency-Key is being ingested"));
-    }
-    auto seen = ctx.db->Get(cf, idem_key);
-    if (seen.ok() && seen->has_value()) {
-      inflight.Release(idem_key);
-      HttpResponse r{200, "application/json", **seen, {{"Idempotent-Replayed", "true"}}};
-      return respond(std::move(r));
     }
   }
   stream::ParsedBatch parsed =
       stream::ParseEvents(body, format, req.tenant_id, ctx.max_batch_events);
   if (parsed.fatal) {
-    if (!idem_key.empty()) inflight.Release(idem_key);
+    if (!claim.empty()) inflight.Release(claim);
     return respond(ErrorResponse(400, "invalid_json", *parsed.fatal));
   }
-  size_t accepted = parsed.events.size();
-  std::string answer = AnswerJson(accepted, parsed.rejected);
-  ctx.pipeline->Ingest(std::move(parsed.events), [ctx, &inflight, idem_key, cf, answer,
-                                                  respond](Status s) {
-    if (!s.ok()) {
-      if (!idem_key.empty()) inflight.Release(idem_key);
-      return respond(ErrorResponse(503, "unavailable", "events not stored: " + s.message()));
-    }
-    if (!idem_key.empty()) {
-      store::WriteBatch b;
-      b.Put(cf, idem_key, answer);
-      ctx.db->WriteAsync(std::move(b), [&inflight, idem_key, answer, respond](Status) {
-        inflight.Release(idem_key);
-        respond(HttpResponse{200, "application/json", answer, {}});
+  // The answer depends only on the body, so a retry of the same body gets the
+  // same answer without it being stored anywhere.
+  std::string answer = AnswerJson(parsed.events.size(), parsed.rejected);
+  if (claim.empty()) {
+    ctx.pipeline->Ingest(std::move(parsed.events), [answer, respond](Status s) {
+      if (!s.ok()) return respond(ErrorResponse(503, "unavailable", "events not stored: " + s.message()));
+      respond(HttpResponse{200, "application/json", answer, {}});
+    });
+    return;
+  }
+  ctx.pipeline->IngestOnce(
+      req.tenant_id, idem, Sha256Hex(body).substr(0, 32), std::move(parsed.events),
+      [&inflight, claim, answer, respond](Result<stream::IngestOutcome> r) {
+        inflight.Release(claim);
+        if (!r.ok() && r.status().code() == Code::kFailedPrecondition) {
+          return respond(ErrorResponse(422, "idempotency_key_reused", r.status().message()));
+        }
+        if (!r.ok()) {
+          return respond(ErrorResponse(503, "unavailable",
+                                       "events not stored (retry with the same "
+                                       "Idempotency-Key): " + r.status().message()));
+        }
+        HttpResponse ok{200, "application/json", answer, {}};
+        if (r->replayed) ok.headers.emplace_back("Idempotent-Replayed", "true");
+        respond(std::move(ok));
       });
-      return;
-    }
-    respond(HttpResponse{200, "application/json", answer, {}});
-  });
 }
 
 void UpsertUsers(const EventRoutesContext& ctx, HttpRequest& req, Respond& respond) {

@@ -9,19 +9,18 @@ namespace herald::api {
 
 struct EventRoutesContext {
   stream::Pipeline* pipeline = nullptr;
-  store::Db* db = nullptr;  // holds kIngestKeysFamily
+  store::Db* db = nullptr;
   const Clock* clock = nullptr;
   size_t max_batch_events = 100'000;
   size_t max_inflated_bytes = 64 << 20;
 };
 
-// Idempotency keys of ingested batches: TenantKey(tenant, key) -> the answer sent.
-inline constexpr const char* kIngestKeysFamily = "ingest_keys";
 
 // Registers (tenant key):
 //   POST /v1/events                  JSON array, or NDJSON (Content-Type:
 //                                    application/x-ndjson); Content-Encoding: gzip
-//                                    allowed; Idempotency-Key header optional
+//                                    allowed; Idempotency-Key header optional: a retry
+//                                    applies each event once (Pipeline::IngestOnce)
 //   POST /v1/users                   {"users":[{"id","tz","profile"}]}
 //   GET  /v1/users/{id}/features
 //   GET  /v1/stats/windows?size=1m|1h&since=TIME   push outcomes in tumbling windows

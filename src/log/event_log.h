@@ -62,6 +62,10 @@ struct LogOptions {
   MetricsRegistry* metrics = nullptr;
   // The clock retention by age reads; null means the system clock.
   const Clock* clock = nullptr;
+  // Fault injection for tests: called before each group write of a partition; an
+  // error fails that write as a disk error would (the partition then refuses
+  // appends until the log is reopened). Null in production.
+  std::function<Status(PartitionId)> write_fault;
 };
 
 // Called once per Append: with Ok and the offset of the append's first record

@@ -198,6 +198,12 @@ bool PartitionLog::TakePending() {
 // new segment between appends, never inside one.
 Status PartitionLog::WriteInflight() {
   if (!write_error_.ok()) return write_error_;
+  if (opts_.write_fault) {
+    if (Status f = opts_.write_fault(id_); !f.ok()) {
+      FailWrites(f);
+      return f;
+    }
+  }
   const auto& es = inflight_entries_;
   std::size_t i = 0, from_byte = 0;
   while (i < es.size()) {

@@ -164,7 +164,6 @@ std::vector<std::string> ColumnFamilies() {
   std::vector<std::string> families = mqtt::GatewayColumnFamilies();
   families.push_back(kMetaFamily);
   families.push_back(api::kTenantsFamily);
-  families.push_back(api::kIngestKeysFamily);
   for (const auto& f : stream::PipelineColumnFamilies()) families.push_back(f);
   return families;
 }
@@ -262,6 +261,9 @@ Status Node::Open(NodeOptions& options) {
   po.allowed_lateness = static_cast<Micros>(c.stream.allowed_lateness_s) * kMicrosPerSecond;
   po.checkpoint_interval = static_cast<Micros>(c.stream.checkpoint_interval_ms) * 1000;
   po.max_hot_users = c.stream.max_hot_users;
+  po.idempotency_ttl = static_cast<Micros>(c.stream.idempotency_ttl_s) * kMicrosPerSecond;
+  background_ = std::make_unique<WorkerPool>(2, "background");
+  po.background = background_.get();
   auto pipeline = stream::Pipeline::Create(po);
   HERALD_RETURN_IF_ERROR(pipeline.status());
   pipeline_ = std::move(*pipeline);
@@ -323,7 +325,8 @@ Status Node::Stop() {
   if (gateway_) gateway_->Stop();
   if (parts_->outcomes) (void)parts_->outcomes->Flush(5000);
   if (http_) http_->Stop();
-  if (pipeline_) pipeline_->Stop();  // final checkpoint, on the shards
+  if (background_) background_->Stop();  // appends it started finish first
+  if (pipeline_) pipeline_->Stop();      // final checkpoint, on the shards
   if (shards_) shards_->Stop();
   log_.reset();
   Status flushed;

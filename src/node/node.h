@@ -19,6 +19,7 @@
 #include "core/clock.h"
 #include "core/metrics.h"
 #include "core/shard.h"
+#include "core/worker_pool.h"
 #include "node/config.h"
 
 namespace herald {
@@ -101,6 +102,7 @@ class Node {
   std::unique_ptr<store::Db> db_;
   std::unique_ptr<api::TenantDirectory> tenants_;
   std::unique_ptr<mqtt::DeviceRegistry> devices_;
+  std::unique_ptr<WorkerPool> background_;  // blocking work, off the shards and loops
   std::unique_ptr<ShardExecutor> shards_;
   std::unique_ptr<eventlog::EventLog> log_;
   std::unique_ptr<stream::Pipeline> pipeline_;

@@ -19,9 +19,10 @@
 //                     kWindows      tenant \0 class \0 u8 size u64BE start,
 //                                   or 0xff tenant \0 class
 //                                                         stream/outcome_windows.cc
+//                     kIngestKeys   tenant \0 key         stream/ingest_keys.cc
 //                     kTest         any; never written by the herald binary
 //   tenants         "t/<tenant_id>" -> JSON                 api/tenants.cc
-//   ingest_keys     tenant \0 idempotency key -> answer     api/events_routes.cc
+//   ingest_keys     (layout 1 only: idempotency keys now live in the state family)
 //   devices         tenant \0 device_id -> JSON; "secret"   mqtt/devices.cc
 //   mqtt_sessions   session key -> JSON                     mqtt/persist.cc
 //   mqtt_messages   session key \0 u64BE seq -> record      mqtt/persist.cc
@@ -56,6 +57,7 @@ enum class StateTag : std::uint8_t {
   kFeatures = 1,     // stream: per-user features
   kUser = 2,         // stream: per-user attributes (time zone)
   kWindows = 3,      // stream: push outcome windows and counts by local hour
+  kIngestKeys = 4,   // stream: idempotency keys of ingests that reached the partition
   // 16..31 profile, 32..47 model, 48..63 policy, 64..95 engine, 96..111 experiment.
   kTest = 255,       // tests only
 };

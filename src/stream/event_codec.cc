@@ -91,6 +91,24 @@ Status DecodeEvent(std::string_view bytes, Event* e) {
   return Status::Ok();
 }
 
+void EncodeIngestMark(const IngestMark& m, std::string* out) {
+  ByteWriter w(out);
+  w.Byte(kIngestMarkTag);
+  w.String(m.tenant);
+  w.String(m.key);
+  w.String(m.digest);
+}
+
+Status DecodeIngestMark(std::string_view bytes, IngestMark* m) {
+  ByteReader r(bytes);
+  std::uint8_t tag;
+  if (!r.Byte(&tag) || tag != kIngestMarkTag || !r.String(&m->tenant) || !r.String(&m->key) ||
+      !r.String(&m->digest) || !r.done()) {
+    return Status::Corruption("undecodable ingest mark");
+  }
+  return Status::Ok();
+}
+
 Result<Event> DecodeEvent(std::string_view bytes) {
   Event e;
   HERALD_RETURN_IF_ERROR(DecodeEvent(bytes, &e));

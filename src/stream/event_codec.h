@@ -33,6 +33,27 @@ namespace herald::stream {
 
 constexpr std::uint8_t kEventEncodingVersion = 1;
 
+// The other kind of log record: the mark an idempotent ingest leaves as the last
+// record of its append to each partition (Pipeline::IngestOnce), so that a retry
+// with the same key appends only what is not in the log yet. Layout:
+//
+//   u8      kIngestMarkTag (0x80; an event record starts with its version, 1)
+//   str     tenant
+//   str     idempotency key
+//   str     digest of the request body (so a key reused for another body is caught)
+constexpr std::uint8_t kIngestMarkTag = 0x80;
+struct IngestMark {
+  std::string tenant, key, digest;
+  bool operator==(const IngestMark&) const = default;
+};
+void EncodeIngestMark(const IngestMark& mark, std::string* out);
+// True when `payload` is an ingest mark rather than an event.
+inline bool IsIngestMark(std::string_view payload) {
+  return !payload.empty() && static_cast<std::uint8_t>(payload[0]) == kIngestMarkTag;
+}
+// Corruption when `bytes` is not exactly one mark.
+Status DecodeIngestMark(std::string_view bytes, IngestMark* mark);
+
 // Appends the encoding of `event` to `out`. Never fails.
 void EncodeEvent(const Event& event, std::string* out);
 std::string EncodeEvent(const Event& event);

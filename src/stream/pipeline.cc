@@ -1,5 +1,6 @@
 #include "stream/pipeline.h"
 
+#include <algorithm>
 #include <map>
 #include <thread>
 #include <tuple>
@@ -8,6 +9,7 @@
 #include "store/keys.h"
 #include "stream/event_codec.h"
 #include "stream/feature_store.h"
+#include "stream/ingest_keys.h"
 #include "stream/layout.h"
 #include "stream/outcome_windows.h"
 #include "stream/timezones.h"
@@ -79,6 +81,8 @@ Pipeline::Pipeline(const PipelineOptions& o)
                                "From ingest to the event's effect being visible in features.",
                                LatencyBuckets());
   m_hot_users_ = &m.GetGauge("herald_stream_hot_users", "Users whose features are in memory.");
+  m_stopped_ = &m.GetGauge("herald_stream_partitions_stopped",
+                           "Partitions stopped by a log record or checkpoint they cannot read.");
   state_cf_ = opt_.db->Family(store::kStateFamily).value();
   shard_states_.resize(opt_.shards->size());
   for (PartitionId p = 0; p < partitioner_.partitions(); ++p) {
@@ -108,6 +112,10 @@ Result<std::unique_ptr<Pipeline>> Pipeline::Create(const PipelineOptions& o) {
   });
   p->Register<OutcomeWindows>("outcome_windows", store::StateTag::kWindows,
                               [](Partition&) { return std::make_unique<OutcomeWindows>(); });
+  Micros ttl = o.idempotency_ttl;
+  p->Register<IngestKeys>("ingest_keys", store::StateTag::kIngestKeys, [ttl](Partition& part) {
+    return std::make_unique<IngestKeys>(part.clock(), ttl);
+  });
   return p;
 }
 
@@ -187,11 +195,15 @@ void Pipeline::Rebuild(Slot& slot) {
   m_rebuilds_->Inc();
   ++slot.part.generation_;  // timers of the old states no longer run
   Status s = LoadPartition(slot);
-  if (!s.ok()) {
-    slot.stopped = true;
-    log::Error("partition stopped: its checkpoint cannot be loaded",
-               {{"partition", slot.part.id()}, {"error", s}});
-  }
+  if (!s.ok()) StopPartition(slot, s);
+}
+
+void Pipeline::StopPartition(Slot& slot, const Status& why) {
+  if (slot.stopped) return;
+  slot.stopped = true;
+  m_stopped_->Add(1);
+  log::Error("partition stopped: its events are kept in the log but no longer applied",
+             {{"partition", slot.part.id()}, {"at_offset", slot.next}, {"error", why}});
 }
 
 bool Pipeline::Post(PartitionId p, std::function<void(Partition&)> fn) {
@@ -234,7 +246,8 @@ void Pipeline::PostTimer(PartitionId p, std::uint64_t generation, Micros due,
                       });
 }
 
-void Pipeline::Ingest(std::vector<Event> events, std::function<void(Status)> done) {
+void Pipeline::Ingest(std::vector<Event> events, std::function<void(Status)> done,
+                      const IngestMark* mark) {
   if (events.empty()) {
     done(Status::Ok());
     return;
@@ -250,8 +263,11 @@ void Pipeline::Ingest(std::vector<Event> events, std::function<void(Status)> don
     std::mutex mu;
     std::function<void(Status)> done;
     std::chrono::steady_clock::time_point received;
+    std::optional<IngestMark> mark;
+    Micros appended_at = 0;
   };
   auto pending = std::make_shared<Pending>();
+  if (mark) pending->mark = *mark;
   pending->received = std::chrono::steady_clock::now();
   pending->by_partition.resize(partitioner_.partitions());
   pending->first.resize(partitioner_.partitions());
@@ -264,6 +280,7 @@ void Pipeline::Ingest(std::vector<Event> events, std::function<void(Status)> don
   for (const auto& evs : pending->by_partition) groups += evs.empty() ? 0 : 1;
   pending->left = groups;
   Micros now = opt_.clock->Now();
+  pending->appended_at = now;
   std::string encoded;  // one buffer per partition holds its records; the log copies them
   std::vector<size_t> ends;
   std::vector<std::string_view> views;
@@ -275,6 +292,10 @@ void Pipeline::Ingest(std::vector<Event> events, std::function<void(Status)> don
     views.clear();
     for (const Event& e : evs) {
       EncodeEvent(e, &encoded);
+      ends.push_back(encoded.size());
+    }
+    if (mark) {  // last, so that it is durable only with every event before it
+      EncodeIngestMark(*mark, &encoded);
       ends.push_back(encoded.size());
     }
     for (size_t i = 0, begin = 0; i < ends.size(); begin = ends[i++]) {
@@ -295,7 +316,10 @@ void Pipeline::Ingest(std::vector<Event> events, std::function<void(Status)> don
         opt_.shards->Post(shard, [this, shard, pending] {
           for (PartitionId q : shard_states_[shard].owned) {
             auto& batch = pending->by_partition[q];
-            if (!batch.empty()) ApplyBatch(q, pending->first[q], batch, pending->received);
+            if (!batch.empty()) {
+              ApplyBatch(q, pending->first[q], batch,
+                         pending->mark ? &*pending->mark : nullptr, pending->appended_at);
+            }
           }
           PublishCounts(shard);
           m_latency_->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() -
@@ -308,8 +332,75 @@ void Pipeline::Ingest(std::vector<Event> events, std::function<void(Status)> don
   }
 }
 
+void Pipeline::IngestOnce(std::string tenant, std::string key, std::string digest,
+                          std::vector<Event> events,
+                          std::function<void(Result<IngestOutcome>)> done) {
+  if (events.empty()) return done(IngestOutcome{});
+  struct Check {
+    std::vector<Event> events;
+    std::vector<PartitionId> parts;  // touched, ascending
+    std::vector<char> present;       // by index in parts
+    std::atomic<int> left{0};
+    std::atomic<bool> conflict{false}, failed{false};
+    IngestMark mark;
+    std::function<void(Result<IngestOutcome>)> done;
+  };
+  auto c = std::make_shared<Check>();
+  c->events = std::move(events);
+  c->mark = {std::move(tenant), std::move(key), std::move(digest)};
+  c->done = std::move(done);
+  std::vector<char> touched(partitioner_.partitions(), 0);
+  for (const Event& e : c->events) touched[partitioner_.PartitionOf(e.user_id)] = 1;
+  for (PartitionId p = 0; p < touched.size(); ++p) {
+    if (touched[p]) c->parts.push_back(p);
+  }
+  c->present.assign(c->parts.size(), 0);
+  c->left = static_cast<int>(c->parts.size());
+  // Once every touched partition has answered: append what is not there yet.
+  auto finish = [this, c] {
+    if (c->failed) return c->done(Status::Unavailable("shutting down"));
+    if (c->conflict) {
+      return c->done(Status::FailedPrecondition(
+          "the Idempotency-Key was used before for a different request body"));
+    }
+    std::vector<Event> rest;
+    for (Event& e : c->events) {
+      PartitionId p = partitioner_.PartitionOf(e.user_id);
+      size_t i = static_cast<size_t>(std::lower_bound(c->parts.begin(), c->parts.end(), p) -
+                                     c->parts.begin());
+      if (!c->present[i]) rest.push_back(std::move(e));
+    }
+    if (rest.empty()) return c->done(IngestOutcome{0, true});
+    size_t n = rest.size();
+    Ingest(
+        std::move(rest),
+        [c, n](Status s) {
+          if (!s.ok()) return c->done(s);
+          c->done(IngestOutcome{n, false});
+        },
+        &c->mark);
+  };
+  auto keys = ingest_keys();
+  for (size_t i = 0; i < c->parts.size(); ++i) {
+    bool posted = Post(c->parts[i], [this, c, i, keys, finish](Partition& part) {
+      const IngestKeys::Entry* e = part.Get(keys).Find(c->mark.tenant, c->mark.key);
+      if (e) {
+        c->present[i] = 1;
+        if (e->digest != c->mark.digest) c->conflict = true;
+      }
+      if (c->left.fetch_sub(1) != 1) return;
+      // The append may wait for the log: off the shard when there is somewhere to go.
+      if (!opt_.background || !opt_.background->Post(finish)) finish();
+    });
+    if (!posted) {
+      c->failed = true;
+      if (c->left.fetch_sub(1) == 1) finish();
+    }
+  }
+}
+
 void Pipeline::ApplyBatch(PartitionId p, std::uint64_t first, std::vector<Event>& events,
-                          std::chrono::steady_clock::time_point) {
+                          const IngestMark* mark, Micros appended_at) {
   Slot& slot = *slots_[p];
   if (slot.stopped) return;
   // Batches may arrive out of offset order; anything missing is read from the log.
@@ -321,28 +412,48 @@ void Pipeline::ApplyBatch(PartitionId p, std::uint64_t first, std::vector<Event>
     ApplyOne(slot, offset, events[i]);
     slot.next = offset + 1;
   }
+  if (mark && first + events.size() == slot.next) {
+    ApplyMark(slot, *mark, appended_at);
+    slot.next = first + events.size() + 1;
+  }
+}
+
+void Pipeline::ApplyMark(Slot& slot, const IngestMark& mark, Micros appended_at) {
+  static_cast<IngestKeys&>(*slot.part.states_[2]).OnMark(mark, appended_at);
+  slot.dirty = true;
 }
 
 void Pipeline::CatchUp(Slot& slot, std::uint64_t until) {
   PartitionId p = slot.part.id();
   Event e;
+  IngestMark mark;
+  Status bad;
   while (slot.next < until && !slot.stopped) {
     std::uint64_t before = slot.next;
     auto next = opt_.log->Read(p, slot.next, std::min<std::uint64_t>(until - slot.next, 4096),
-                               [&](std::uint64_t off, Micros, std::string_view payload) {
+                               [&](std::uint64_t off, Micros ts, std::string_view payload) {
                                  if (off >= until) return false;
-                                 Status d = DecodeEvent(payload, &e);
-                                 if (d.ok()) {
-                                   ApplyOne(slot, off, e);
+                                 const bool is_mark = IsIngestMark(payload);
+                                 Status d = is_mark ? DecodeIngestMark(payload, &mark)
+                                                    : DecodeEvent(payload, &e);
+                                 if (!d.ok()) {
+                                   bad = Status(d.code(), "offset " + std::to_string(off) + ": " +
+                                                              d.message());
+                                   return false;
+                                 }
+                                 if (is_mark) {
+                                   ApplyMark(slot, mark, ts);
                                  } else {
-                                   log::Error("undecodable event in the log",
-                                              {{"partition", p}, {"offset", off}});
+                                   ApplyOne(slot, off, e);
                                  }
                                  slot.next = off + 1;
                                  return true;
                                });
-    if (!next.ok()) {
-      log::Error("event log read failed", {{"partition", p}, {"error", next.status()}});
+    if (bad.ok() && !next.ok()) bad = next.status();
+    if (!bad.ok()) {
+      // Never past a record that cannot be applied: the partition stops where it is,
+      // its later events stay in the log, and operators see it in the metrics.
+      StopPartition(slot, bad);
       return;
     }
     if (slot.next == before) return;  // nothing more is readable yet

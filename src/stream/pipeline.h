@@ -34,15 +34,18 @@
 #include "core/metrics.h"
 #include "core/partition.h"
 #include "core/shard.h"
+#include "core/worker_pool.h"
 #include "log/event_log.h"
 #include "store/db.h"
 #include "stream/event.h"
+#include "stream/event_codec.h"
 #include "stream/partition_state.h"
 #include "stream/windows.h"
 
 namespace herald::stream {
 
 class OutcomeWindows;
+class IngestKeys;
 
 // Column families the pipeline needs (store/keys.h: "state").
 std::vector<std::string> PipelineColumnFamilies();
@@ -62,6 +65,17 @@ struct PipelineOptions {
   // Users whose features are kept in memory, over all partitions; beyond it,
   // checkpointed users are evicted and reloaded from the store when next used.
   size_t max_hot_users = 1'000'000;
+  // How long IngestOnce remembers an idempotency key.
+  Micros idempotency_ttl = 24 * kMicrosPerHour;
+  // Where work that may wait for the log runs instead of a shard; may be null
+  // (it then runs on the shard).
+  WorkerPool* background = nullptr;
+};
+
+// What IngestOnce did.
+struct IngestOutcome {
+  size_t appended = 0;    // events appended by this call
+  bool replayed = false;  // every event was already in the log under this key
 };
 
 class Pipeline {
@@ -92,7 +106,21 @@ class Pipeline {
   // Appends `events` to the log and calls done(status) once all are durable
   // (on a log thread). Their effects are applied shortly after, and work posted
   // with RunOn* after `done` runs sees them.
-  void Ingest(std::vector<Event> events, std::function<void(Status)> done);
+  // With `mark`, the mark is appended as the last record of each partition's
+  // append (see IngestOnce).
+  void Ingest(std::vector<Event> events, std::function<void(Status)> done,
+              const IngestMark* mark = nullptr);
+
+  // Ingest that applies each event exactly once across retries with the same
+  // idempotency `key` (per tenant), for as long as the key is remembered
+  // (PipelineOptions::idempotency_ttl). Each partition's append ends with a mark
+  // of the key, in the same durable write as its events; a retry appends only
+  // the partitions whose mark is not in the log yet, so a batch that failed
+  // half-way is completed, never duplicated. A key reused with another `digest`
+  // (of the request body) is FailedPrecondition. The caller must not run two
+  // calls with one key at once. `done` runs on a log thread or a shard.
+  void IngestOnce(std::string tenant, std::string key, std::string digest,
+                  std::vector<Event> events, std::function<void(Result<IngestOutcome>)> done);
 
   // Runs fn(partition) on the shard that owns partition `p` and calls done with
   // what it returned, on that shard. R (fn's result) must be Status or a
@@ -143,6 +171,7 @@ class Pipeline {
 
   StateHandle<FeatureStore> features() const { return StateHandle<FeatureStore>(0); }
   StateHandle<OutcomeWindows> windows() const { return StateHandle<OutcomeWindows>(1); }
+  StateHandle<IngestKeys> ingest_keys() const { return StateHandle<IngestKeys>(2); }
 
   // Push outcome windows of `size` (kMicrosPerMinute or kMicrosPerHour) of one
   // tenant with start >= since, merged over partitions, oldest first; and the
@@ -186,10 +215,12 @@ class Pipeline {
   // On the owning shard:
   Status LoadPartition(Slot& slot);
   void Rebuild(Slot& slot);
+  void StopPartition(Slot& slot, const Status& why);
   void ApplyBatch(PartitionId p, std::uint64_t first, std::vector<Event>& events,
-                  std::chrono::steady_clock::time_point received);
+                  const IngestMark* mark, Micros appended_at);
   void CatchUp(Slot& slot, std::uint64_t until);
   void ApplyOne(Slot& slot, std::uint64_t offset, const Event& e);
+  void ApplyMark(Slot& slot, const IngestMark& mark, Micros appended_at);
   void PublishCounts(unsigned shard);
   store::WriteBatch BuildCheckpoint(Slot& slot);
   void CheckpointAsync(Slot& slot);
@@ -218,6 +249,7 @@ class Pipeline {
       *m_rebuilds_;
   Histogram* m_latency_;
   Gauge* m_hot_users_;
+  Gauge* m_stopped_;
 };
 
 }  // namespace herald::stream

@@ -16,6 +16,9 @@ config::Section<StreamConfig> StreamConfigSection() {
   s.Uint("max_hot_users", &C::max_hot_users, 1, 1'000'000'000,
          "Users whose features are kept in memory; beyond it, checkpointed users are\n"
          "evicted and reloaded from the store when next used.");
+  s.Uint("idempotency_ttl_s", &C::idempotency_ttl_s, 60, 30ull * 86400,
+         "How long an Idempotency-Key of POST /v1/events is remembered: a retry within it\n"
+         "applies each event of the batch exactly once.");
   return s;
 }
 

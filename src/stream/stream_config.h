@@ -12,6 +12,7 @@ struct StreamConfig {
   std::uint64_t max_batch_events = 100000;
   std::uint64_t checkpoint_interval_ms = 10000;
   std::uint64_t max_hot_users = 1'000'000;
+  std::uint64_t idempotency_ttl_s = 86400;
 };
 
 config::Section<StreamConfig> StreamConfigSection();

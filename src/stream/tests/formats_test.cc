@@ -67,6 +67,18 @@ TEST(FormatsTest, EventRecordVersion1) {
   EXPECT_EQ(Hex(EncodeEvent(minimal)), "01118080d7a1eee7a30600017401" "75");
 }
 
+TEST(FormatsTest, IngestMarkRecord) {
+  std::string out;
+  EncodeIngestMark({"t1", "key", "ab"}, &out);
+  EXPECT_EQ(Hex(out), "80" "027431" "036b6579" "026162");
+  EXPECT_TRUE(IsIngestMark(out));
+  EXPECT_FALSE(IsIngestMark(EncodeEvent(FullEvent())));
+  IngestMark back;
+  ASSERT_TRUE(DecodeIngestMark(out, &back).ok());
+  EXPECT_EQ(back, (IngestMark{"t1", "key", "ab"}));
+  EXPECT_FALSE(DecodeIngestMark(out + "x", &back).ok());
+}
+
 UserFeatures SomeFeatures() {
   UserFeatures f;
   const cctz::time_zone& tz = *FindTimeZone("Asia/Shanghai").value();

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <future>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "core/time_format.h"
@@ -40,6 +41,9 @@ class PipelineTest : public ::testing::Test {
     lo.partitions = 8;
     lo.metrics = &metrics_;
     lo.clock = &clock_;
+    lo.write_fault = [this](PartitionId p) {
+      return p == fail_partition_ ? Status::IoError("injected disk error") : Status::Ok();
+    };
     log_ = eventlog::EventLog::Open(lo).value();
     shards_ = std::make_unique<ShardExecutor>(2, "t", &clock_);
     PipelineOptions po;
@@ -127,7 +131,16 @@ class PipelineTest : public ::testing::Test {
     ASSERT_GE(c.Value(), n);
   }
 
+  Result<IngestOutcome> IngestOnce(const char* key, std::vector<Event> evs,
+                                   const char* digest = "d1") {
+    std::promise<Result<IngestOutcome>> p;
+    pipeline_->IngestOnce("t", key, digest, std::move(evs),
+                          [&](Result<IngestOutcome> r) { p.set_value(std::move(r)); });
+    return p.get_future().get();
+  }
+
   std::function<void(Pipeline&)> register_;  // extra states, registered before Start
+  PartitionId fail_partition_ = ~0u;         // its log writes fail (see Open)
   static inline int n_ = 0;
   std::filesystem::path dir_;
   MetricsRegistry metrics_;
@@ -333,6 +346,64 @@ TEST_F(PipelineTest, DurableTimersFireInOrderExactlyOnceAcrossACrash) {
     EXPECT_EQ(all[i].at, t0 + static_cast<Micros>(i + 1) * kMicrosPerHour) << "timer " << all[i].id;
   }
   EXPECT_EQ(SumOverPartitions([&](Partition& p) { return p.Get(timers).pending(); }), 0u);
+}
+
+TEST_F(PipelineTest, IdempotentIngestAppliesEachEventOnceAcrossRetries) {
+  std::vector<Event> batch;
+  for (int i = 0; i < 20; ++i) {
+    batch.push_back(Ev(testing::Numbered("k", i).c_str(), EventType::kAppOpen, "2026-01-05T10:00:00Z"));
+  }
+  auto first = IngestOnce("key-1", batch);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(first->appended, 20u);
+  EXPECT_FALSE(first->replayed);
+  auto again = IngestOnce("key-1", batch);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->replayed);
+  EXPECT_EQ(again->appended, 0u);
+  auto reused = IngestOnce("key-1", batch, "another body");
+  EXPECT_EQ(reused.status().code(), Code::kFailedPrecondition);
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(Features(testing::Numbered("k", i).c_str())["events_total"]["app_open"], 1) << i;
+  }
+  // The keys are partition state: after a crash they come back from the log.
+  auto crashed = CrashCopy();
+  Close();
+  std::filesystem::remove_all(dir_);
+  dir_ = crashed;
+  Open();
+  EXPECT_TRUE(IngestOnce("key-1", batch)->replayed);
+  // Forgotten after the TTL (24 h): the same key then ingests again.
+  clock_.Advance(24 * kMicrosPerHour + kMicrosPerSecond);
+  EXPECT_EQ(IngestOnce("key-1", batch)->appended, 20u);
+  EXPECT_EQ(Features("k0")["events_total"]["app_open"], 2);
+}
+
+TEST_F(PipelineTest, RetryOfAHalfFailedBatchAppliesEachEventOnce) {
+  std::vector<Event> batch;
+  std::set<PartitionId> parts;
+  Partitioner partitioner(8);
+  for (int i = 0; i < 40; ++i) {
+    std::string u = testing::Numbered("h", i);
+    parts.insert(partitioner.PartitionOf(u));
+    batch.push_back(Ev(u.c_str(), EventType::kAppOpen, "2026-01-05T10:00:00Z"));
+  }
+  ASSERT_GT(parts.size(), 2u);
+  fail_partition_ = *parts.begin();  // one partition's disk fails; the others' appends land
+  auto failed = IngestOnce("key-2", batch);
+  EXPECT_EQ(failed.status().code(), Code::kIoError);
+  // The failed partition refuses appends until the log is reopened: restart.
+  fail_partition_ = ~0u;
+  Close();
+  Open();
+  auto retry = IngestOnce("key-2", batch);
+  ASSERT_TRUE(retry.ok()) << retry.status().ToString();
+  EXPECT_GT(retry->appended, 0u);
+  EXPECT_LT(retry->appended, 40u);  // only the partition that had failed
+  for (int i = 0; i < 40; ++i) {
+    EXPECT_EQ(Features(testing::Numbered("h", i).c_str())["events_total"]["app_open"], 1) << i;
+  }
+  EXPECT_TRUE(IngestOnce("key-2", batch)->replayed);
 }
 
 TEST_F(PipelineTest, ReadsOfUnknownUsersCreateNoState) {
