@@ -10,6 +10,7 @@
 #include "core/time_format.h"
 #include "stream/feature_store.h"
 #include "stream/parse.h"
+#include "stream/timezones.h"
 
 namespace herald::api {
 namespace {
@@ -103,32 +104,40 @@ void IngestEvents(const EventRoutesContext& ctx, InFlightKeys& inflight, HttpReq
       });
 }
 
-void UpsertUsers(const EventRoutesContext& ctx, HttpRequest& req, Respond& respond) {
+void UpsertUsers(const EventRoutesContext& ctx, HttpRequest& req, Respond respond) {
   auto body = ParseJsonObject(req);
   if (!body.ok()) return respond(ErrorResponse(400, "invalid_json", body.status().message()));
   const auto& j = *body;
   if (!j.contains("users") || !j["users"].is_array()) {
     return respond(ErrorResponse(400, "invalid_argument", "users: required array"));
   }
+  std::vector<stream::UserUpdate> updates;
   size_t n = 0;
   for (const auto& u : j["users"]) {
     std::string where = "users[" + std::to_string(n) + "]";
     if (!u.is_object() || !u.contains("id") || !u["id"].is_string()) {
       return respond(ErrorResponse(400, "invalid_argument", where + ".id: required string"));
     }
-    if (Status s = ValidateId(where + ".id", u["id"].get<std::string>()); !s.ok()) {
-      return respond(ErrorResponse(s));
-    }
+    std::string id = u["id"].get<std::string>();
+    if (Status s = ValidateId(where + ".id", id); !s.ok()) return respond(ErrorResponse(s));
     if (u.contains("tz")) {
       if (!u["tz"].is_string()) {
         return respond(ErrorResponse(400, "invalid_argument", where + ".tz: must be a string"));
       }
-      Status s = ctx.pipeline->SetTimeZone(req.tenant_id, u["id"], u["tz"]);
-      if (!s.ok()) return respond(ErrorResponse(400, "invalid_argument", where + "." + s.message()));
+      std::string tz = u["tz"].get<std::string>();
+      if (!stream::ValidTimeZone(tz)) {
+        return respond(ErrorResponse(400, "invalid_argument", where + ".tz: unknown time zone " + tz));
+      }
+      updates.push_back({req.tenant_id, id, tz});
     }
     ++n;
   }
-  respond(JsonResponse({{"upserted", n}}));
+  // Nothing is appended unless every user is valid; the answer waits until the
+  // updates are durable in the log.
+  ctx.pipeline->UpdateUsers(std::move(updates), [n, respond](Status s) {
+    if (!s.ok()) return respond(ErrorResponse(503, "unavailable", "users not stored: " + s.message()));
+    respond(JsonResponse({{"upserted", n}}));
+  });
 }
 
 nlohmann::json CountsJson(const stream::OutcomeCounts& c) {
@@ -167,7 +176,7 @@ void RegisterEventRoutes(Router& router, const EventRoutesContext& ctx) {
     IngestEvents(ctx, inflight, req, std::move(respond));
   });
   router.Add("POST", "/v1/users", Access::kTenant, [ctx](HttpRequest& req, Respond respond) {
-    UpsertUsers(ctx, req, respond);
+    UpsertUsers(ctx, req, std::move(respond));
   });
   router.Add("GET", "/v1/stats/windows", Access::kTenant,
              [ctx](HttpRequest& req, Respond respond) { Windows(ctx, req, std::move(respond)); });

@@ -1,5 +1,7 @@
 #include "api/tenants.h"
 
+#include "core/log.h"
+
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
@@ -35,21 +37,24 @@ Result<std::unique_ptr<TenantDirectory>> TenantDirectory::Load(store::Db* db, co
   auto cf = db->Family(kTenantsFamily);
   if (!cf.ok()) return cf.status();
   std::unique_ptr<TenantDirectory> dir(new TenantDirectory(db, *cf, clock));
-  Status bad;
   HERALD_RETURN_IF_ERROR(db->Scan(*cf, "t/", [&](std::string_view key, std::string_view value) {
     auto j = nlohmann::json::parse(value, nullptr, false);
-    if (j.is_discarded() || !j.contains("key_sha256")) {
-      bad = Status::Corruption("tenant record " + std::string(key) + " is not valid JSON");
-      return false;
+    auto str = [&](const char* k) { return j.contains(k) && j[k].is_string(); };
+    if (!j.is_object() || !str("id") || !str("key_sha256") || (j.contains("name") && !str("name")) ||
+        (j.contains("admin") && !j["admin"].is_boolean()) ||
+        (j.contains("created_at") && !j["created_at"].is_number_integer())) {
+      // One unreadable record costs its tenant, not the whole server.
+      ++dir->skipped_;
+      log::Error("tenant record skipped: not a tenant record", {{"key", std::string(key)}});
+      return true;
     }
-    Tenant t{j.value("id", ""), j.value("name", ""), j.value("admin", false),
+    Tenant t{j["id"].get<std::string>(), j.value("name", std::string()), j.value("admin", false),
              j.value("created_at", Micros{0})};
     std::string hash = j["key_sha256"].get<std::string>();
     dir->key_hash_of_[t.id] = hash;
     dir->by_key_hash_[hash] = std::move(t);
     return true;
   }));
-  HERALD_RETURN_IF_ERROR(bad);
   return dir;
 }
 

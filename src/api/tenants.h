@@ -45,6 +45,8 @@ class TenantDirectory {
 
   std::vector<Tenant> List() const;
   bool empty() const;
+  // Records that Load() could not read: reported in the log and skipped.
+  size_t skipped_records() const { return skipped_; }
 
  private:
   TenantDirectory(store::Db* db, store::ColumnFamily cf, const Clock* clock)
@@ -56,6 +58,7 @@ class TenantDirectory {
   mutable std::shared_mutex mu_;
   std::unordered_map<std::string, Tenant> by_key_hash_;  // GUARDED_BY(mu_)
   std::unordered_map<std::string, std::string> key_hash_of_;  // tenant id -> key hash
+  size_t skipped_ = 0;
 };
 
 // Column family holding tenants. Records: "t/<id>" -> JSON

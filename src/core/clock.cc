@@ -34,7 +34,6 @@ void VirtualClock::MoveTo(Micros t) {
     if (next > t) break;
     Micros step = std::max(next, now_.load(std::memory_order_relaxed));
     now_.store(step, std::memory_order_release);
-    Notify(step);
     for (TimerDriver* d : drivers_) d->RunDue(step, t);
   }
   now_.store(t, std::memory_order_release);

@@ -66,9 +66,10 @@ class SystemClock final : public Clock {
 // A clock that moves only through Set() and Advance(). Time never goes backwards:
 // Set() to an earlier time fails. A move steps through the due times of its
 // timer drivers' timers (see TimerDriver) and returns once everything due by the
-// target has run. Observers run after every step, on the thread that moved the
-// clock. Neither observers nor timers may move the clock themselves, and a move
-// must not be made from a thread whose work a timer waits for (a shard).
+// target has run. Observers run once per move, at its end, on the thread that
+// moved the clock. Neither observers nor timers may move the clock themselves,
+// and a move must not be made from a thread whose work a timer waits for (a
+// shard).
 class VirtualClock final : public Clock {
  public:
   explicit VirtualClock(Micros start) : now_(start) {}
@@ -82,7 +83,7 @@ class VirtualClock final : public Clock {
   Micros Advance(Micros delta);
   // Moves the clock to `t`. Returns false (and does nothing) when t < Now().
   bool Set(Micros t);
-  // Registers `fn(now)` to run after each step of a move.
+  // Registers `fn(now)` to run at the end of each move.
   void OnMove(std::function<void(Micros)> fn);
 
  private:

@@ -284,6 +284,12 @@ class Schema {
     checks_.push_back(std::move(check));
     return *this;
   }
+  // A section that older files may still have: it is refused with `hint`
+  // ("[events]: ...") rather than as an unknown section.
+  Schema& Retired(std::string section, std::string hint) {
+    retired_.emplace_back(std::move(section), std::move(hint));
+    return *this;
+  }
 
   // `base` overlaid with the settings in `text`. Every error in the file is
   // reported, "source: a.b: why; c.d: why".
@@ -297,7 +303,11 @@ class Schema {
     for (const auto& [sec, keys] : doc->sections()) {
       const Erased* s = FindSection(sec);
       if (!s) {
-        errors.push_back("[" + sec + "]: unknown section");
+        std::string why = "unknown section";
+        for (const auto& [name, hint] : retired_) {
+          if (name == sec) why = hint;
+        }
+        errors.push_back("[" + sec + "]: " + why);
         continue;
       }
       for (const auto& [key, value] : keys) {
@@ -394,6 +404,7 @@ class Schema {
 
   std::vector<Erased> sections_;
   std::vector<std::function<Status(const Root&)>> checks_;
+  std::vector<std::pair<std::string, std::string>> retired_;
 };
 
 }  // namespace config

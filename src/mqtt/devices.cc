@@ -5,11 +5,13 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <mutex>
 #include <nlohmann/json.hpp>
 
 #include "core/base64.h"
 #include "core/ids.h"
+#include "core/log.h"
 
 namespace herald::mqtt {
 namespace {
@@ -42,9 +44,14 @@ Result<std::unique_ptr<DeviceRegistry>> DeviceRegistry::Open(store::Db* db, cons
   HERALD_RETURN_IF_ERROR(db->Scan(*cf, "", [&](std::string_view key, std::string_view value) {
     if (key.find('\0') == std::string_view::npos) return true;  // not a device record
     auto j = nlohmann::json::parse(value, nullptr, false);
-    if (j.is_discarded() || !j.contains("user_id") || !j.contains("nonce")) {
-      bad = Status::Corruption("device record is not valid JSON");
-      return false;
+    if (!j.is_object() || !j.contains("user_id") || !j["user_id"].is_string() ||
+        !j.contains("nonce") || !j["nonce"].is_string()) {
+      // One unreadable record costs its device, not the whole server.
+      ++reg->skipped_;
+      std::string k(key);
+      std::replace(k.begin(), k.end(), '\0', '/');
+      log::Error("device record skipped: not a device record", {{"key", k}});
+      return true;
     }
     reg->devices_[std::string(key)] = {j["user_id"].get<std::string>(), j["nonce"].get<std::string>()};
     return true;

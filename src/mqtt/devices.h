@@ -32,6 +32,8 @@ class DeviceRegistry {
  public:
   // Loads devices (and the token secret, creating it on first use) from `db`.
   static Result<std::unique_ptr<DeviceRegistry>> Open(store::Db* db, const Clock* clock);
+  // Records that Open() could not read: reported in the log and skipped.
+  size_t skipped_records() const { return skipped_; }
 
   // Binds `device_id` to `user_id` in `tenant` and returns a fresh token. Older
   // tokens of the device stop working.
@@ -60,6 +62,7 @@ class DeviceRegistry {
   std::string secret_;
   mutable std::shared_mutex mu_;
   std::unordered_map<std::string, Device> devices_;  // GUARDED_BY(mu_); key tenant\0device
+  size_t skipped_ = 0;
 };
 
 }  // namespace herald::mqtt

@@ -83,6 +83,9 @@ Status CheckLayout(store::Db& db, unsigned partitions) {
     layout = parts->has_value() ? 1 : store::kLayoutVersion;  // layout 1 had no marker
   }
   if (layout == 1) {
+    // Keys are rewritten by partition: with the wrong count every user would
+    // land in the wrong one, so the count is checked before anything moves.
+    HERALD_RETURN_IF_ERROR(CheckPartitions(db, partitions));
     log::Warn("migrating the data directory from storage layout 1 to 2");
     auto n = stream::MigrateLayout1(&db, partitions);
     if (!n.ok()) {
@@ -227,6 +230,13 @@ Status Node::Open(NodeOptions& options) {
   auto devices = mqtt::DeviceRegistry::Open(db_.get(), clock_);
   HERALD_RETURN_IF_ERROR(devices.status());
   devices_ = std::move(*devices);
+  for (auto [kind, n] : {std::pair{"tenant", tenants_->skipped_records()},
+                         std::pair{"device", devices_->skipped_records()}}) {
+    metrics_.GetCounter("herald_recovery_bad_records_total",
+                        "Stored records that could not be read at start-up and were skipped.",
+                        {{"kind", kind}})
+        .Inc(n);
+  }
 
   shards_ = std::make_unique<ShardExecutor>(c.server.shards, "shard", clock_);
   metrics_.GetGauge("herald_shards", "Shard worker threads.").Set(shards_->size());

@@ -109,6 +109,26 @@ Status DecodeIngestMark(std::string_view bytes, IngestMark* m) {
   return Status::Ok();
 }
 
+void EncodeUserUpdate(const UserUpdate& u, std::string* out) {
+  ByteWriter w(out);
+  w.Byte(kUserUpdateTag);
+  w.String(u.tenant);
+  w.String(u.user_id);
+  w.Byte(u.tz ? 0x01 : 0x00);
+  if (u.tz) w.String(*u.tz);
+}
+
+Status DecodeUserUpdate(std::string_view bytes, UserUpdate* u) {
+  ByteReader r(bytes);
+  std::uint8_t tag, fields;
+  bool ok = r.Byte(&tag) && tag == kUserUpdateTag && r.String(&u->tenant) &&
+            r.String(&u->user_id) && r.Byte(&fields) && (fields & ~0x01) == 0;
+  u->tz.reset();
+  if (ok && (fields & 0x01)) ok = r.String(&u->tz.emplace());
+  if (!ok || !r.done()) return Status::Corruption("undecodable user update");
+  return Status::Ok();
+}
+
 Result<Event> DecodeEvent(std::string_view bytes) {
   Event e;
   HERALD_RETURN_IF_ERROR(DecodeEvent(bytes, &e));

@@ -23,6 +23,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -53,6 +54,27 @@ inline bool IsIngestMark(std::string_view payload) {
 }
 // Corruption when `bytes` is not exactly one mark.
 Status DecodeIngestMark(std::string_view bytes, IngestMark* mark);
+
+// The third kind: an update of a user's attributes (POST /v1/users), applied in
+// log order with the user's events, so that a replay computes every local hour
+// in the zone the user had at that point. Layout:
+//
+//   u8      kUserUpdateTag (0x81)
+//   str     tenant
+//   str     user_id
+//   u8      fields: 0x01 tz
+//   str     tz (IANA name; only with 0x01)
+constexpr std::uint8_t kUserUpdateTag = 0x81;
+struct UserUpdate {
+  std::string tenant, user_id;
+  std::optional<std::string> tz;
+  bool operator==(const UserUpdate&) const = default;
+};
+void EncodeUserUpdate(const UserUpdate& update, std::string* out);
+inline bool IsUserUpdate(std::string_view payload) {
+  return !payload.empty() && static_cast<std::uint8_t>(payload[0]) == kUserUpdateTag;
+}
+Status DecodeUserUpdate(std::string_view bytes, UserUpdate* update);
 
 // Appends the encoding of `event` to `out`. Never fails.
 void EncodeEvent(const Event& event, std::string* out);

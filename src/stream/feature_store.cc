@@ -46,7 +46,7 @@ void FeatureStore::BuildKey(std::string_view tenant, std::string_view user_id) {
   key_.append(user_id);
 }
 
-FeatureStore::Entry* FeatureStore::Lookup(bool create) {
+FeatureStore::Entry* FeatureStore::Lookup(bool create, Status* failure) {
   if (auto it = users_.find(std::string_view(key_)); it != users_.end()) return &it->second;
   // Cold path: the features and the time zone from the store.
   Entry loaded;
@@ -66,11 +66,19 @@ FeatureStore::Entry* FeatureStore::Lookup(bool create) {
                  {{"partition", partition_}, {"error", parsed.status()}});
     }
   } else if (!f.ok()) {
+    // Never start the user over from nothing: the next checkpoint would replace
+    // what the store holds.
     log::Error("features read failed", {{"partition", partition_}, {"error", f.status()}});
+    if (failure) *failure = f.status();
+    return nullptr;
   }
   store_key_[2] = static_cast<char>(store::StateTag::kUser);
   auto u = db_->Get(cf_, store_key_);
-  if (u.ok() && u->has_value()) {
+  if (!u.ok()) {
+    if (failure) *failure = u.status();
+    return nullptr;
+  }
+  if (u->has_value()) {
     auto tz = DecodeUserRecord(**u);
     if (tz.ok()) {
       loaded.tz = &TimeZoneOrUtc(*tz);
@@ -94,10 +102,21 @@ const cctz::time_zone& FeatureStore::ZoneOf(std::string_view tenant, std::string
   return e ? *e->tz : UtcTimeZone();
 }
 
-void FeatureStore::SetZone(std::string_view tenant, std::string_view user_id,
-                           const cctz::time_zone* tz) {
-  BuildKey(tenant, user_id);
-  if (auto it = users_.find(std::string_view(key_)); it != users_.end()) it->second.tz = tz;
+void FeatureStore::MarkDirty(Entry& e) {
+  if (e.dirty) return;
+  e.dirty = true;
+  dirty_.push_back(key_);
+}
+
+void FeatureStore::Apply(const UserUpdate& update) {
+  if (!update.tz) return;
+  BuildKey(update.tenant, update.user_id);
+  Status failure;
+  Entry* e = Lookup(true, &failure);
+  if (!e) return;  // logged; the zone stays as stored
+  e->tz = &TimeZoneOrUtc(*update.tz);
+  e->zone_dirty = true;
+  MarkDirty(*e);
 }
 
 Status FeatureStore::Load(StateReader&) {
@@ -106,23 +125,26 @@ Status FeatureStore::Load(StateReader&) {
 
 void FeatureStore::OnEvent(AppliedEvent& e) {
   BuildKey(e.event.tenant, e.event.user_id);
-  Entry& u = *Lookup(true);
-  Apply(u.features, e.event, *u.tz);
+  Entry* found = Lookup(true, &e.failure);
+  if (!found) return;  // the store cannot be read: the pipeline stops the partition
+  Entry& u = *found;
+  stream::Apply(u.features, e.event, *u.tz);
   u.exists = true;
-  if (!u.dirty) {
-    u.dirty = true;
-    dirty_.push_back(key_);
-  }
+  MarkDirty(u);
   e.user.tz = u.tz;
   e.user.features = &u.features;
 }
 
 void FeatureStore::Checkpoint(CheckpointWriter& w) {
+  CheckpointWriter zones = w.For(store::StateTag::kUser);
   for (const std::string& key : dirty_) {
     auto it = users_.find(key);
     if (it == users_.end()) continue;
-    w.Put(key, Serialize(it->second.features));
-    it->second.dirty = false;
+    Entry& e = it->second;
+    if (e.exists) w.Put(key, Serialize(e.features));
+    if (e.zone_dirty) zones.Put(key, EncodeUserRecord(ZoneName(*e.tz)));
+    e.dirty = false;
+    e.zone_dirty = false;
   }
   dirty_.clear();
 }

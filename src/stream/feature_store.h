@@ -20,6 +20,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "stream/event_codec.h"
 #include "stream/features.h"
 #include "stream/partition_state.h"
 
@@ -45,8 +46,9 @@ class FeatureStore final : public PartitionState {
   const UserFeatures* Find(std::string_view tenant, std::string_view user_id);
   // The user's time zone, or UTC when none is set.
   const cctz::time_zone& ZoneOf(std::string_view tenant, std::string_view user_id);
-  // Points a hot user at a new zone (the kUser record is written by the caller).
-  void SetZone(std::string_view tenant, std::string_view user_id, const cctz::time_zone* tz);
+  // Applies a user update from the log: the user's zone (creating the user's
+  // entry); written with the next checkpoint.
+  void Apply(const UserUpdate& update);
   size_t hot_users() const { return users_.size(); }
 
   Status Load(StateReader& reader) override;
@@ -58,8 +60,9 @@ class FeatureStore final : public PartitionState {
   struct Entry {
     UserFeatures features;
     const cctz::time_zone* tz = nullptr;
-    bool exists = false;  // has features (applied or loaded)
-    bool dirty = false;   // changed since the last checkpoint
+    bool exists = false;      // has features (applied or loaded)
+    bool dirty = false;       // changed since the last checkpoint
+    bool zone_dirty = false;  // its zone changed since the last checkpoint
   };
   struct KeyHash {
     using is_transparent = void;
@@ -68,8 +71,10 @@ class FeatureStore final : public PartitionState {
   // key_ = tenant \0 user_id
   void BuildKey(std::string_view tenant, std::string_view user_id);
   // The entry of key_, loading it from the store; null when neither features nor
-  // a user record exist and `create` is false.
-  Entry* Lookup(bool create);
+  // a user record exist and `create` is false, or when the store cannot be read
+  // (then *failure says why).
+  Entry* Lookup(bool create, Status* failure = nullptr);
+  void MarkDirty(Entry& e);
 
   store::Db* db_;
   store::ColumnFamily cf_;

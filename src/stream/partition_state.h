@@ -46,10 +46,12 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <vector>
 
 #include "core/clock.h"
 #include "core/partition.h"
+#include "core/shard.h"
 #include "core/status.h"
 #include "store/db.h"
 #include "store/keys.h"
@@ -82,6 +84,10 @@ struct AppliedEvent {
   std::uint64_t offset;
   Micros watermark;
   UserView user;
+  // A state that cannot apply the event (its store read failed) sets this: no
+  // later state sees the event, it is not counted as applied, and the partition
+  // stops before it, so that nothing is overwritten with a partial view.
+  Status failure;
 };
 
 // Writes one state's records of one partition into a checkpoint batch. Keys are
@@ -90,15 +96,20 @@ class CheckpointWriter {
  public:
   CheckpointWriter(store::WriteBatch* batch, store::ColumnFamily cf, PartitionId p,
                    store::StateTag tag)
-      : batch_(batch), cf_(cf), prefix_(store::PartitionTagPrefix(p, tag)) {}
+      : batch_(batch), cf_(cf), partition_(p), prefix_(store::PartitionTagPrefix(p, tag)) {}
   void Put(std::string_view suffix, std::string_view value);
   void Delete(std::string_view suffix);
   size_t ops() const { return batch_->size(); }
+  // A writer into the same batch for another tag this state owns.
+  CheckpointWriter For(store::StateTag tag) const {
+    return CheckpointWriter(batch_, cf_, partition_, tag);
+  }
 
  private:
   std::string Key(std::string_view suffix);
   store::WriteBatch* batch_;
   store::ColumnFamily cf_;
+  PartitionId partition_;
   std::string prefix_;
 };
 
@@ -176,8 +187,12 @@ class Partition {
 
   // Runs fn(partition) on this partition's shard once the clock reaches `due`.
   // It does not run if the pipeline stops first, or if the partition's states
-  // were rebuilt in between (they post their timers again in OnRecovered).
-  void PostAt(Micros due, std::function<void(Partition&)> fn);
+  // were rebuilt in between (they post their timers again in OnRecovered; the
+  // old ones are cancelled). Returns an id for Cancel (0 when stopping). A state
+  // with many deadlines keeps them in its own queue and posts only the earliest.
+  ShardExecutor::TimerId PostAt(Micros due, std::function<void(Partition&)> fn);
+  // Cancels a timer posted here that has not run. False when it ran or is unknown.
+  bool Cancel(ShardExecutor::TimerId id);
 
   // Marks the partition as changed outside OnEvent (by a timer or a RunOn*
   // function), so that the next checkpoint asks every state for its changes.
@@ -191,6 +206,7 @@ class Partition {
   std::vector<std::unique_ptr<PartitionState>> states_;
   std::uint64_t generation_ = 0;  // bumped by each rebuild
   bool changed_ = false;
+  std::unordered_set<ShardExecutor::TimerId> timers_;  // posted, not yet run
 };
 
 }  // namespace herald::stream

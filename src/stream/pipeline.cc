@@ -1,6 +1,7 @@
 #include "stream/pipeline.h"
 
 #include <algorithm>
+#include <future>
 #include <map>
 #include <thread>
 #include <tuple>
@@ -25,6 +26,7 @@ struct Pipeline::Slot {
   bool dirty = false;    // events applied since the latest checkpoint was built
   bool writing = false;  // a checkpoint batch is in flight
   bool stopped = false;  // a load or log error stopped the partition
+  Micros last_tick = 0;  // clock time of its latest checkpoint turn
 };
 
 void CheckpointWriter::Put(std::string_view suffix, std::string_view value) {
@@ -55,8 +57,15 @@ Status StateReader::Scan(std::string_view prefix,
 
 FeatureStore& Partition::features() { return static_cast<FeatureStore&>(*states_[0]); }
 
-void Partition::PostAt(Micros due, std::function<void(Partition&)> fn) {
-  pipeline_->PostTimer(id_, generation_, due, std::move(fn));
+ShardExecutor::TimerId Partition::PostAt(Micros due, std::function<void(Partition&)> fn) {
+  ShardExecutor::TimerId id = pipeline_->PostTimer(id_, generation_, due, std::move(fn));
+  if (id) timers_.insert(id);
+  return id;
+}
+
+bool Partition::Cancel(ShardExecutor::TimerId id) {
+  if (!timers_.erase(id)) return false;
+  return pipeline_->opt_.shards->Cancel(pipeline_->opt_.shards->ShardOf(id_), id);
 }
 
 std::vector<std::string> PipelineColumnFamilies() { return {store::kStateFamily}; }
@@ -179,13 +188,17 @@ Status Pipeline::Start() {
     for (PartitionId p : shard_states_[shard].owned) {
       Slot& slot = *slots_[p];
       Status s = LoadPartition(slot);
+      if (!s.ok()) StopPartition(slot, s);
       std::lock_guard<std::mutex> l(mu);
       replayed += slot.next - slot.checkpointed;
       if (!s.ok() && first.ok()) first = s;
     }
     PublishCounts(shard);
   });
-  HERALD_RETURN_IF_ERROR(first);
+  if (!first.ok()) {
+    start_failed_ = true;
+    return first;
+  }
   log::Info("event pipeline recovered", {{"replayed_events", replayed}, {"states", specs_.size()}});
   for (unsigned s = 0; s < opt_.shards->size(); ++s) ArmTick(s);
   return Status::Ok();
@@ -193,7 +206,11 @@ Status Pipeline::Start() {
 
 void Pipeline::Rebuild(Slot& slot) {
   m_rebuilds_->Inc();
-  ++slot.part.generation_;  // timers of the old states no longer run
+  ++slot.part.generation_;  // timers of the old states no longer run, and go now
+  for (ShardExecutor::TimerId id : slot.part.timers_) {
+    opt_.shards->Cancel(opt_.shards->ShardOf(slot.part.id()), id);
+  }
+  slot.part.timers_.clear();
   Status s = LoadPartition(slot);
   if (!s.ok()) StopPartition(slot, s);
 }
@@ -206,9 +223,12 @@ void Pipeline::StopPartition(Slot& slot, const Status& why) {
              {{"partition", slot.part.id()}, {"at_offset", slot.next}, {"error", why}});
 }
 
-bool Pipeline::Post(PartitionId p, std::function<void(Partition&)> fn) {
-  if (p >= slots_.size()) return false;
-  return opt_.shards->PostToPartition(p, [this, p, fn = std::move(fn)] { fn(slots_[p]->part); });
+bool Pipeline::Post(PartitionId p, std::function<void(Partition*)> fn) {
+  if (p >= slots_.size() || stopping_) return false;
+  return opt_.shards->PostToPartition(p, [this, p, fn = std::move(fn)] {
+    Slot& slot = *slots_[p];
+    fn(slot.stopped ? nullptr : &slot.part);
+  });
 }
 
 void Pipeline::EachPartition(std::function<void(Partition&)> fn, std::function<void(Status)> done) {
@@ -219,13 +239,16 @@ void Pipeline::EachPartition(std::function<void(Partition&)> fn, std::function<v
   auto g = std::make_shared<Gather>();
   unsigned shards = opt_.shards->size();
   g->left = shards;
+  if (stopping_) return done(Status::Unavailable("shutting down"));
   auto finish = [g, done] {
     if (g->left.fetch_sub(1) != 1) return;
     done(g->failed ? Status::Unavailable("shutting down") : Status::Ok());
   };
   for (unsigned s = 0; s < shards; ++s) {
     bool posted = opt_.shards->Post(s, [this, s, fn, finish] {
-      for (PartitionId p : shard_states_[s].owned) fn(slots_[p]->part);
+      for (PartitionId p : shard_states_[s].owned) {
+        if (!slots_[p]->stopped) fn(slots_[p]->part);
+      }
       finish();
     });
     if (!posted) {
@@ -235,15 +258,18 @@ void Pipeline::EachPartition(std::function<void(Partition&)> fn, std::function<v
   }
 }
 
-void Pipeline::PostTimer(PartitionId p, std::uint64_t generation, Micros due,
-                         std::function<void(Partition&)> fn) {
-  opt_.shards->PostAt(opt_.shards->ShardOf(p), due,
-                      [this, alive = alive_, p, generation, fn = std::move(fn)] {
-                        if (!*alive) return;
-                        Slot& slot = *slots_[p];
-                        if (slot.part.generation_ != generation || slot.stopped) return;
-                        fn(slot.part);
-                      });
+ShardExecutor::TimerId Pipeline::PostTimer(PartitionId p, std::uint64_t generation, Micros due,
+                                           std::function<void(Partition&)> fn) {
+  auto id = std::make_shared<ShardExecutor::TimerId>(0);
+  *id = opt_.shards->PostAt(opt_.shards->ShardOf(p), due,
+                            [this, alive = alive_, p, generation, id, fn = std::move(fn)] {
+                              if (!*alive) return;
+                              Slot& slot = *slots_[p];
+                              if (slot.part.generation_ != generation || slot.stopped) return;
+                              slot.part.timers_.erase(*id);
+                              fn(slot.part);
+                            });
+  return *id;
 }
 
 void Pipeline::Ingest(std::vector<Event> events, std::function<void(Status)> done,
@@ -382,8 +408,9 @@ void Pipeline::IngestOnce(std::string tenant, std::string key, std::string diges
   };
   auto keys = ingest_keys();
   for (size_t i = 0; i < c->parts.size(); ++i) {
-    bool posted = Post(c->parts[i], [this, c, i, keys, finish](Partition& part) {
-      const IngestKeys::Entry* e = part.Get(keys).Find(c->mark.tenant, c->mark.key);
+    bool posted = Post(c->parts[i], [this, c, i, keys, finish](Partition* part) {
+      const IngestKeys::Entry* e = part ? part->Get(keys).Find(c->mark.tenant, c->mark.key) : nullptr;
+      if (!part) c->failed = true;  // a stopped partition cannot take the append
       if (e) {
         c->present[i] = 1;
         if (e->digest != c->mark.digest) c->conflict = true;
@@ -409,7 +436,7 @@ void Pipeline::ApplyBatch(PartitionId p, std::uint64_t first, std::vector<Event>
     std::uint64_t offset = first + i;
     if (offset < slot.next) continue;  // already applied (replay or catch-up)
     if (offset > slot.next) return;    // the catch-up stopped at a gap
-    ApplyOne(slot, offset, events[i]);
+    if (!ApplyOne(slot, offset, events[i])) return;
     slot.next = offset + 1;
   }
   if (mark && first + events.size() == slot.next) {
@@ -427,6 +454,7 @@ void Pipeline::CatchUp(Slot& slot, std::uint64_t until) {
   PartitionId p = slot.part.id();
   Event e;
   IngestMark mark;
+  UserUpdate update;
   Status bad;
   while (slot.next < until && !slot.stopped) {
     std::uint64_t before = slot.next;
@@ -434,8 +462,10 @@ void Pipeline::CatchUp(Slot& slot, std::uint64_t until) {
                                [&](std::uint64_t off, Micros ts, std::string_view payload) {
                                  if (off >= until) return false;
                                  const bool is_mark = IsIngestMark(payload);
-                                 Status d = is_mark ? DecodeIngestMark(payload, &mark)
-                                                    : DecodeEvent(payload, &e);
+                                 const bool is_user = IsUserUpdate(payload);
+                                 Status d = is_mark   ? DecodeIngestMark(payload, &mark)
+                                            : is_user ? DecodeUserUpdate(payload, &update)
+                                                      : DecodeEvent(payload, &e);
                                  if (!d.ok()) {
                                    bad = Status(d.code(), "offset " + std::to_string(off) + ": " +
                                                               d.message());
@@ -443,12 +473,15 @@ void Pipeline::CatchUp(Slot& slot, std::uint64_t until) {
                                  }
                                  if (is_mark) {
                                    ApplyMark(slot, mark, ts);
-                                 } else {
-                                   ApplyOne(slot, off, e);
+                                 } else if (is_user) {
+                                   ApplyUserUpdate(slot, update);
+                                 } else if (!ApplyOne(slot, off, e)) {
+                                   return false;  // stopped
                                  }
                                  slot.next = off + 1;
                                  return true;
                                });
+    if (slot.stopped) return;
     if (bad.ok() && !next.ok()) bad = next.status();
     if (!bad.ok()) {
       // Never past a record that cannot be applied: the partition stops where it is,
@@ -460,17 +493,25 @@ void Pipeline::CatchUp(Slot& slot, std::uint64_t until) {
   }
 }
 
-void Pipeline::ApplyOne(Slot& slot, std::uint64_t offset, const Event& e) {
+bool Pipeline::ApplyOne(Slot& slot, std::uint64_t offset, const Event& e) {
   if (slot.watermark && e.ts < slot.watermark - opt_.allowed_lateness) {
     m_late_->Inc();
-    return;
+    return true;
   }
-  slot.watermark = std::max(slot.watermark, e.ts);
-  AppliedEvent applied{e, slot.part.id(), offset, slot.watermark, {}};
-  for (auto& state : slot.part.states_) state->OnEvent(applied);
+  Micros watermark = std::max(slot.watermark, e.ts);
+  AppliedEvent applied{e, slot.part.id(), offset, watermark, {}, {}};
+  for (auto& state : slot.part.states_) {
+    state->OnEvent(applied);
+    if (!applied.failure.ok()) {
+      StopPartition(slot, applied.failure);
+      return false;
+    }
+  }
+  slot.watermark = watermark;
   slot.dirty = true;
   // Published once per batch: a shared atomic per event would bounce between cores.
   ++shard_states_[opt_.shards->ShardOf(slot.part.id())].applied;
+  return true;
 }
 
 void Pipeline::PublishCounts(unsigned shard) {
@@ -495,6 +536,7 @@ store::WriteBatch Pipeline::BuildCheckpoint(Slot& slot) {
 
 void Pipeline::CheckpointAsync(Slot& slot) {
   if (slot.writing || slot.stopped) return;
+  if (slot.part.states_.size() != specs_.size()) return;  // never fully loaded
   bool over = slot.part.features().hot_users() * partitioner_.partitions() > opt_.max_hot_users;
   if (!slot.dirty && !slot.part.changed_ && !over && slot.has_checkpoint &&
       slot.checkpointed == slot.next) {
@@ -550,12 +592,22 @@ void Pipeline::ArmTick(unsigned shard) {
 void Pipeline::CheckpointTick(unsigned shard) {
   ShardState& st = shard_states_[shard];
   if (st.owned.empty()) return;
-  CheckpointAsync(*slots_[st.owned[st.rotation++ % st.owned.size()]]);
-  // Partitions over their share of hot users are checkpointed early, so that
-  // their clean users can be evicted.
+  Micros now = opt_.clock->Now();
+  Slot& turn = *slots_[st.owned[st.rotation++ % st.owned.size()]];
+  if (!turn.stopped) {
+    turn.last_tick = now;
+    CheckpointAsync(turn);
+  }
+  // Partitions whose turn the clock jumped over (a virtual clock moved by hours),
+  // and those over their share of hot users (so that clean users can be evicted),
+  // are checkpointed now too.
   for (PartitionId p : st.owned) {
     Slot& slot = *slots_[p];
-    if (slot.part.features().hot_users() * partitioner_.partitions() > opt_.max_hot_users) {
+    if (slot.stopped) continue;
+    bool overdue = now - slot.last_tick >= 2 * opt_.checkpoint_interval;
+    bool over = slot.part.features().hot_users() * partitioner_.partitions() > opt_.max_hot_users;
+    if (overdue || over) {
+      if (overdue) slot.last_tick = now;
       CheckpointAsync(slot);
     }
   }
@@ -595,8 +647,10 @@ void Pipeline::Stop() {
     return;
   }
   for (unsigned s = 0; s < ticks_.size(); ++s) opt_.shards->Cancel(s, ticks_[s]);
-  Status s = Checkpoint();
-  if (!s.ok()) log::Error("final checkpoint failed", {{"error", s}});
+  if (!start_failed_) {
+    Status s = Checkpoint();
+    if (!s.ok()) log::Error("final checkpoint failed", {{"error", s}});
+  }
   *alive_ = false;
   // A barrier: a timer that saw alive == true has finished once this returns.
   opt_.shards->RunOnAll([](unsigned) {});
@@ -640,17 +694,79 @@ void Pipeline::GetByLocalHour(const std::string& tenant,
           }));
 }
 
+void Pipeline::UpdateUsers(std::vector<UserUpdate> updates, std::function<void(Status)> done) {
+  for (const UserUpdate& u : updates) {
+    if (u.tz && !ValidTimeZone(*u.tz)) return done(Status::InvalidArgument("tz: unknown time zone " + *u.tz));
+  }
+  if (updates.empty()) return done(Status::Ok());
+  struct Pending {
+    std::vector<std::vector<UserUpdate>> by_partition;
+    std::vector<std::uint64_t> first;
+    std::atomic<int> left{0};
+    std::mutex mu;
+    Status first_error;
+    std::function<void(Status)> done;
+  };
+  auto pending = std::make_shared<Pending>();
+  pending->by_partition.resize(partitioner_.partitions());
+  pending->first.resize(partitioner_.partitions());
+  pending->done = std::move(done);
+  for (UserUpdate& u : updates) {
+    pending->by_partition[partitioner_.PartitionOf(u.user_id)].push_back(std::move(u));
+  }
+  int groups = 0;
+  for (const auto& g : pending->by_partition) groups += g.empty() ? 0 : 1;
+  pending->left = groups;
+  Micros now = opt_.clock->Now();
+  for (PartitionId p = 0; p < pending->by_partition.size(); ++p) {
+    const auto& list = pending->by_partition[p];
+    if (list.empty()) continue;
+    std::vector<std::string> records(list.size());
+    std::vector<std::string_view> views;
+    for (size_t i = 0; i < list.size(); ++i) {
+      EncodeUserUpdate(list[i], &records[i]);
+      views.emplace_back(records[i]);
+    }
+    opt_.log->Append(p, views, now, [this, p, pending](Status s, std::uint64_t first) {
+      if (s.ok()) {
+        pending->first[p] = first;
+      } else {
+        std::lock_guard<std::mutex> l(pending->mu);
+        if (pending->first_error.ok()) pending->first_error = s;
+        pending->by_partition[p].clear();
+      }
+      if (pending->left.fetch_sub(1) != 1) return;
+      for (PartitionId q = 0; q < pending->by_partition.size(); ++q) {
+        if (pending->by_partition[q].empty()) continue;
+        opt_.shards->PostToPartition(q, [this, q, pending] {
+          Slot& slot = *slots_[q];
+          if (slot.stopped) return;
+          std::uint64_t first = pending->first[q];
+          if (first > slot.next) CatchUp(slot, first);
+          const auto& list = pending->by_partition[q];
+          for (size_t i = 0; i < list.size(); ++i) {
+            if (first + i < slot.next) continue;
+            if (first + i > slot.next) return;
+            ApplyUserUpdate(slot, list[i]);
+            slot.next = first + i + 1;
+          }
+        });
+      }
+      pending->done(pending->first_error);
+    });
+  }
+}
+
 Status Pipeline::SetTimeZone(const std::string& tenant, const std::string& user_id,
                              const std::string& tz_name) {
-  if (!ValidTimeZone(tz_name)) return Status::InvalidArgument("tz: unknown time zone " + tz_name);
-  PartitionId p = partitioner_.PartitionOf(user_id);
-  store::WriteBatch b;
-  b.Put(state_cf_, store::UserKey(p, store::StateTag::kUser, tenant, user_id),
-        EncodeUserRecord(tz_name));
-  HERALD_RETURN_IF_ERROR(opt_.db->Write(std::move(b)));
-  const cctz::time_zone* tz = &TimeZoneOrUtc(tz_name);
-  Post(p, [tenant, user_id, tz](Partition& part) { part.features().SetZone(tenant, user_id, tz); });
-  return Status::Ok();
+  std::promise<Status> p;
+  UpdateUsers({UserUpdate{tenant, user_id, tz_name}}, [&](Status s) { p.set_value(s); });
+  return p.get_future().get();
+}
+
+void Pipeline::ApplyUserUpdate(Slot& slot, const UserUpdate& update) {
+  slot.part.features().Apply(update);
+  slot.dirty = true;
 }
 
 }  // namespace herald::stream

@@ -129,7 +129,10 @@ class Pipeline {
   template <typename Fn, typename R = std::invoke_result_t<Fn&, Partition&>>
   void RunOnPartition(PartitionId p, Fn fn, std::function<void(R)> done) {
     static_assert(std::is_constructible_v<R, Status>, "return Status or Result<T>");
-    bool posted = Post(p, [fn = std::move(fn), done](Partition& part) mutable { done(fn(part)); });
+    bool posted = Post(p, [fn = std::move(fn), done](Partition* part) mutable {
+      if (!part) return done(R(Status::Unavailable("the user's partition is stopped")));
+      done(fn(*part));
+    });
     if (!posted) done(R(Status::Unavailable("shutting down")));
   }
   // RunOnPartition on the partition that owns `user_id`.
@@ -156,16 +159,21 @@ class Pipeline {
   R CallOnUser(std::string_view user_id, Fn fn) {
     return CallOnPartition(partitioner_.PartitionOf(user_id), std::move(fn));
   }
-  // Runs fn on every partition, each on its shard, and calls done once with the
-  // results indexed by partition (on the last shard to finish), or with
-  // Unavailable when the pipeline is stopping.
+  // Runs fn on every running partition, each on its shard, and calls done once
+  // with the results indexed by partition (a stopped partition's is R{}), on the
+  // last shard to finish, or with Unavailable when the pipeline is stopping.
   template <typename Fn, typename R = std::invoke_result_t<Fn&, Partition&>>
   void RunOnEveryPartition(Fn fn, std::function<void(Result<std::vector<R>>)> done) {
-    auto results = std::make_shared<std::vector<R>>(partitioner_.partitions());
+    // One object per partition (not a std::vector<R>, which packs bools): shards
+    // write their partitions' results at once.
+    auto results = std::make_shared<std::vector<std::optional<R>>>(partitioner_.partitions());
     EachPartition([fn = std::move(fn), results](Partition& p) mutable { (*results)[p.id()] = fn(p); },
                   [results, done](Status s) {
                     if (!s.ok()) return done(s);
-                    done(std::move(*results));
+                    std::vector<R> out;
+                    out.reserve(results->size());
+                    for (auto& r : *results) out.push_back(r ? std::move(*r) : R{});
+                    done(std::move(out));
                   });
   }
 
@@ -182,8 +190,12 @@ class Pipeline {
   void GetByLocalHour(const std::string& tenant,
                       std::function<void(std::array<OutcomeCounts, 24>)> done);
 
-  // Sets the IANA time zone a user's local hours are computed in (stored at
-  // once; applies to events applied after it).
+  // Appends user updates (time zones) to the log, in order with the users'
+  // events, and calls done once all are durable (on a log thread); events
+  // appended after that are applied in the new zone, at once and on replay.
+  // InvalidArgument, before anything is appended, for an unknown zone.
+  void UpdateUsers(std::vector<UserUpdate> updates, std::function<void(Status)> done);
+  // UpdateUsers of one user's zone, waiting for it. Never from a shard.
   Status SetTimeZone(const std::string& tenant, const std::string& user_id,
                      const std::string& tz_name);
 
@@ -207,10 +219,12 @@ class Pipeline {
   explicit Pipeline(const PipelineOptions& options);
   void AddState(std::string name, store::StateTag tag,
                 std::function<std::unique_ptr<PartitionState>(Partition&)> make);
-  bool Post(PartitionId p, std::function<void(Partition&)> fn);
+  // Runs fn on p's shard with p, or with null when p is stopped. False (fn never
+  // runs) when the pipeline or the shards are stopping.
+  bool Post(PartitionId p, std::function<void(Partition*)> fn);
   void EachPartition(std::function<void(Partition&)> fn, std::function<void(Status)> done);
-  void PostTimer(PartitionId p, std::uint64_t generation, Micros due,
-                 std::function<void(Partition&)> fn);
+  ShardExecutor::TimerId PostTimer(PartitionId p, std::uint64_t generation, Micros due,
+                                   std::function<void(Partition&)> fn);
 
   // On the owning shard:
   Status LoadPartition(Slot& slot);
@@ -219,8 +233,10 @@ class Pipeline {
   void ApplyBatch(PartitionId p, std::uint64_t first, std::vector<Event>& events,
                   const IngestMark* mark, Micros appended_at);
   void CatchUp(Slot& slot, std::uint64_t until);
-  void ApplyOne(Slot& slot, std::uint64_t offset, const Event& e);
+  // False when a state failed the event; the partition is then stopped.
+  bool ApplyOne(Slot& slot, std::uint64_t offset, const Event& e);
   void ApplyMark(Slot& slot, const IngestMark& mark, Micros appended_at);
+  void ApplyUserUpdate(Slot& slot, const UserUpdate& update);
   void PublishCounts(unsigned shard);
   store::WriteBatch BuildCheckpoint(Slot& slot);
   void CheckpointAsync(Slot& slot);
@@ -243,6 +259,7 @@ class Pipeline {
   std::vector<ShardExecutor::TimerId> ticks_;           // checkpoint timers, by shard
   std::shared_ptr<std::atomic<bool>> alive_;            // false once stopped
   std::atomic<bool> started_{false};
+  bool start_failed_ = false;  // no final checkpoint then: some states never loaded
   std::atomic<bool> stopping_{false};
   std::atomic<int> writes_in_flight_{0};
   Counter *m_ingested_, *m_applied_, *m_late_, *m_checkpoints_, *m_checkpoint_failures_,

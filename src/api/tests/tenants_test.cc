@@ -49,3 +49,39 @@ TEST(TenantsTest, KeysAuthenticateTheirTenantAndSurviveReopen) {
 
 }  // namespace
 }  // namespace herald::api
+
+namespace herald::api {
+namespace {
+
+// The stored tenant record (tenants family, "t/<id>"): its fields and their types
+// are an on-disk format.
+TEST(TenantsTest, RecordFormatAndUnreadableRecordsAreSkipped) {
+  auto dir = std::filesystem::temp_directory_path() / ("tenants-fmt-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  VirtualClock clock(1767571200LL * kMicrosPerSecond);
+  std::string key;
+  {
+    auto db = store::Db::Open(dir.string(), {}, {kTenantsFamily}).value();
+    auto t = TenantDirectory::Load(db.get(), &clock).value();
+    key = t->Create("shop", "Shop", false).value().api_key;
+    auto cf = db->Family(kTenantsFamily).value();
+    std::string rec = db->Get(cf, "t/shop").value().value();
+    std::string hash = Sha256Hex(key);
+    EXPECT_EQ(rec, R"({"admin":false,"created_at":1767571200000000,"id":"shop","key_sha256":")" +
+                       hash + R"(","name":"Shop"})");
+    store::WriteBatch b;
+    b.Put(cf, "t/broken", "{not json");
+    b.Put(cf, "t/typed", R"({"id":7,"key_sha256":"x"})");
+    ASSERT_TRUE(db->Write(std::move(b)).ok());
+  }
+  auto db = store::Db::Open(dir.string(), {}, {kTenantsFamily}).value();
+  auto t = TenantDirectory::Load(db.get(), &clock);
+  ASSERT_TRUE(t.ok()) << t.status().ToString();  // the server still starts
+  EXPECT_EQ((*t)->skipped_records(), 2u);
+  bool admin = true;
+  EXPECT_EQ((*t)->Authenticate(key, &admin).value(), "shop");
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace herald::api

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <map>
 #include <sstream>
 
 namespace herald::node {
@@ -45,6 +46,80 @@ TEST(NodeConfigTest, EveryKeyIsReadAndNamedInItsErrors) {
     ASSERT_FALSE(r.ok()) << key;
     EXPECT_NE(r.status().message().find(key + ": "), std::string::npos) << r.status().message();
   }
+}
+
+// A value of the same type as `rendered` (a TOML value) that differs from it.
+std::vector<std::string> OtherValues(const std::string& key, const std::string& rendered) {
+  if (rendered == "true") return {"false"};
+  if (rendered == "false") return {"true"};
+  if (rendered == "\"process\"") return {"\"fsync\""};
+  if (rendered == "\"info\"") return {"\"warn\""};
+  if (rendered.front() == '"') {
+    std::string s = rendered.substr(1, rendered.size() - 2);
+    if (key.find("listen") != std::string::npos) return {"\"127.0.0.1:4242\""};
+    if (key == "server.virtual_clock_start") return {"\"2027-02-03T04:05:06Z\""};
+    return {"\"" + s + "x\""};
+  }
+  if (rendered.find('.') != std::string::npos) return {"0.25", "0.5"};
+  long long v = std::stoll(rendered);
+  return {std::to_string(v + 1), std::to_string(v - 1), "1", "2"};
+}
+
+// Every key can be changed on its own: the change shows in its own line of the
+// rendered file and nowhere else, so no two keys share a member and no key is
+// described but not read.
+TEST(NodeConfigTest, EveryKeyChangesOnlyItself) {
+  const Config d = Config::Defaults();
+  std::string base = Schema().Render(d, "");
+  auto lines = [](const std::string& text) {
+    std::map<std::string, std::string> out;  // "section.key" -> value text
+    std::istringstream in(text);
+    std::string sec, line;
+    while (std::getline(in, line)) {
+      if (line.empty() || line[0] == '#') continue;
+      if (line[0] == '[') {
+        sec = line.substr(1, line.size() - 2);
+        continue;
+      }
+      size_t eq = line.find(" = ");
+      out[sec + "." + line.substr(0, eq)] = line.substr(eq + 3);
+    }
+    return out;
+  };
+  auto before = lines(base);
+  ASSERT_EQ(before.size(), Schema().Keys().size());
+  for (const std::string& key : Schema().Keys()) {
+    std::string sec = key.substr(0, key.find('.')), name = key.substr(key.find('.') + 1);
+    if (key == "mqtt.event_loops") continue;  // 1 is its only accepted value for now
+    // A TLS listener is valid only with its certificate and key.
+    std::string extra = key == "mqtt.tls_listen" ? "tls_cert = \"c\"\ntls_key = \"k\"\n" : "";
+    bool changed = false;
+    for (const std::string& v : OtherValues(key, before[key])) {
+      if (v == before[key]) continue;
+      auto c = Config::FromToml("[" + sec + "]\n" + name + " = " + v + "\n" + extra, "t.toml");
+      if (!c.ok()) continue;  // out of range: try the next
+      auto after = lines(Schema().Render(*c, ""));
+      for (const auto& [k, value] : after) {
+        if (k == key) {
+          EXPECT_NE(value, before[k]) << key << " = " << v << " did not change it";
+        } else if (extra.find(k.substr(k.find('.') + 1) + " =") == std::string::npos) {
+          EXPECT_EQ(value, before[k]) << "setting " << key << " changed " << k;
+        }
+      }
+      changed = true;
+      break;
+    }
+    EXPECT_TRUE(changed) << "no other valid value found for " << key;
+  }
+}
+
+TEST(NodeConfigTest, SectionsOfOlderFilesSayWhereTheirKeysWent) {
+  auto r = Config::FromToml("[events]\nlog_sync = \"fsync\"\n", "old.toml");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("[events]: this section was split"), std::string::npos)
+      << r.status().message();
+  r = Config::FromToml("[policy]\nsilence_hours = 48\n", "old.toml");
+  EXPECT_NE(r.status().message().find("[policy]: not read by this build"), std::string::npos);
 }
 
 TEST(NodeConfigTest, EveryKeyIsDocumented) {

@@ -13,6 +13,10 @@
 #include "stream/features.h"
 #include "stream/pipeline.h"
 #include "stream/timezones.h"
+#include "node/gateway_sink.h"
+#include "mqtt/delivery.h"
+#include <future>
+#include <thread>
 
 namespace herald::node {
 namespace {
@@ -115,6 +119,52 @@ TEST_F(NodeTest, Layout1DirectoryIsMigratedInPlace) {
   EXPECT_EQ(old, 0);
   EXPECT_EQ(db.Get(db.Family(store::kMetaFamily).value(), "layout").value(),
             std::to_string(store::kLayoutVersion));
+}
+
+TEST_F(NodeTest, Layout1DirectoryWithAnotherPartitionCountIsRefusedUntouched) {
+  stream::UserFeatures f;
+  WriteLayout1(dir_.string(), f);  // created with 8 partitions
+  Config c = Quiet();
+  c.server.partitions = 16;
+  auto n = Node::Start(c, {.http = false, .mqtt = false});
+  ASSERT_FALSE(n.ok());
+  EXPECT_NE(n.status().message().find("created with 8 partitions"), std::string::npos)
+      << n.status().message();
+  // Nothing moved: the old records are where they were, and the right count
+  // migrates them.
+  {
+    auto db = store::Db::Open((dir_ / "store").string(), {}, {"meta", "features"}).value();
+    EXPECT_TRUE(db->Get(db->Family("features").value(), store::TenantKey("default", "old-user"))
+                    .value()
+                    .has_value());
+    EXPECT_FALSE(db->Get(db->Family("meta").value(), "layout").value().has_value());
+  }
+  EXPECT_TRUE(Node::Start(Quiet(), {.http = false, .mqtt = false}).ok());
+}
+
+TEST_F(NodeTest, ADeliveredOutcomeCountsAgainstItsAccountWithoutASentEvent) {
+  auto n = Node::Start(Quiet(), {.http = false, .mqtt = false});
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  // What the gateway reports when a device acknowledges a push.
+  GatewayEventSink sink(&(*n)->pipeline());
+  mqtt::GatewayEvent delivered{"default", "u-acct", "d1", "delivered", "m1", "acct-9", "c1",
+                               ParseIsoTime("2026-01-05T08:00:00Z").value()};
+  sink.OnGatewayEvent(delivered);
+  auto& pipeline = (*n)->pipeline();
+  auto h = pipeline.features();
+  stream::SendCounts sends;
+  for (int i = 0; i < 200 && sends.month == 0; ++i) {
+    (void)pipeline.CallOnUser("u-acct", [&](stream::Partition& p) {
+      if (const stream::UserFeatures* f = p.Get(h).Find("default", "u-acct")) {
+        sends = stream::SendsFromAccount(*f, "acct-9", ParseIsoTime("2026-01-05T09:00:00Z").value(),
+                                         p.Get(h).ZoneOf("default", "u-acct"));
+      }
+      return Status::Ok();
+    });
+    if (sends.month == 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(sends.day, 1u);
+  EXPECT_EQ(sends.month, 1u);
 }
 
 TEST_F(NodeTest, NewerOrUnreadableLayoutIsRefusedWithAClearMessage) {

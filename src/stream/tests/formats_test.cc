@@ -4,6 +4,8 @@
 #include <cctz/time_zone.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "store/keys.h"
 #include "stream/event_codec.h"
 #include "stream/feature_store.h"
@@ -65,6 +67,52 @@ TEST(FormatsTest, EventRecordVersion1) {
   minimal.type = EventType::kQueued;
   minimal.ts = At("2026-01-05T08:00:00Z");
   EXPECT_EQ(Hex(EncodeEvent(minimal)), "01118080d7a1eee7a30600017401" "75");
+}
+
+// The outcome-windows state writes the hour rows under 0xff tenant \0 class, and
+// reads back both kinds of record.
+TEST(FormatsTest, OutcomeWindowRecordsThroughAStore) {
+  auto dir = std::filesystem::temp_directory_path() / ("formats-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  auto db = store::Db::Open(dir.string(), {}, {store::kStateFamily}).value();
+  auto cf = db->Family(store::kStateFamily).value();
+  OutcomeWindows w;
+  Event sent;
+  sent.tenant = "t";
+  sent.user_id = "u";
+  sent.type = EventType::kSent;
+  sent.ts = At("2026-01-05T08:00:30Z");
+  AppliedEvent e{sent, 5, 0, sent.ts, {&UtcTimeZone(), nullptr}, {}};
+  w.OnEvent(e);
+  store::WriteBatch b;
+  CheckpointWriter cw(&b, cf, 5, store::StateTag::kWindows);
+  w.Checkpoint(cw);
+  std::vector<std::string> keys;
+  for (const auto& op : b.ops()) keys.push_back(Hex(op.key));
+  EXPECT_EQ(keys, (std::vector<std::string>{"00050374" "00616c6c00" "00" "0006479f721ae000",
+                                            "00050374" "00616c6c00" "01" "0006479f721ae000",
+                                            "000503ff" "7400616c6c"}));
+  ASSERT_TRUE(db->Write(std::move(b)).ok());
+  OutcomeWindows back;
+  StateReader reader(db.get(), cf, 5, store::StateTag::kWindows);
+  ASSERT_TRUE(back.Load(reader).ok());
+  EXPECT_EQ(back.counts().ByLocalHour("t", "all")[8].sent, 1u);
+  EXPECT_EQ(back.counts().Windows(kMicrosPerMinute, "t", 0).size(), 1u);
+  db.reset();
+  std::filesystem::remove_all(dir);
+}
+
+TEST(FormatsTest, UserUpdateRecord) {
+  std::string out;
+  EncodeUserUpdate({"t", "u1", std::string("Asia/Shanghai")}, &out);
+  EXPECT_EQ(Hex(out), "81" "0174" "027531" "01" "0d417369612f5368616e67686169");
+  UserUpdate back;
+  ASSERT_TRUE(DecodeUserUpdate(out, &back).ok());
+  EXPECT_EQ(back, (UserUpdate{"t", "u1", std::string("Asia/Shanghai")}));
+  std::string none;
+  EncodeUserUpdate({"t", "u1", std::nullopt}, &none);
+  EXPECT_EQ(Hex(none), "81" "0174" "027531" "00");
+  EXPECT_FALSE(DecodeUserUpdate(out.substr(0, out.size() - 1), &back).ok());
 }
 
 TEST(FormatsTest, IngestMarkRecord) {
@@ -131,8 +179,10 @@ TEST(FormatsTest, PartitionStateRecords) {
   EXPECT_EQ(Hex(EncodeWindowKey(row)), "7400616c6c0001" "0006479f721ae000");
   EXPECT_EQ(Hex(EncodeCounts(row.counts)), "010203ac02");
   std::array<OutcomeCounts, 24> hours{};
-  hours[8] = {1, 0, 0, 0};
-  EXPECT_EQ(Hex(EncodeHourCounts(hours)).size(), 2u * (23 * 4 + 4));
+  hours[1] = {1, 2, 3, 300};
+  // 24 x (sent, delivered, opened, converted), varints: hour 1 is "010203ac02".
+  EXPECT_EQ(Hex(EncodeHourCounts(hours)),
+            "00000000" "010203ac02" + std::string(22 * 8, '0'));
   WindowRow back;
   ASSERT_TRUE(DecodeWindowKey(EncodeWindowKey(row), &back));
   EXPECT_EQ(back.start, row.start);

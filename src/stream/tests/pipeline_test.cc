@@ -5,11 +5,13 @@
 
 #include <filesystem>
 #include <future>
+#include <map>
 #include <set>
 #include <nlohmann/json.hpp>
 
 #include "core/time_format.h"
 #include "store/keys.h"
+#include "stream/tests/faulty_db.h"
 #include "stream/tests/test_states.h"
 #include "stream/tests/test_util.h"
 #include "stream/feature_store.h"
@@ -35,7 +37,10 @@ class PipelineTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
   void Open() {
-    db_ = store::Db::Open((dir_ / "store").string(), {}, PipelineColumnFamilies()).value();
+    auto faulty = std::make_unique<testing::FaultyDb>(
+        store::Db::Open((dir_ / "store").string(), {}, PipelineColumnFamilies()).value());
+    faulty_ = faulty.get();
+    db_ = std::move(faulty);
     eventlog::LogOptions lo;
     lo.dir = (dir_ / "log").string();
     lo.partitions = 8;
@@ -54,6 +59,7 @@ class PipelineTest : public ::testing::Test {
     po.metrics = &metrics_;
     po.allowed_lateness = 10 * kMicrosPerMinute;
     po.checkpoint_interval = 3600 * kMicrosPerSecond;  // the clock does not move: explicit only
+    po.max_hot_users = max_hot_users_;
     pipeline_ = Pipeline::Create(po).value();
     if (register_) register_(*pipeline_);
     ASSERT_TRUE(pipeline_->Start().ok());
@@ -141,6 +147,8 @@ class PipelineTest : public ::testing::Test {
 
   std::function<void(Pipeline&)> register_;  // extra states, registered before Start
   PartitionId fail_partition_ = ~0u;         // its log writes fail (see Open)
+  testing::FaultyDb* faulty_ = nullptr;      // the store, failing on demand
+  size_t max_hot_users_ = 1'000'000;
   static inline int n_ = 0;
   std::filesystem::path dir_;
   MetricsRegistry metrics_;
@@ -289,12 +297,17 @@ TEST_F(PipelineTest, OutcomeWindowsAndHourCountsSurviveACrash) {
 }
 
 TEST_F(PipelineTest, DurableTimersFireInOrderExactlyOnceAcrossACrash) {
+  std::mutex runs_mu;
+  std::map<std::uint64_t, int> runs;  // every execution of a timer, across both processes
   StateHandle<testing::TimerState> timers;
   register_ = [&](Pipeline& p) {
-    timers = p.Register<testing::TimerState>("timers", store::StateTag::kTest, [this](Partition&) {
-      return std::make_unique<testing::TimerState>([this](Event e) {
-        pipeline_->Ingest({std::move(e)}, [](Status s) { ASSERT_TRUE(s.ok()); });
-      });
+    timers = p.Register<testing::TimerState>("timers", store::StateTag::kTest, [&](Partition&) {
+      return std::make_unique<testing::TimerState>(
+          [this](Event e) { pipeline_->Ingest({std::move(e)}, [](Status s) { ASSERT_TRUE(s.ok()); }); },
+          [&](std::uint64_t id) {
+            std::lock_guard<std::mutex> l(runs_mu);
+            ++runs[id];
+          });
     });
   };
   Close();
@@ -312,6 +325,7 @@ TEST_F(PipelineTest, DurableTimersFireInOrderExactlyOnceAcrossACrash) {
   }
   Ingest(std::move(arms));
   WaitApplied(6);
+  ASSERT_TRUE(pipeline_->Checkpoint().ok());  // the six pending timers are in the checkpoint
   auto retired = [&] {
     std::vector<testing::TimerState::Retired> all;
     std::mutex mu;
@@ -323,22 +337,22 @@ TEST_F(PipelineTest, DurableTimersFireInOrderExactlyOnceAcrossACrash) {
     std::sort(all.begin(), all.end(), [](auto a, auto b) { return a.at < b.at; });
     return all;
   };
+  auto& applied = metrics_.GetCounter("herald_stream_events_applied_total", "");
   clock_.Advance(3 * kMicrosPerHour + 30 * kMicrosPerMinute);  // 1, 2 and 3 are due
   WaitApplied(6 + 3);
   ASSERT_EQ(retired().size(), 3u);
-  ASSERT_TRUE(pipeline_->Checkpoint().ok());
-  // A crash here: 1..3 retired in the checkpoint; 4..6 pending, posted again on load.
+  // A crash now: the checkpoint still has all six pending; the "fired" events of
+  // 1..3 are only in the log. The replay must retire them, and only 4..6 may be
+  // posted again.
   auto crashed = CrashCopy();
   Close();
   std::filesystem::remove_all(dir_);
   dir_ = crashed;
   Open();
   EXPECT_EQ(SumOverPartitions([&](Partition& p) { return p.Get(timers).pending(); }), 3u);
+  std::uint64_t before = applied.Value();
   clock_.Advance(4 * kMicrosPerHour);
-  WaitApplied(3);  // the three fired after the restart
-  for (int i = 0; i < 200 && retired().size() < 6; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+  WaitApplied(before + 3);  // the three fired after the restart
   auto all = retired();
   ASSERT_EQ(all.size(), 6u);
   for (size_t i = 0; i < all.size(); ++i) {
@@ -346,6 +360,8 @@ TEST_F(PipelineTest, DurableTimersFireInOrderExactlyOnceAcrossACrash) {
     EXPECT_EQ(all[i].at, t0 + static_cast<Micros>(i + 1) * kMicrosPerHour) << "timer " << all[i].id;
   }
   EXPECT_EQ(SumOverPartitions([&](Partition& p) { return p.Get(timers).pending(); }), 0u);
+  std::lock_guard<std::mutex> l(runs_mu);
+  for (std::uint64_t id = 1; id <= 6; ++id) EXPECT_EQ(runs[id], 1) << "timer " << id << " ran";
 }
 
 TEST_F(PipelineTest, IdempotentIngestAppliesEachEventOnceAcrossRetries) {
@@ -404,6 +420,58 @@ TEST_F(PipelineTest, RetryOfAHalfFailedBatchAppliesEachEventOnce) {
     EXPECT_EQ(Features(testing::Numbered("h", i).c_str())["events_total"]["app_open"], 1) << i;
   }
   EXPECT_TRUE(IngestOnce("key-2", batch)->replayed);
+}
+
+TEST_F(PipelineTest, AFailedCheckpointLosesNothing) {
+  Ingest({Ev("f1", EventType::kAppOpen, "2026-01-05T10:00:00Z")});
+  ASSERT_TRUE(pipeline_->Checkpoint().ok());
+  Ingest({Ev("f1", EventType::kAppOpen, "2026-01-05T10:01:00Z"),
+          Ev("f2", EventType::kShare, "2026-01-05T10:01:00Z")});
+  WaitApplied(3);
+  faulty_->fail_writes = true;  // the disk under the store fails
+  EXPECT_FALSE(pipeline_->Checkpoint().ok());
+  EXPECT_GT(faulty_->failed_writes.load(), 0);
+  EXPECT_GT(metrics_.GetCounter("herald_stream_partition_rebuilds_total", "").Value(), 0u);
+  // The partitions were rebuilt from the last good checkpoint and the log.
+  EXPECT_EQ(Features("f1")["events_total"]["app_open"], 2);
+  EXPECT_EQ(Features("f2")["events_total"]["share"], 1);
+  Ingest({Ev("f1", EventType::kAppOpen, "2026-01-05T10:02:00Z")});
+  faulty_->fail_writes = false;
+  ASSERT_TRUE(pipeline_->Checkpoint().ok());
+  Close();
+  Open();
+  EXPECT_EQ(Features("f1")["events_total"]["app_open"], 3);
+  EXPECT_EQ(Features("f2")["events_total"]["share"], 1);
+}
+
+TEST_F(PipelineTest, AStoreReadFailureStopsThePartitionInsteadOfStartingTheUserOver) {
+  max_hot_users_ = 8;  // one per partition: checkpointed users are evicted
+  Close();
+  Open();
+  std::vector<Event> batch;
+  for (int i = 0; i < 40; ++i) {
+    batch.push_back(Ev(testing::Numbered("r", i).c_str(), EventType::kAppOpen, "2026-01-05T10:00:00Z"));
+  }
+  Ingest(batch);
+  ASSERT_TRUE(pipeline_->Checkpoint().ok());  // and the cold users leave memory
+  // Each partition kept one user in memory; the next event of every other user
+  // needs the store, which now fails.
+  faulty_->fail_reads = true;
+  for (auto& e : batch) e.ts += kMicrosPerMinute;
+  Ingest(batch);
+  auto& stopped = metrics_.GetGauge("herald_stream_partitions_stopped", "");
+  for (int i = 0; i < 200 && stopped.Value() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_GT(stopped.Value(), 0);
+  faulty_->fail_reads = false;
+  Close();  // stopped partitions write nothing
+  Open();
+  // Nobody started over: every user's stored features were kept, and the second
+  // event is applied exactly once on replay.
+  for (int i = 0; i < 40; ++i) {
+    EXPECT_EQ(Features(testing::Numbered("r", i).c_str())["events_total"]["app_open"], 2) << i;
+  }
 }
 
 TEST_F(PipelineTest, ReadsOfUnknownUsersCreateNoState) {
