@@ -5,7 +5,7 @@
 //   mqtt_sessions  key: session key (mount + client id)
 //                  value: JSON {"client_id","mount","tenant","user_id","device_id",
 //                                "subs":[[internal_filter, qos], ...]}
-//                  (compact, keys in this order)
+//                  (compact, keys in alphabetical order)
 //   mqtt_messages  key: session key, 0x00, seq (8 bytes big-endian)
 //                  value: qos u8 | flags u8 (bit 0: retained copy, bit 1: ids) |
 //                         expires_at i64 LE | topic_len u16 LE | topic |

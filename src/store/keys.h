@@ -24,9 +24,9 @@
 //   tenants         "t/<tenant_id>" -> JSON                 api/tenants.cc
 //   ingest_keys     (layout 1 only: idempotency keys now live in the state family)
 //   devices         tenant \0 device_id -> JSON; "secret"   mqtt/devices.cc
-//   mqtt_sessions   session key -> JSON                     mqtt/persist.cc
-//   mqtt_messages   session key \0 u64BE seq -> record      mqtt/persist.cc
-//   mqtt_retained   internal topic -> u8 qos | payload      mqtt/persist.cc
+//   mqtt_sessions   session key -> JSON                     mqtt/persist_format.h
+//   mqtt_messages   session key \0 u64BE seq -> record      mqtt/persist_format.h
+//   mqtt_retained   internal topic -> u8 qos | payload      mqtt/persist_format.h
 //
 // Layout version 1 (before partition-prefixed keys) kept the features in a
 // "features" family and time zones in a "users" family, both keyed

@@ -12,7 +12,8 @@ config::Section<StreamConfig> StreamConfigSection() {
          "Most events accepted in one POST /v1/events batch or one Kafka record.");
   s.Uint("checkpoint_interval_ms", &C::checkpoint_interval_ms, 10, 3'600'000,
          "Clock time between two checkpoints of a partition (its states and the log offset\n"
-         "they reflect). On a virtual clock, one move checkpoints at most once.");
+         "they reflect). A virtual clock moved by twice this or more checkpoints every\n"
+         "partition once.");
   s.Uint("max_hot_users", &C::max_hot_users, 1, 1'000'000'000,
          "Users whose features are kept in memory; beyond it, checkpointed users are\n"
          "evicted and reloaded from the store when next used.");
