@@ -46,6 +46,8 @@ Broker::Broker(BrokerOptions options) : opt_(std::move(options)), metrics_(opt_.
   m_protocol_errors_ = &m.GetCounter("herald_mqtt_protocol_errors_total",
                                      "Connections closed for a protocol violation.");
   m_receipts_ = &m.GetCounter("herald_mqtt_receipts_total", "Device receipts accepted.");
+  m_flow_pauses_ = &m.GetCounter("herald_mqtt_flow_pauses_total",
+                                 "Publishers paused because a connected subscriber fell behind.");
   m_bad_receipts_ = &m.GetCounter("herald_mqtt_receipts_rejected_total",
                                   "Device receipts that were not valid receipt JSON.");
   m_delivery_seconds_ = &m.GetHistogram("herald_mqtt_delivery_seconds",
@@ -75,16 +77,73 @@ void Broker::Drop(const char* reason, const MessagePtr& msg) {
   }
 }
 
-void Broker::Emit(const std::string& tenant, const std::string& user, const std::string& device,
-                  const char* type, const Message* push) {
-  if (!opt_.events || tenant.empty()) return;
+bool Broker::Emit(const std::string& tenant, const std::string& user, const std::string& device,
+                  const char* type, const Message* push, std::function<void(Status)> done) {
+  if (!opt_.events || tenant.empty()) {
+    if (done) done(Status::Ok());
+    return true;
+  }
   GatewayEvent e{tenant, user, device, type, {}, {}, {}, opt_.clock->Now()};
   if (push) {
     e.message_id = push->message_id;
     e.account_id = push->account_id;
     e.campaign_id = push->campaign_id;
   }
-  opt_.events->OnGatewayEvent(std::move(e));
+  EventSink::Done on_loop;
+  if (done) {
+    // The sink calls back on its own thread; the broker's state lives on the loop.
+    on_loop = [post = opt_.post, done = std::move(done)](Status s) mutable {
+      post([done = std::move(done), s] { done(s); });
+    };
+  }
+  return opt_.events->OnGatewayEvent(std::move(e), std::move(on_loop));
+}
+
+void Broker::Pause(ConnState& c, std::uint8_t reason) {
+  if (!c.paused) c.link->PauseInput();
+  c.paused |= reason;
+}
+
+void Broker::Resume(ConnState& c, std::uint8_t reason) {
+  if (!(c.paused & reason)) return;
+  c.paused &= static_cast<std::uint8_t>(~reason);
+  if (!c.paused) c.link->ResumeInput();
+}
+
+void Broker::OnSinkDrained() {
+  sink_wait_armed_ = false;
+  std::vector<std::uint64_t> ids;
+  ids.swap(sink_paused_);
+  for (std::uint64_t id : ids) {
+    if (Link* l = LinkById(id)) Resume(*l->state, kPauseSink);
+  }
+}
+
+void Broker::ReleasePublishers(Session& s) {
+  std::vector<std::uint64_t> ids;
+  ids.swap(s.blocked);
+  for (std::uint64_t id : ids) {
+    Link* l = LinkById(id);
+    if (!l) continue;  // gone meanwhile
+    ConnState& c = *l->state;
+    if (c.flow_blocks > 0 && --c.flow_blocks == 0) Resume(c, kPauseFlow);
+  }
+}
+
+void Broker::AckReady(std::uint64_t conn_id, std::uint16_t packet_id, bool ok) {
+  Link* l = LinkById(conn_id);
+  if (!l) return;
+  if (!ok) {
+    l->Close();  // not acknowledged: the client sends it again
+    return;
+  }
+  for (PendingAck& a : l->state->acks) {
+    if (a.packet_id == packet_id && !a.ready) {
+      a.ready = true;
+      break;
+    }
+  }
+  FlushAcks(*l->state);
 }
 
 void Broker::EmitOutcome(const DeliveryTracker& t, const char* type) {
@@ -127,6 +186,7 @@ size_t Broker::OnInput(Link* link, std::string_view input) {
       link->Close();
       return input.size();
     }
+    if (link->input_paused()) break;  // flow control: the rest waits for ResumeInput()
   }
   return off;
 }

@@ -47,8 +47,19 @@ class Link {
   // Broker::OnClosed() exactly once.
   virtual void Close() = 0;
   virtual std::string Remote() const = 0;
+  // Flow control: stop handing input to the broker until ResumeInput(). The
+  // transport stops reading the socket, so TCP pushes back on the peer; bytes
+  // already read stay queued and are handled first on resume.
+  virtual void PauseInput() { input_paused_ = true; }
+  virtual void ResumeInput() { input_paused_ = false; }
+  bool input_paused() const { return input_paused_; }
+  // Bytes queued for the peer and not yet written.
+  virtual size_t pending_output() const { return out.size(); }
 
   ConnState* state = nullptr;  // owned by the broker while the link is open
+
+ protected:
+  bool input_paused_ = false;
 };
 
 // A message as routed: shared by every session it fans out to.
@@ -145,7 +156,7 @@ class Broker {
   std::uint16_t NextPacketId(Session& s);
 
   // Persistence (persist.cc).
-  void PersistSession(const Session& s);
+  void PersistSession(const Session& s, std::function<void(Status)> done = nullptr);
   void ErasePersistedSession(const Session& s);
   std::uint64_t PersistMessage(store::WriteBatch* batch, const Session& s, const Message& m,
                                std::uint8_t qos);
@@ -154,11 +165,22 @@ class Broker {
 
   bool AclAllowsSubscribe(const ConnState& c, std::string_view filter) const;
   bool AclAllowsPublish(const ConnState& c, std::string_view topic) const;
-  void HandleReceipt(const ConnState& c, const Publish& p);
+  // A device's receipt: an event for the log, acknowledged once durable.
+  void HandleReceipt(ConnState& c, const Publish& p);
   // Reports a gateway event to the sink (never for tenant-less open-mode traffic).
-  // `push` names the message it is about, if any.
-  void Emit(const std::string& tenant, const std::string& user, const std::string& device,
-            const char* type, const Message* push);
+  // `push` names the message it is about, if any; `done` runs on the loop once it
+  // is durable. Returns false when the sink asked for back-pressure.
+  bool Emit(const std::string& tenant, const std::string& user, const std::string& device,
+            const char* type, const Message* push, std::function<void(Status)> done = nullptr);
+  // Flow control of a connection's input, by reason (kPause*): reading stops
+  // while any reason holds.
+  void Pause(ConnState& c, std::uint8_t reason);
+  void Resume(ConnState& c, std::uint8_t reason);
+  void OnSinkDrained();
+  // Publishers paused because `s`'s queue passed the high-water mark go again.
+  void ReleasePublishers(Session& s);
+  // A PUBACK/PUBREC that waited for a commit may go (or the link closes on failure).
+  void AckReady(std::uint64_t conn_id, std::uint16_t packet_id, bool ok);
   void EmitOutcome(const DeliveryTracker& t, const char* type);
   // Queues a PUBACK (or PUBREC) for `link`; sent when `ready` and all before it are.
   void AckPublisher(ConnState& c, std::uint16_t id, bool qos2, bool ready);
@@ -178,11 +200,14 @@ class Broker {
   std::uint64_t assigned_ids_ = 0;
   std::uint64_t ticks_ = 0;
   std::vector<std::pair<SessionId, std::uint8_t>> route_targets_;
+  std::uint64_t publishing_conn_ = 0;       // the connection whose PUBLISH is being routed
+  std::vector<std::uint64_t> sink_paused_;  // connections paused until the sink drains
+  bool sink_wait_armed_ = false;
 
   // Metrics.
   Gauge *m_connections_, *m_sessions_, *m_subscriptions_, *m_queued_, *m_retained_;
   Counter *m_in_[3], *m_out_[3], *m_acl_denied_sub_, *m_acl_denied_pub_, *m_auth_failed_;
-  Counter *m_protocol_errors_, *m_receipts_, *m_bad_receipts_;
+  Counter *m_protocol_errors_, *m_receipts_, *m_bad_receipts_, *m_flow_pauses_;
   Histogram* m_delivery_seconds_;
   MetricsRegistry* metrics_;
 };

@@ -102,6 +102,7 @@ void Broker::DetachSession(ConnState& c) {
   c.session = 0;
   if (it == sessions_.end()) return;
   Session& s = *it->second;
+  ReleasePublishers(s);  // offline, its queue is bounded by max_queued_messages instead
   s.link = nullptr;
   if (s.clean) DestroySession(s);
 }

@@ -92,6 +92,11 @@ struct Principal {
 };
 using PrincipalPtr = std::shared_ptr<const Principal>;
 
+// Why a connection's input is paused (ConnState::paused is a set of these).
+inline constexpr std::uint8_t kPauseSink = 1;   // the event sink is above its high-water mark
+inline constexpr std::uint8_t kPauseFlow = 2;   // a subscriber it feeds is backed up
+inline constexpr std::uint8_t kPauseStore = 4;  // an acknowledgement waits for a commit
+
 // Per-connection state, from accept to close. Kept small: a node may hold a
 // million idle connections.
 struct ConnState {
@@ -103,6 +108,8 @@ struct ConnState {
   SteadyTime last_packet;
   Fifo<PendingAck> acks;
   std::uint16_t keep_alive = 0;
+  std::uint16_t flow_blocks = 0;  // backed-up subscribers this publisher feeds
+  std::uint8_t paused = 0;        // kPause* reasons holding its input
   bool connected = false;  // CONNACK 0 sent
   bool graceful = false;   // DISCONNECT received, or taken over: no will
 
@@ -126,6 +133,7 @@ struct Broker::Session {
   std::vector<Outgoing> inflight;  // sent, not yet acknowledged (at most max_inflight)
   Fifo<Outgoing> queue;            // waiting for a slot in the window
   std::vector<std::uint16_t> awaiting_rel;  // inbound QoS 2 ids, until PUBREL
+  std::vector<std::uint64_t> blocked;       // publishers paused by this session's queue
   std::uint16_t mount_len = 0;
   std::uint16_t next_packet_id = 1;
   bool clean = true;

@@ -24,9 +24,8 @@ bool Broker::HandlePublish(Link* link, const Publish& p) {
   }
   if (c.principal) {
     // Devices publish only receipts; they are events, not messages to route.
-    HandleReceipt(c, p);
     if (p.qos == QoS::kExactlyOnce) s.AddAwaitingRel(p.packet_id);
-    if (p.qos != QoS::kAtMostOnce) AckPublisher(c, p.packet_id, p.qos == QoS::kExactlyOnce, true);
+    HandleReceipt(c, p);
     return true;
   }
   auto msg = std::make_shared<Message>();
@@ -39,12 +38,32 @@ bool Broker::HandlePublish(Link* link, const Publish& p) {
                     static_cast<Micros>(opt_.config.message_ttl_s) * kMicrosPerSecond;
   store::WriteBatch batch;
   if (p.retain) SetRetained(msg);
+  // Where this turn's output to the publisher stood before routing: a copy routed
+  // back to the publisher itself lands after it.
+  const size_t before_route = link->out.size();
+  publishing_conn_ = c.id;
   Route(msg, &batch);
+  publishing_conn_ = 0;
   if (p.qos == QoS::kAtMostOnce) return true;
   if (p.qos == QoS::kExactlyOnce) s.AddAwaitingRel(p.packet_id);
   const bool qos2 = p.qos == QoS::kExactlyOnce;
   if (batch.empty()) {
-    AckPublisher(c, p.packet_id, qos2, true);
+    if (c.acks.empty()) {
+      // The acknowledgement goes ahead of the copy routed back to a publisher that
+      // subscribes to its own topic. In the other order the client answers the copy
+      // first and its next PUBLISH then waits for that answer's TCP ACK (Nagle and
+      // delayed ACK: about 40 ms a message).
+      std::string ack;
+      if (qos2) {
+        Encode(Pubrec{p.packet_id}, &ack);
+      } else {
+        Encode(Puback{p.packet_id}, &ack);
+      }
+      link->out.insert(std::min(before_route, link->out.size()), ack);
+      link->Flush();
+    } else {
+      AckPublisher(c, p.packet_id, qos2, true);
+    }
     return true;
   }
   // Acknowledge only once the copies for persistent sessions are durable.
@@ -52,19 +71,7 @@ bool Broker::HandlePublish(Link* link, const Publish& p) {
   std::uint64_t conn_id = c.id;
   std::uint16_t packet_id = p.packet_id;
   Commit(std::move(batch), [this, conn_id, packet_id](Status st) {
-    Link* l = LinkById(conn_id);
-    if (!l) return;
-    if (!st.ok()) {
-      l->Close();  // not acknowledged: the client sends it again
-      return;
-    }
-    for (PendingAck& a : l->state->acks) {
-      if (a.packet_id == packet_id && !a.ready) {
-        a.ready = true;
-        break;
-      }
-    }
-    FlushAcks(*l->state);
+    AckReady(conn_id, packet_id, st.ok());
   });
   return true;
 }
@@ -139,6 +146,10 @@ void Broker::Enqueue(Session& s, const MessagePtr& msg, std::uint8_t qos, store:
       Drop("offline_qos0", nullptr);
       return;
     }
+    if (s.link->pending_output() > opt_.config.max_output_bytes) {
+      Drop("slow_subscriber_qos0", nullptr);  // QoS 0 is the only kind shed under pressure
+      return;
+    }
     Outgoing o{msg, 0, 0, false, 0};
     SendPublish(s, o, false);
     s.link->Flush();
@@ -157,6 +168,18 @@ void Broker::Enqueue(Session& s, const MessagePtr& msg, std::uint8_t qos, store:
   s.queue.push_back(std::move(o));
   m_queued_->Add(1);
   Pump(s);
+  // A connected subscriber that falls behind slows its publishers down instead of
+  // dropping what they were promised (PUBACK): stop reading the publisher until
+  // the queue drains. Offline sessions are bounded by max_queued_messages.
+  if (s.link && publishing_conn_ && s.queue.size() >= opt_.config.flow_high_water &&
+      std::find(s.blocked.begin(), s.blocked.end(), publishing_conn_) == s.blocked.end()) {
+    if (Link* pub = LinkById(publishing_conn_)) {
+      s.blocked.push_back(publishing_conn_);
+      ConnState& c = *pub->state;
+      if (c.flow_blocks++ == 0) Pause(c, kPauseFlow);
+      m_flow_pauses_->Inc();
+    }
+  }
 }
 
 void Broker::Pump(Session& s) {
@@ -181,6 +204,7 @@ void Broker::Pump(Session& s) {
     sent = true;
   }
   if (sent) s.link->Flush();
+  if (!s.blocked.empty() && s.queue.size() < opt_.config.flow_high_water / 2) ReleasePublishers(s);
 }
 
 void Broker::SendPublish(Session& s, Outgoing& o, bool dup) {
@@ -270,26 +294,43 @@ void Broker::PublishWill(ConnState& c) {
   Commit(std::move(batch), [](Status) {});
 }
 
-void Broker::HandleReceipt(const ConnState& c, const Publish& p) {
+void Broker::HandleReceipt(ConnState& c, const Publish& p) {
   static const char* kTypes[] = {"opened", "clicked", "dismissed", "not_interested", "complaint",
                                  "converted"};
+  const bool acked = p.qos != QoS::kAtMostOnce, qos2 = p.qos == QoS::kExactlyOnce;
   auto j = nlohmann::json::parse(p.payload, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("message_id") ||
-      !j["message_id"].is_string() || !j.contains("type") || !j["type"].is_string()) {
-    m_bad_receipts_->Inc();
-    return;
-  }
-  std::string type = j["type"].get<std::string>();
-  for (const char* t : kTypes) {
-    if (type == t) {
-      m_receipts_->Inc();
-      Message receipt;
-      receipt.message_id = j["message_id"].get<std::string>();
-      Emit(c.principal->tenant, c.principal->user_id, c.principal->device_id, t, &receipt);
-      return;
+  const char* type = nullptr;
+  if (j.is_object() && j.contains("message_id") && j["message_id"].is_string() &&
+      j.contains("type") && j["type"].is_string()) {
+    std::string t = j["type"].get<std::string>();
+    for (const char* known : kTypes) {
+      if (t == known) type = known;
     }
   }
-  m_bad_receipts_->Inc();
+  if (!type) {
+    m_bad_receipts_->Inc();  // nothing to store: acknowledged at once
+    if (acked) AckPublisher(c, p.packet_id, qos2, true);
+    return;
+  }
+  m_receipts_->Inc();
+  Message receipt;
+  receipt.message_id = j["message_id"].get<std::string>();
+  std::function<void(Status)> durable;
+  if (acked) {
+    // The PUBACK waits until the receipt is in the event log, in PUBLISH order.
+    AckPublisher(c, p.packet_id, qos2, false);
+    durable = [this, conn_id = c.id, id = p.packet_id](Status s) { AckReady(conn_id, id, s.ok()); };
+  }
+  bool room = Emit(c.principal->tenant, c.principal->user_id, c.principal->device_id, type,
+                   &receipt, std::move(durable));
+  if (room) return;
+  // The sink is backed up: read no more from this device until it drains.
+  Pause(c, kPauseSink);
+  sink_paused_.push_back(c.id);
+  if (!sink_wait_armed_) {
+    sink_wait_armed_ = true;
+    opt_.events->NotifyWhenDrained([post = opt_.post, this] { post([this] { OnSinkDrained(); }); });
+  }
 }
 
 }  // namespace herald::mqtt

@@ -38,11 +38,29 @@ bool Broker::HandleSubscribe(Link* link, const Subscribe& sub) {
     granted.emplace_back(std::move(internal), qos);
   }
   m_subscriptions_->Set(static_cast<std::int64_t>(trie_.size()));
-  Encode(ack, &link->out);
-  if (!s.clean) PersistSession(s);
-  // Retained messages follow the SUBACK (MQTT-3.3.1-6).
-  for (const auto& [filter, qos] : granted) SendRetained(s, filter, qos);
-  link->Flush();
+  auto answer = [this, conn_id = c.id, ack = std::move(ack),
+                 granted = std::move(granted)](Status st) {
+    Link* l = LinkById(conn_id);
+    if (!l) return;
+    if (!st.ok()) {
+      l->Close();  // not stored: no SUBACK; the client subscribes again
+      return;
+    }
+    Encode(ack, &l->out);
+    Session& sess = *sessions_.at(l->state->session);
+    // Retained messages follow the SUBACK (MQTT-3.3.1-6).
+    for (const auto& [filter, qos] : granted) SendRetained(sess, filter, qos);
+    l->Flush();
+    Resume(*l->state, kPauseStore);
+  };
+  if (s.clean) {
+    answer(Status::Ok());
+  } else {
+    // A persistent session's subscriptions are stored before the SUBACK, and the
+    // connection's next packets wait for it, so they are answered in order.
+    Pause(c, kPauseStore);
+    PersistSession(s, std::move(answer));
+  }
   return true;
 }
 
@@ -54,9 +72,20 @@ bool Broker::HandleUnsubscribe(Link* link, const Unsubscribe& unsub) {
     if (s.EraseSub(internal)) trie_.Remove(internal, s.id);
   }
   m_subscriptions_->Set(static_cast<std::int64_t>(trie_.size()));
-  if (!s.clean) PersistSession(s);
-  Encode(Unsuback{unsub.packet_id}, &link->out);
-  link->Flush();
+  auto answer = [this, conn_id = c.id, id = unsub.packet_id](Status st) {
+    Link* l = LinkById(conn_id);
+    if (!l) return;
+    if (!st.ok()) return l->Close();
+    Encode(Unsuback{id}, &l->out);
+    l->Flush();
+    Resume(*l->state, kPauseStore);
+  };
+  if (s.clean) {
+    answer(Status::Ok());
+  } else {
+    Pause(c, kPauseStore);
+    PersistSession(s, std::move(answer));
+  }
   return true;
 }
 

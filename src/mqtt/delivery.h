@@ -10,6 +10,7 @@
 #include <string>
 
 #include "core/clock.h"
+#include "core/status.h"
 
 namespace herald::mqtt {
 
@@ -52,11 +53,19 @@ struct GatewayEvent {
 };
 
 // Implemented by the event pipeline. Called on the gateway's event loop: an
-// implementation must hand the event off quickly (queue it) and never block.
+// implementation hands the event off (queues it), never blocks and never drops it.
 class EventSink {
  public:
+  using Done = std::function<void(Status)>;
   virtual ~EventSink() = default;
-  virtual void OnGatewayEvent(GatewayEvent event) = 0;
+  // Takes `event`. `done` (may be null) runs once, on any thread, when the event
+  // is durable in the event log or could not be stored. Returns false when the
+  // sink is above its high-water mark: the caller should stop reading the input
+  // that produces events (a device's receipts) until NotifyWhenDrained fires.
+  virtual bool OnGatewayEvent(GatewayEvent event, Done done = nullptr) = 0;
+  // Runs `fn` once, on any thread, when the sink is back below its low-water
+  // mark (at once if it already is).
+  virtual void NotifyWhenDrained(std::function<void()> fn) = 0;
 };
 
 }  // namespace herald::mqtt

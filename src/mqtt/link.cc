@@ -65,6 +65,7 @@ bool LinkBase::Consume(std::string_view chunk) {
     in_.append(chunk);
     data = in_;
   }
+  if (data.empty()) return true;
   size_t used = loop_.broker->OnInput(this, data);
   if (closing_ || closed_) return false;
   if (in_.empty()) {
@@ -74,6 +75,17 @@ bool LinkBase::Consume(std::string_view chunk) {
     if (in_.empty()) std::string().swap(in_);
   }
   return true;
+}
+
+void LinkBase::ResumeInput() {
+  if (!input_paused_) return;
+  input_paused_ = false;
+  // Not from inside the broker's call that resumed us: on the loop, next.
+  boost::asio::post(loop_.ioc, [self = shared_from_this(), this] {
+    if (closed_ || closing_ || input_paused_) return;
+    if (!in_.empty() && !Consume({})) return;  // the packets read before the pause
+    if (!input_paused_) ResumeReading();
+  });
 }
 
 void LinkBase::Finish() {

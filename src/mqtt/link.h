@@ -38,6 +38,8 @@ class LinkBase : public Link, public std::enable_shared_from_this<LinkBase> {
 
   void Flush() override;
   void Close() override;
+  void ResumeInput() override;
+  size_t pending_output() const override { return out.size() + writing_.size(); }
 
   // Called by Loop::FlushDirty.
   void FlushNow();
@@ -53,6 +55,8 @@ class LinkBase : public Link, public std::enable_shared_from_this<LinkBase> {
   void OnWriteDone(bool ok);
   // Closes now, discarding unwritten output; tells the broker. Idempotent.
   void Finish();
+  // Reads again after input was paused (the transport stopped reading).
+  virtual void ResumeReading() = 0;
 
   Loop& loop_;
   std::string in_;       // the unconsumed tail of a partial packet

@@ -23,6 +23,13 @@ config::Section<MqttConfig> MqttConfigSection() {
          "Unacknowledged QoS 1/2 messages in flight per session.");
   s.Uint("max_queued_messages", &C::max_queued_messages, 1, 100'000'000,
          "Messages queued per persistent session before new ones are dropped (and counted).");
+  s.Uint("flow_high_water", &C::flow_high_water, 1, 100'000'000,
+         "QoS 1/2 messages queued for a connected session above which the connections\n"
+         "publishing to it stop being read (TCP pushes back on them) until the queue is\n"
+         "below half of this: fast publishers slow to the rate the subscriber takes.");
+  s.Uint("max_output_bytes", &C::max_output_bytes, 4096, 1ull << 32,
+         "Bytes waiting to be written to one connection above which QoS 0 messages to\n"
+         "it are dropped (and counted); QoS 1/2 wait in its session's window and queue.");
   s.Uint("message_ttl_s", &C::message_ttl_s, 1, 365ull * 86400,
          "Expiry of a queued message when the publisher sets none, in seconds.");
   s.Check([](const C& c) {

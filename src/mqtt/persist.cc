@@ -19,12 +19,12 @@ void Broker::Commit(store::WriteBatch batch, std::function<void(Status)> done) {
   });
 }
 
-void Broker::PersistSession(const Session& s) {
+void Broker::PersistSession(const Session& s, std::function<void(Status)> done) {
   SessionRecord r{std::string(s.client_id()), std::string(s.mount()), std::string(s.tenant()),
                   std::string(s.user_id()), std::string(s.device_id()), s.subs};
   store::WriteBatch b;
   b.Put(sessions_cf_, s.key, EncodeSessionRecord(r));
-  Commit(std::move(b), [](Status) {});
+  Commit(std::move(b), done ? std::move(done) : [](Status) {});
 }
 
 void Broker::ErasePersistedSession(const Session& s) {

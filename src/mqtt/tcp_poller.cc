@@ -53,19 +53,21 @@ class TcpLink final : public LinkBase {
     // Edge-triggered: read until a short read (the socket buffer is empty; new data
     // raises a new edge). Bounded, so a fast sender cannot starve the loop's other
     // connections: whatever is left is read next turn.
-    if (closed_) return;
+    if (closed_ || input_paused_) return;  // resumed through ResumeReading()
     for (int round = 0; round < 4; ++round) {
-      ssize_t n = ::recv(fd_, loop_.read_buffer.data(), loop_.read_buffer.size(), 0);
+      ssize_t n = ::recv(fd_, loop_.read_buffer.data(), loop_.read_buffer.size(), MSG_DONTWAIT);
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) return Finish();
       if (!Consume(std::string_view(loop_.read_buffer.data(), static_cast<size_t>(n)))) return;
+      if (input_paused_) return;  // the rest waits in the socket buffer
       if (static_cast<size_t>(n) < loop_.read_buffer.size()) return;
     }
     poller_.ReadAgain(shared_from_this());
   }
 
  private:
+  void ResumeReading() override { poller_.ReadAgain(shared_from_this()); }
 
   void StartWrite() override {
     sent_ = 0;

@@ -62,8 +62,17 @@ class TlsLink final : public LinkBase {
                             [self = shared_from_this(), this](boost::system::error_code ec, size_t n) {
                               if (ec || closed_) return Finish();
                               if (!Consume(std::string_view(buf_, n))) return;
+                              if (input_paused_) {
+                                reading_ = false;  // ResumeReading() starts again
+                                return;
+                              }
                               Read();
                             });
+  }
+  void ResumeReading() override {
+    if (reading_) return;
+    reading_ = true;
+    Read();
   }
 
   void StartWrite() override {
@@ -88,6 +97,7 @@ class TlsLink final : public LinkBase {
   asio::ssl::stream<asio::ip::tcp::socket> stream_;
   asio::steady_timer timer_;
   bool opened_ = false;
+  bool reading_ = true;  // a read is outstanding (false while input is paused)
   char buf_[8192];
 };
 

@@ -56,8 +56,17 @@ class WsLink final : public LinkBase {
                         [self = shared_from_this(), this](beast::error_code ec, size_t n) {
                           if (ec || closed_) return Finish();
                           if (!Consume(std::string_view(buf_, n))) return;
+                          if (input_paused_) {
+                            reading_ = false;  // ResumeReading() starts again
+                            return;
+                          }
                           Read();
                         });
+  }
+  void ResumeReading() override {
+    if (reading_ || !opened_) return;
+    reading_ = true;
+    Read();
   }
 
   void StartWrite() override {
@@ -84,6 +93,7 @@ class WsLink final : public LinkBase {
   beast::flat_buffer hs_buffer_;
   http::request<http::empty_body> upgrade_;
   bool opened_ = false;
+  bool reading_ = true;  // a read is outstanding (false while input is paused)
   char buf_[8192];
 };
 

@@ -279,7 +279,7 @@ Status Node::Open(NodeOptions& options) {
   pipeline_ = std::move(*pipeline);
   if (options.register_states) options.register_states(*pipeline_);
   HERALD_RETURN_IF_ERROR(pipeline_->Start());
-  parts_->gateway_events = std::make_unique<GatewayEventSink>(pipeline_.get());
+  parts_->gateway_events = std::make_unique<GatewayEventSink>(pipeline_.get(), &metrics_);
 
   api::TenantDirectory* t = tenants_.get();
   router_ = std::make_unique<api::Router>(
@@ -333,6 +333,7 @@ Status Node::Stop() {
   // Stop intake first, then drain the work it produced, then flush storage.
   if (parts_->kafka) parts_->kafka->Stop();
   if (gateway_) gateway_->Stop();
+  if (parts_->gateway_events) parts_->gateway_events->Stop();  // its events reach the log
   if (parts_->outcomes) (void)parts_->outcomes->Flush(5000);
   if (http_) http_->Stop();
   if (background_) background_->Stop();  // appends it started finish first

@@ -111,6 +111,7 @@ class BrokerTest : public ::testing::Test {
 
   void Subscribe(FakeLink& link, const std::string& filter, QoS qos) {
     Send(link, mqtt::Subscribe{1, {{filter, qos}}});
+    Settle();  // a persistent session's SUBACK waits for the store
     auto p = link.Take();
     ASSERT_FALSE(p.empty());
     ASSERT_TRUE(std::holds_alternative<Suback>(p[0]));
@@ -356,7 +357,12 @@ TEST_F(BrokerTest, DeliverReportsRefusedDeliveredQueuedAndExpired) {
 
 class RecordingSink : public EventSink {
  public:
-  void OnGatewayEvent(GatewayEvent e) override { events.push_back(std::move(e)); }
+  bool OnGatewayEvent(GatewayEvent e, Done done) override {
+    events.push_back(std::move(e));
+    if (done) done(Status::Ok());
+    return true;
+  }
+  void NotifyWhenDrained(std::function<void()> fn) override { fn(); }
   std::vector<GatewayEvent> events;
 };
 
@@ -401,6 +407,7 @@ TEST_F(BrokerTest, DeviceEventsAclAndReceipts) {
   EXPECT_EQ(std::get<Connack>(dev->Take().at(0)).code, ConnackCode::kAccepted);
   Send(*dev, mqtt::Subscribe{2, {{"u/u1", QoS::kAtLeastOnce}, {"u/u2", QoS::kAtLeastOnce},
                                  {"#", QoS::kAtMostOnce}}});
+  Settle();
   auto suback = std::get<Suback>(dev->Take().at(0));
   EXPECT_EQ(suback.codes, (std::vector<SubackCode>{SubackCode::kGrantedQoS1, SubackCode::kFailure,
                                                    SubackCode::kFailure}));
@@ -418,6 +425,8 @@ TEST_F(BrokerTest, DeviceEventsAclAndReceipts) {
   Send(*dev, Publish{false, QoS::kAtLeastOnce, false, 9, "r/u1",
                      R"({"message_id":"m1","type":"opened"})"});
   Send(*dev, Publish{false, QoS::kAtMostOnce, false, 0, "r/u1", "not json"});
+  EXPECT_TRUE(dev->Take().empty());  // the receipt's PUBACK waits until it is stored
+  Settle();
   EXPECT_EQ(std::get<Puback>(dev->Take().at(0)).packet_id, 9);
   EXPECT_EQ(outcomes, (std::vector<DeliveryOutcome>{DeliveryOutcome::kRefused,
                                                     DeliveryOutcome::kDelivered}));
