@@ -60,6 +60,13 @@ class TcpLink final : public LinkBase {
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) return Finish();
       if (!Consume(std::string_view(loop_.read_buffer.data(), static_cast<size_t>(n)))) return;
+      if (!dirty_ && !writing_now_) {
+        // Nothing to answer with, so the kernel would delay its ACK (up to 40 ms), and a
+        // peer with Nagle on holds its next small packet until then: a client acking a
+        // copy of its own publish stalls every message. ACK at once instead.
+        int one = 1;
+        ::setsockopt(fd_, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+      }
       if (input_paused_) return;  // the rest waits in the socket buffer
       if (static_cast<size_t>(n) < loop_.read_buffer.size()) return;
     }
