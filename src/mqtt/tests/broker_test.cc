@@ -218,6 +218,22 @@ TEST_F(BrokerTest, PersistentSessionQueuesWhileOfflineAndRedeliversWithDup) {
   EXPECT_EQ(got[2].payload, "m3");
 }
 
+TEST_F(BrokerTest, AnUnreadableSessionRecordIsReportedAndSkipped) {
+  auto ok = Connect("keeps", /*clean=*/false);
+  Subscribe(*ok, "t/keeps", QoS::kAtLeastOnce);
+  broker_->OnClosed(ok.get());
+  Settle();
+  auto cf = db_->Family(kSessionsFamily).value();
+  store::WriteBatch b;
+  b.Put(cf, "broken", "{\"subs\":[[1,2]]}");
+  b.Put(cf, "not-json", "\x01\x02");
+  ASSERT_TRUE(db_->Write(std::move(b)).ok());
+  MakeBroker();  // recovers without dying
+  EXPECT_EQ(broker_->sessions(), 1u);
+  EXPECT_EQ(metrics_.GetCounter("herald_recovery_bad_records_total", "", {{"kind", "mqtt_session"}}).Value(), 2u);
+  auto back = Connect("keeps", false, /*expect_present=*/true);
+}
+
 TEST_F(BrokerTest, QueuedMessagesSurviveABrokerRestart) {
   {
     auto sub = Connect("dev", false);
