@@ -141,7 +141,13 @@ class LogImpl final : public EventLog {
                              const RecordVisitor& fn) const override;
   std::uint64_t EndOffset(PartitionId p) const override { return Part(p).EndOffset(); }
   std::uint64_t StartOffset(PartitionId p) const override { return Part(p).StartOffset(); }
-  Status EnforceRetention() override;
+  using EventLog::EnforceRetention;
+  Status EnforceRetention(std::span<const std::uint64_t> keep_from) override;
+  std::uint64_t DiskBytes() const override {
+    std::uint64_t total = 0;
+    for (const auto& p : parts_) total += p->DiskBytes();
+    return total;
+  }
 
  private:
   PartitionLog& Part(PartitionId p) const {
@@ -225,11 +231,13 @@ Result<std::uint64_t> LogImpl::Read(PartitionId p, std::uint64_t from, std::size
 }
 
 // One clock reading for all partitions, so they all apply the same cut-off.
-Status LogImpl::EnforceRetention() {
+Status LogImpl::EnforceRetention(std::span<const std::uint64_t> keep_from) {
   const Micros now = opts_.clock->Now();
   Status first_error;
-  for (auto& p : parts_) {
-    Status s = p->EnforceRetention(now);
+  for (size_t i = 0; i < parts_.size(); ++i) {
+    auto& p = parts_[i];
+    std::uint64_t keep = i < keep_from.size() ? keep_from[i] : UINT64_MAX;
+    Status s = p->EnforceRetention(now, keep);
     if (!s.ok() && first_error.ok()) first_error = std::move(s);
   }
   return first_error;

@@ -138,7 +138,13 @@ class EventLog {
   // clock->Now() - retention_age, since every record of the segment was appended
   // before that one. Deletions are counted in herald_log_segments_deleted_total.
   // Blocking file-system work: call it from a background pool, not a shard.
-  virtual Status EnforceRetention() = 0;
+  Status EnforceRetention() { return EnforceRetention({}); }
+  // The same, never deleting a record at or after keep_from[p] (the oldest offset
+  // a reader still needs, such as the pipeline's checkpoint); an empty span keeps
+  // nothing back.
+  virtual Status EnforceRetention(std::span<const std::uint64_t> keep_from) = 0;
+  // Bytes of segment files on disk, over all partitions.
+  virtual std::uint64_t DiskBytes() const = 0;
 };
 
 }  // namespace herald::eventlog

@@ -12,6 +12,9 @@ config::Section<LogConfig> LogConfigSection() {
   s.Uint("retention_mb", &C::retention_mb, 0, 1ull << 30,
          "Retention per partition, by size (0 = unlimited) and by age in hours (0 = forever).");
   s.Uint("retention_hours", &C::retention_hours, 0, 24ull * 3650, "");
+  s.Uint("retention_check_s", &C::retention_check_s, 1, 86400,
+         "Clock time between two retention passes. A pass never deletes events that the\n"
+         "latest checkpoint of their partition does not cover yet.");
   return s;
 }
 

@@ -13,6 +13,7 @@ struct LogConfig {
   std::uint64_t segment_mb = 64;
   std::uint64_t retention_mb = 1024;
   std::uint64_t retention_hours = 168;
+  std::uint64_t retention_check_s = 60;
 };
 
 struct KafkaConfig {

@@ -79,8 +79,10 @@ class PartitionLog {
   Result<std::uint64_t> Read(std::uint64_t from, std::size_t max_records, const RecordVisitor& fn);
   std::uint64_t EndOffset() const { return durable_end_.load(std::memory_order_acquire); }
   std::uint64_t StartOffset() const { return start_offset_.load(std::memory_order_acquire); }
-  // Applies the retention limits of LogOptions as of `now`.
-  Status EnforceRetention(Micros now);
+  // Applies the retention limits of LogOptions as of `now`, deleting no segment
+  // that holds an offset >= keep_from.
+  Status EnforceRetention(Micros now, std::uint64_t keep_from);
+  std::uint64_t DiskBytes() const;
 
  private:
   struct AppendEntry {

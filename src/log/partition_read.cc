@@ -111,7 +111,14 @@ Status PartitionLog::BuildIndex(const ReadCursor& c) {
   return Status::Ok();
 }
 
-Status PartitionLog::EnforceRetention(Micros now) {
+std::uint64_t PartitionLog::DiskBytes() const {
+  std::lock_guard<std::mutex> lk(seg_mu_);
+  std::uint64_t total = 0;
+  for (const auto& s : segments_) total += s->size.load(std::memory_order_acquire);
+  return total;
+}
+
+Status PartitionLog::EnforceRetention(Micros now, std::uint64_t keep_from) {
   const bool by_age = opts_.retention_age > 0;
   const Micros cutoff = now - opts_.retention_age;
   std::vector<std::shared_ptr<Segment>> doomed;
@@ -126,6 +133,8 @@ Status PartitionLog::EnforceRetention(Micros now) {
       const Micros after = segments_[1]->first_ts.load(std::memory_order_acquire);
       const bool expired = by_age && after != Segment::kNoTimestamp && after <= cutoff;
       if (!too_big && !expired) break;
+      // The segment's records end where the next segment begins: still needed?
+      if (segments_[1]->base > keep_from) break;
       (too_big ? m_.deleted_by_size : m_.deleted_by_age)->Inc();
       total -= segments_.front()->size.load(std::memory_order_acquire);
       doomed.push_back(std::move(segments_.front()));

@@ -319,6 +319,17 @@ Status Node::Open(NodeOptions& options) {
     HERALD_RETURN_IF_ERROR(gateway.status());
     gateway_ = std::move(*gateway);
   }
+  // Retention: a timer on the clock hands the file work to the background pool.
+  Gauge* disk = &metrics_.GetGauge("herald_log_disk_bytes", "Bytes of event log segments on disk.");
+  disk->Set(static_cast<std::int64_t>(log_->DiskBytes()));
+  retention_timer_ = shards_->PostEvery(
+      0, static_cast<Micros>(c.log.retention_check_s) * kMicrosPerSecond, [this, disk] {
+        background_->Post([this, disk] {
+          Status s = log_->EnforceRetention(pipeline_->RetainFrom());
+          if (!s.ok()) log::Error("event log retention failed", {{"error", s}});
+          disk->Set(static_cast<std::int64_t>(log_->DiskBytes()));
+        });
+      });
   if (!c.kafka.brokers.empty()) {
     auto k = KafkaBridge::Start(c.kafka, c.stream.max_batch_events, pipeline_.get(), &metrics_);
     HERALD_RETURN_IF_ERROR(k.status());
@@ -336,7 +347,8 @@ Status Node::Stop() {
   if (parts_->gateway_events) parts_->gateway_events->Stop();  // its events reach the log
   if (parts_->outcomes) (void)parts_->outcomes->Flush(5000);
   if (http_) http_->Stop();
-  if (background_) background_->Stop();  // appends it started finish first
+  if (shards_ && retention_timer_) shards_->Cancel(0, retention_timer_);
+  if (background_) background_->Stop();  // appends and retention it started finish first
   if (pipeline_) pipeline_->Stop();      // final checkpoint, on the shards
   if (shards_) shards_->Stop();
   log_.reset();

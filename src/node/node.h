@@ -111,6 +111,7 @@ class Node {
   std::unique_ptr<mqtt::Gateway> gateway_;
   std::unique_ptr<Parts> parts_;  // the wiring that no caller needs by name
   std::string created_admin_key_;
+  ShardExecutor::TimerId retention_timer_ = 0;
   bool stopped_ = false;
 };
 

@@ -94,6 +94,7 @@ Pipeline::Pipeline(const PipelineOptions& o)
                            "Partitions stopped by a log record or checkpoint they cannot read.");
   state_cf_ = opt_.db->Family(store::kStateFamily).value();
   shard_states_.resize(opt_.shards->size());
+  retain_from_ = std::make_unique<std::atomic<std::uint64_t>[]>(partitioner_.partitions());
   for (PartitionId p = 0; p < partitioner_.partitions(); ++p) {
     auto slot = std::make_unique<Slot>();
     slot->part.id_ = p;
@@ -167,6 +168,7 @@ Status Pipeline::LoadPartition(Slot& slot) {
     return Status::Corruption("bad stream checkpoint for partition " + std::to_string(p));
   }
   slot.checkpointed = slot.next;
+  retain_from_[p].store(slot.checkpointed, std::memory_order_release);
   if (std::uint64_t start = opt_.log->StartOffset(p); slot.next < start) {
     log::Warn("the log no longer holds events after the partition's checkpoint; they are skipped",
               {{"partition", p}, {"checkpoint", slot.next}, {"log_start", start}});
@@ -570,8 +572,15 @@ void Pipeline::OnCheckpointWritten(Slot& slot, std::uint64_t next, Status s) {
   }
   m_checkpoints_->Inc();
   slot.checkpointed = next;
+  retain_from_[slot.part.id()].store(next, std::memory_order_release);
   slot.has_checkpoint = true;
   for (auto& state : slot.part.states_) state->OnCheckpointed();
+}
+
+std::vector<std::uint64_t> Pipeline::RetainFrom() const {
+  std::vector<std::uint64_t> out(partitioner_.partitions());
+  for (PartitionId p = 0; p < out.size(); ++p) out[p] = retain_from_[p].load(std::memory_order_acquire);
+  return out;
 }
 
 Micros Pipeline::TickInterval() const {

@@ -208,6 +208,11 @@ class Pipeline {
 
   const Partitioner& partitioner() const { return partitioner_; }
 
+  // By partition, the oldest log offset a restart would replay from (its latest
+  // durable checkpoint): the event log may delete only what lies before it. Any
+  // thread.
+  std::vector<std::uint64_t> RetainFrom() const;
+
  private:
   struct Slot;
   struct StateSpec {
@@ -257,6 +262,7 @@ class Pipeline {
   };
   std::vector<ShardState> shard_states_;                // by shard
   std::vector<ShardExecutor::TimerId> ticks_;           // checkpoint timers, by shard
+  std::unique_ptr<std::atomic<std::uint64_t>[]> retain_from_;  // by partition
   std::shared_ptr<std::atomic<bool>> alive_;            // false once stopped
   std::atomic<bool> started_{false};
   bool start_failed_ = false;  // no final checkpoint then: some states never loaded

@@ -43,6 +43,21 @@ class RetentionTest : public ::testing::Test {
   VirtualClock clock_{kT0};
 };
 
+TEST_F(RetentionTest, NeverDeletesWhatAReaderStillNeeds) {
+  LogOptions o = Options();
+  o.retention_bytes_per_partition = 3000;
+  auto log = EventLog::Open(o).value();
+  Append(*log, 100, kT0);  // segments start at 0, 16, 32, 48, 64, 80, 96
+  const std::uint64_t keep[] = {40};  // a checkpoint still replays from offset 40
+  ASSERT_TRUE(log->EnforceRetention(keep).ok());
+  EXPECT_EQ(log->StartOffset(0), 32u);  // [0,16) and [16,32) went; [32,48) holds 40
+  EXPECT_EQ(Deleted("size"), 2u);
+  EXPECT_EQ(log->DiskBytes(), 100 * kRecordBytes - 32 * kRecordBytes);
+  const std::uint64_t none[] = {0};
+  ASSERT_TRUE(log->EnforceRetention(none).ok());
+  EXPECT_EQ(log->StartOffset(0), 32u);
+}
+
 TEST_F(RetentionTest, BySizeDeletesOldestSegmentsUntilUnderTheLimit) {
   LogOptions o = Options();
   o.retention_bytes_per_partition = 3000;

@@ -12,6 +12,7 @@
 #include "stream/feature_store.h"
 #include "stream/features.h"
 #include "stream/pipeline.h"
+#include "log/event_log.h"
 #include "stream/timezones.h"
 #include "node/gateway_sink.h"
 #include "mqtt/delivery.h"
@@ -165,6 +166,65 @@ TEST_F(NodeTest, ADeliveredOutcomeCountsAgainstItsAccountWithoutASentEvent) {
   }
   EXPECT_EQ(sends.day, 1u);
   EXPECT_EQ(sends.month, 1u);
+}
+
+TEST_F(NodeTest, TheLogShrinksUnderRetentionButKeepsWhatACheckpointNeeds) {
+  Config c = Quiet();
+  c.server.partitions = 2;
+  c.server.virtual_clock = true;
+  c.log.segment_mb = 1;
+  c.log.retention_mb = 1;
+  c.log.retention_check_s = 60;
+  c.stream.checkpoint_interval_ms = 3'600'000;  // checkpoints only when asked
+  std::uint64_t before = 0;
+  {
+    auto n = Node::Start(c, {.http = false, .mqtt = false});
+    ASSERT_TRUE(n.ok()) << n.status().ToString();
+    Node& node = **n;
+    // About 3 MiB of events per partition: three or four segments each.
+    for (int b = 0; b < 130; ++b) {
+      std::vector<stream::Event> batch;
+      for (int i = 0; i < 1000; ++i) {
+        stream::Event e;
+        e.tenant = "default";
+        e.user_id = "user-" + std::to_string(i % 100);
+        e.type = stream::EventType::kAppOpen;
+        e.ts = node.clock().Now();
+        batch.push_back(std::move(e));
+      }
+      std::promise<Status> done;
+      node.pipeline().Ingest(std::move(batch), [&](Status s) { done.set_value(s); });
+      ASSERT_TRUE(done.get_future().get().ok());
+    }
+    before = node.log().DiskBytes();
+    ASSERT_GT(before, 4u << 20);
+    auto& disk = node.metrics().GetGauge("herald_log_disk_bytes", "");
+    // A retention pass before any checkpoint deletes nothing: a restart replays all.
+    node.virtual_clock()->Advance(61 * kMicrosPerSecond);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    EXPECT_EQ(node.log().StartOffset(0), 0u);
+    EXPECT_EQ(node.log().StartOffset(1), 0u);
+    ASSERT_TRUE(node.pipeline().Checkpoint().ok());
+    node.virtual_clock()->Advance(61 * kMicrosPerSecond);
+    for (int i = 0; i < 200 && disk.Value() >= static_cast<std::int64_t>(before); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    EXPECT_LT(node.log().DiskBytes(), before);
+    EXPECT_LE(node.log().DiskBytes(), 2u * (2u << 20));  // at most ~2 segments per partition
+    EXPECT_EQ(disk.Value(), static_cast<std::int64_t>(node.log().DiskBytes()));
+    EXPECT_GT(node.log().StartOffset(0), 0u);
+  }
+  // Nothing needed was deleted: every user still has all of their events.
+  auto n = Node::Start(c, {.http = false, .mqtt = false});
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  auto h = (*n)->pipeline().features();
+  std::uint32_t opens = 0;
+  ASSERT_TRUE((*n)->pipeline().CallOnUser("user-7", [&](stream::Partition& p) {
+    const stream::UserFeatures* f = p.Get(h).Find("default", "user-7");
+    if (f) opens = f->events_total[static_cast<int>(stream::EventType::kAppOpen)];
+    return Status::Ok();
+  }).ok());
+  EXPECT_EQ(opens, 1300u);
 }
 
 TEST_F(NodeTest, NewerOrUnreadableLayoutIsRefusedWithAClearMessage) {
