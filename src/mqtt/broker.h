@@ -161,6 +161,10 @@ class Broker {
   std::uint64_t PersistMessage(store::WriteBatch* batch, const Session& s, const Message& m,
                                std::uint8_t qos);
   void ErasePersistedMessage(const Session& s, std::uint64_t seq);
+  // Records that message `seq` is in flight with `packet_id` (and, for QoS 2,
+  // whether PUBREC came), so a restart resends it as a duplicate with its id.
+  void PersistInflight(store::WriteBatch* batch, const Session& s, const Outgoing& o);
+  void PutSessionRecord(store::WriteBatch* batch, const Session& s);
   void Commit(store::WriteBatch batch, std::function<void(Status)> done);
 
   bool AclAllowsSubscribe(const ConnState& c, std::string_view filter) const;
@@ -184,6 +188,7 @@ class Broker {
   void EmitOutcome(const DeliveryTracker& t, const char* type);
   // Queues a PUBACK (or PUBREC) for `link`; sent when `ready` and all before it are.
   void AckPublisher(ConnState& c, std::uint16_t id, bool qos2, bool ready);
+  void AckPublisher(ConnState& c, std::uint16_t id, std::uint8_t kind, bool ready);
   void FlushAcks(ConnState& c);
   Link* LinkById(std::uint64_t conn_id) const;
 

@@ -20,6 +20,7 @@ class Fifo {
   bool empty() const { return head_ == v_.size(); }
   size_t size() const { return v_.size() - head_; }
   T& front() { return v_[head_]; }
+  T& back() { return v_.back(); }
   const T& front() const { return v_[head_]; }
   void push_back(T t) { v_.push_back(std::move(t)); }
   void pop_front() {
@@ -78,8 +79,9 @@ struct DeliveryTracker {
 // PUBLISHes arrived (MQTT-4.6.0-2), so one waiting for a store commit holds back
 // the ones behind it.
 struct PendingAck {
+  enum Kind : std::uint8_t { kPuback, kPubrec, kPubcomp };
   std::uint16_t packet_id;
-  bool qos2;
+  Kind kind;
   bool ready;
 };
 

@@ -45,7 +45,12 @@ bool Broker::HandlePublish(Link* link, const Publish& p) {
   Route(msg, &batch);
   publishing_conn_ = 0;
   if (p.qos == QoS::kAtMostOnce) return true;
-  if (p.qos == QoS::kExactlyOnce) s.AddAwaitingRel(p.packet_id);
+  if (p.qos == QoS::kExactlyOnce) {
+    s.AddAwaitingRel(p.packet_id);
+    // A persistent session remembers the id until PUBREL, across restarts, so a
+    // resent PUBLISH after a crash is not routed twice. Stored before the PUBREC.
+    if (!s.clean) PutSessionRecord(&batch, s);
+  }
   const bool qos2 = p.qos == QoS::kExactlyOnce;
   if (batch.empty()) {
     if (c.acks.empty()) {
@@ -76,17 +81,29 @@ bool Broker::HandlePublish(Link* link, const Publish& p) {
   return true;
 }
 
+namespace {
+
+void EncodeAck(std::uint8_t kind, std::uint16_t id, std::string* out) {
+  switch (kind) {
+    case PendingAck::kPubrec: return Encode(Pubrec{id}, out);
+    case PendingAck::kPubcomp: return Encode(Pubcomp{id}, out);
+    default: return Encode(Puback{id}, out);
+  }
+}
+
+}  // namespace
+
 void Broker::AckPublisher(ConnState& c, std::uint16_t id, bool qos2, bool ready) {
+  AckPublisher(c, id, qos2 ? PendingAck::kPubrec : PendingAck::kPuback, ready);
+}
+
+void Broker::AckPublisher(ConnState& c, std::uint16_t id, std::uint8_t kind, bool ready) {
   if (ready && c.acks.empty()) {
-    if (qos2) {
-      Encode(Pubrec{id}, &c.link->out);
-    } else {
-      Encode(Puback{id}, &c.link->out);
-    }
+    EncodeAck(kind, id, &c.link->out);
     c.link->Flush();
     return;
   }
-  c.acks.push_back({id, qos2, ready});
+  c.acks.push_back({id, static_cast<PendingAck::Kind>(kind), ready});
   FlushAcks(c);
 }
 
@@ -94,11 +111,7 @@ void Broker::FlushAcks(ConnState& c) {
   bool sent = false;
   while (!c.acks.empty() && c.acks.front().ready) {
     const PendingAck& a = c.acks.front();
-    if (a.qos2) {
-      Encode(Pubrec{a.packet_id}, &c.link->out);
-    } else {
-      Encode(Puback{a.packet_id}, &c.link->out);
-    }
+    EncodeAck(a.kind, a.packet_id, &c.link->out);
     c.acks.pop_front();
     sent = true;
   }
@@ -186,6 +199,7 @@ void Broker::Pump(Session& s) {
   if (!s.link) return;
   bool sent = false;
   Micros now = 0;
+  store::WriteBatch marks;
   while (!s.queue.empty() && s.inflight.size() < opt_.config.max_inflight) {
     Outgoing o = std::move(s.queue.front());
     s.queue.pop_front();
@@ -200,10 +214,12 @@ void Broker::Pump(Session& s) {
     }
     o.packet_id = NextPacketId(s);
     SendPublish(s, o, false);
+    if (o.seq) PersistInflight(&marks, s, o);
     s.inflight.push_back(std::move(o));
     sent = true;
   }
   if (sent) s.link->Flush();
+  if (!marks.empty()) Commit(std::move(marks), [](Status) {});
   if (!s.blocked.empty() && s.queue.size() < opt_.config.flow_high_water / 2) ReleasePublishers(s);
 }
 
@@ -231,6 +247,11 @@ bool Broker::HandlePubrec(Link* link, std::uint16_t id) {
   for (Outgoing& o : s.inflight) {
     if (o.packet_id == id && o.qos == 2) {
       o.pubrec = true;
+      if (o.seq) {  // after a restart, PUBREL goes again instead of the PUBLISH
+        store::WriteBatch b;
+        PersistInflight(&b, s, o);
+        Commit(std::move(b), [](Status) {});
+      }
       break;
     }
   }
@@ -240,10 +261,19 @@ bool Broker::HandlePubrec(Link* link, std::uint16_t id) {
 }
 
 bool Broker::HandlePubrel(Link* link, std::uint16_t id) {
-  Session& s = *sessions_.at(link->state->session);
+  ConnState& c = *link->state;
+  Session& s = *sessions_.at(c.session);
+  bool known = s.AwaitingRel(id);
   s.EraseAwaitingRel(id);
-  Encode(Pubcomp{id}, &link->out);
-  link->Flush();
+  if (s.clean || !known) {
+    AckPublisher(c, id, PendingAck::kPubcomp, true);
+    return true;
+  }
+  // PUBCOMP frees the id for the client's next QoS 2 message: forget it durably first.
+  AckPublisher(c, id, PendingAck::kPubcomp, false);
+  store::WriteBatch b;
+  PutSessionRecord(&b, s);
+  Commit(std::move(b), [this, conn_id = c.id, id](Status st) { AckReady(conn_id, id, st.ok()); });
   return true;
 }
 

@@ -19,11 +19,19 @@ void Broker::Commit(store::WriteBatch batch, std::function<void(Status)> done) {
   });
 }
 
-void Broker::PersistSession(const Session& s, std::function<void(Status)> done) {
+void Broker::PutSessionRecord(store::WriteBatch* b, const Session& s) {
   SessionRecord r{std::string(s.client_id()), std::string(s.mount()), std::string(s.tenant()),
-                  std::string(s.user_id()), std::string(s.device_id()), s.subs};
+                  std::string(s.user_id()), std::string(s.device_id()), s.subs, s.awaiting_rel};
+  b->Put(sessions_cf_, s.key, EncodeSessionRecord(r));
+}
+
+void Broker::PersistInflight(store::WriteBatch* b, const Session& s, const Outgoing& o) {
+  b->Put(messages_cf_, InflightKey(s.key, o.seq), EncodeInflightRecord(o.packet_id, o.pubrec));
+}
+
+void Broker::PersistSession(const Session& s, std::function<void(Status)> done) {
   store::WriteBatch b;
-  b.Put(sessions_cf_, s.key, EncodeSessionRecord(r));
+  PutSessionRecord(&b, s);
   Commit(std::move(b), done ? std::move(done) : [](Status) {});
 }
 
@@ -31,7 +39,9 @@ void Broker::ErasePersistedSession(const Session& s) {
   store::WriteBatch b;
   b.Delete(sessions_cf_, s.key);
   auto erase = [&](const Outgoing& o) {
-    if (o.seq) b.Delete(messages_cf_, MessageKey(s.key, o.seq));
+    if (!o.seq) return;
+    b.Delete(messages_cf_, MessageKey(s.key, o.seq));
+    b.Delete(messages_cf_, InflightKey(s.key, o.seq));
   };
   for (const Outgoing& o : s.inflight) erase(o);
   for (const Outgoing& o : s.queue) erase(o);
@@ -51,6 +61,7 @@ std::uint64_t Broker::PersistMessage(store::WriteBatch* batch, const Session& s,
 void Broker::ErasePersistedMessage(const Session& s, std::uint64_t seq) {
   store::WriteBatch b;
   b.Delete(messages_cf_, MessageKey(s.key, seq));
+  b.Delete(messages_cf_, InflightKey(s.key, seq));
   Commit(std::move(b), [](Status) {});
 }
 
@@ -81,6 +92,7 @@ Status Broker::Recover() {
       s->SetSub(filter, qos);
       trie_.Insert(filter, s->id, qos);
     }
+    s->awaiting_rel = r->awaiting_rel;
     session_by_key_[s->key] = s->id;
     sessions_[s->id] = std::move(s);
     return true;
@@ -94,7 +106,23 @@ Status Broker::Recover() {
 
   size_t queued = 0, orphans = 0;
   store::WriteBatch cleanup;
+  // A message's in-flight mark sorts right after the message: remember the last one.
+  std::string last_key;
+  Outgoing* last = nullptr;
   HERALD_RETURN_IF_ERROR(opt_.db->Scan(messages_cf_, "", [&](std::string_view key, std::string_view v) {
+    if (last && key.size() == last_key.size() + 1 && key.back() == '\x01' &&
+        key.substr(0, last_key.size()) == last_key) {
+      bool pubrec = false;
+      if (!DecodeInflightRecord(v, &last->packet_id, &pubrec)) {
+        last->packet_id = 0;
+        cleanup.Delete(messages_cf_, key);
+        ++orphans;
+      }
+      last->pubrec = pubrec && last->qos == 2;
+      last = nullptr;
+      return true;
+    }
+    last = nullptr;
     if (key.size() < 9) return true;
     std::string skey(key.substr(0, key.size() - 9));
     std::uint64_t seq = 0;
@@ -108,11 +136,28 @@ Status Broker::Recover() {
       ++orphans;
       return true;
     }
-    sessions_.at(sid->second)->queue.push_back(Outgoing{m, qos, 0, false, seq});
+    Session& sess = *sessions_.at(sid->second);
+    sess.queue.push_back(Outgoing{m, qos, 0, false, seq});
+    last = &sess.queue.back();
+    last_key.assign(key);
     ++queued;
     return true;
   }));
   HERALD_RETURN_IF_ERROR(opt_.db->Write(std::move(cleanup)));
+  // Messages that were in flight when the process stopped are in flight again:
+  // on reconnect they go with DUP and their packet id (or their PUBREL goes).
+  for (auto& [id, s] : sessions_) {
+    if (s->queue.empty()) continue;
+    Fifo<Outgoing> rest;
+    for (Outgoing& o : s->queue) {
+      if (o.packet_id) {
+        s->inflight.push_back(std::move(o));
+      } else {
+        rest.push_back(std::move(o));
+      }
+    }
+    s->queue = std::move(rest);
+  }
 
   HERALD_RETURN_IF_ERROR(opt_.db->Scan(retained_cf_, "", [&](std::string_view key, std::string_view v) {
     if (v.empty()) return true;

@@ -63,12 +63,37 @@ bool DecodeMessageRecord(std::string_view bytes, Message* m, std::uint8_t* qos) 
   return *qos == 1 || *qos == 2;
 }
 
+std::string InflightKey(const std::string& session_key, std::uint64_t seq) {
+  std::string k = MessageKey(session_key, seq);
+  k.push_back('\x01');
+  return k;
+}
+
+std::string EncodeInflightRecord(std::uint16_t packet_id, bool pubrec) {
+  std::string out;
+  ByteWriter w(&out);
+  w.Fixed(packet_id);
+  w.Byte(pubrec ? 1 : 0);
+  return out;
+}
+
+bool DecodeInflightRecord(std::string_view bytes, std::uint16_t* packet_id, bool* pubrec) {
+  ByteReader r(bytes);
+  std::uint8_t flags;
+  if (!r.Fixed(packet_id) || !r.Byte(&flags) || !r.done() || *packet_id == 0 || flags > 1) {
+    return false;
+  }
+  *pubrec = flags & 1;
+  return true;
+}
+
 std::string EncodeSessionRecord(const SessionRecord& r) {
   nlohmann::json subs = nlohmann::json::array();
   for (const auto& [filter, qos] : r.subs) subs.push_back({filter, qos});
   nlohmann::json j = {{"client_id", r.client_id}, {"mount", r.mount},
                       {"tenant", r.tenant},       {"user_id", r.user_id},
                       {"device_id", r.device_id}, {"subs", subs}};
+  if (!r.awaiting_rel.empty()) j["awaiting_rel"] = r.awaiting_rel;
   return j.dump();
 }
 
@@ -92,6 +117,15 @@ Result<SessionRecord> DecodeSessionRecord(std::string_view bytes) {
         return Status::Corruption("session record: a subscription is not [filter, qos 0..2]");
       }
       r.subs.emplace_back(sub[0].get<std::string>(), sub[1].get<std::uint8_t>());
+    }
+  }
+  if (auto it = j.find("awaiting_rel"); it != j.end()) {
+    if (!it->is_array()) return Status::Corruption("session record: awaiting_rel is not an array");
+    for (const auto& id : *it) {
+      if (!id.is_number_unsigned() || id.get<unsigned>() == 0 || id.get<unsigned>() > 65535) {
+        return Status::Corruption("session record: awaiting_rel holds a bad packet id");
+      }
+      r.awaiting_rel.push_back(id.get<std::uint16_t>());
     }
   }
   return r;

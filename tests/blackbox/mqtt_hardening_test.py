@@ -136,6 +136,67 @@ class DurableAcknowledgementTest(unittest.TestCase):
             broker.stop()
 
 
+class InflightAcrossKill9Test(unittest.TestCase):
+    """What was in flight when the broker died is exactly where it was."""
+
+    def test_qos2_is_delivered_exactly_once_across_kill9(self):
+        broker = HeraldBroker(open_mode=True)
+        try:
+            topic, sid, pid = uid("q2"), uid("q2-sub"), uid("q2-pub")
+            sub = raw.RawClient(broker.host, broker.port, timeout=WAIT_S)
+            sub.connect(sid, clean=False)
+            self.assertEqual(sub.subscribe([(topic, 2)]), [2])
+            pub = raw.RawClient(broker.host, broker.port, timeout=WAIT_S)
+            pub.connect(pid, clean=False)
+            pub.send(raw.publish(topic, b"once", qos=2, packet_id=7))
+            self.assertEqual(pub.expect(raw.PUBREC).packet_id, 7)  # no PUBREL yet
+            first = sub.next_publish()  # the subscriber takes it (PUBREC, PUBREL, PUBCOMP)
+            self.assertEqual(first.payload, b"once")
+            sub.expect(raw.PUBREL)
+            sub.send(raw.ack_packet(raw.PUBCOMP, first.packet_id))
+            time.sleep(0.2)
+            broker.restart(kill9=True)
+            # The publisher did not see PUBCOMP, so it sends the PUBLISH again, as
+            # MQTT-4.3.3 requires; herald remembers the id and does not route it twice.
+            pub = raw.RawClient(broker.host, broker.port, timeout=WAIT_S)
+            self.assertTrue(pub.connect(pid, clean=False).session_present)
+            pub.send(raw.publish(topic, b"once", qos=2, packet_id=7, dup=True))
+            self.assertEqual(pub.expect(raw.PUBREC).packet_id, 7)
+            pub.send(raw.ack_packet(raw.PUBREL, 7))
+            self.assertEqual(pub.expect(raw.PUBCOMP).packet_id, 7)
+            sub = raw.RawClient(broker.host, broker.port, timeout=WAIT_S)
+            self.assertTrue(sub.connect(sid, clean=False).session_present)
+            self.assertEqual(sub.publishes_within(1.0), [])
+            for c in (pub, sub):
+                c.close()
+        finally:
+            broker.stop()
+
+    def test_unacknowledged_qos1_comes_back_with_dup_and_its_id_after_kill9(self):
+        broker = HeraldBroker(open_mode=True)
+        try:
+            topic, sid = uid("dupk9"), uid("dupk9-sub")
+            sub = raw.RawClient(broker.host, broker.port, timeout=WAIT_S)
+            sub.connect(sid, clean=False)
+            sub.subscribe([(topic, 1)])
+            pub = raw.RawClient(broker.host, broker.port, timeout=WAIT_S)
+            pub.connect(uid("dupk9-pub"))
+            pub.publish(topic, b"ack me later", qos=1)
+            first = sub.next_publish(ack=False)
+            self.assertFalse(first.dup)
+            time.sleep(0.2)  # the in-flight mark is written behind the send
+            broker.restart(kill9=True)
+            back = raw.RawClient(broker.host, broker.port, timeout=WAIT_S)
+            self.assertTrue(back.connect(sid, clean=False).session_present)
+            again = back.next_publish()
+            self.assertEqual((again.payload, again.dup, again.packet_id),
+                             (b"ack me later", True, first.packet_id))
+            for c in (sub, pub, back):
+                c.close()
+        finally:
+            broker.stop()
+
+
 class FanInFloodTest(unittest.TestCase):
     def test_qos1_fan_in_flood_delivers_every_acknowledged_message(self):
         """Four mosquitto_pub processes flood one mosquitto_sub at QoS 1.

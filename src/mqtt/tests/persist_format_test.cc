@@ -68,6 +68,22 @@ TEST(PersistFormatTest, MessageRecordWithAndWithoutIds) {
   EXPECT_FALSE(DecodeMessageRecord(whole, &m, &qos));
 }
 
+TEST(PersistFormatTest, InflightMarkAndAwaitingRel) {
+  EXPECT_EQ(Hex(InflightKey("k", 258)), "6b00" "0000000000000102" "01");
+  EXPECT_EQ(Hex(EncodeInflightRecord(0x1234, true)), "341201");
+  std::uint16_t id = 0;
+  bool pubrec = false;
+  ASSERT_TRUE(DecodeInflightRecord(Unhex("341200"), &id, &pubrec));
+  EXPECT_EQ((id, pubrec), (0x1234, false));
+  EXPECT_FALSE(DecodeInflightRecord(Unhex("000000"), &id, &pubrec));  // packet id 0
+  SessionRecord r{"c1", "", "", "", "", {}, {7, 9}};
+  EXPECT_EQ(EncodeSessionRecord(r),
+            R"({"awaiting_rel":[7,9],"client_id":"c1","device_id":"","mount":"","subs":[],"tenant":"","user_id":""})");
+  EXPECT_EQ(DecodeSessionRecord(EncodeSessionRecord(r)).value().awaiting_rel,
+            (std::vector<std::uint16_t>{7, 9}));
+  EXPECT_FALSE(DecodeSessionRecord(R"({"awaiting_rel":[0]})").ok());
+}
+
 TEST(PersistFormatTest, MessageKeyAndSessionRecord) {
   EXPECT_EQ(Hex(MessageKey("k", 258)), "6b00" "0000000000000102");
   SessionRecord r{"c1", "t/", "t", "u1", "d1", {{"t/u/u1", 1}}};
