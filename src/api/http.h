@@ -68,6 +68,11 @@ struct HttpServerOptions {
   std::uint64_t max_header_bytes = 16 << 10;
   unsigned idle_timeout_s = 60;
   MetricsRegistry* metrics = nullptr;  // may be null
+  // Connections served at once; past it a new one gets 503 too_many_connections.
+  unsigned max_connections = 4096;
+  // Descriptors left for MQTT devices: a connection that would leave fewer free
+  // is refused the same way.
+  unsigned descriptor_reserve = 0;
 };
 
 class HttpServer {

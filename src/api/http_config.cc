@@ -13,6 +13,8 @@ config::Section<HttpConfig> HttpConfigSection() {
          "Largest request head (request line + headers); larger get 431.");
   s.Uint("idle_timeout_s", &C::idle_timeout_s, 1, 86400,
          "A keep-alive connection idle this long is closed.");
+  s.Uint("max_connections", &C::max_connections, 1, 1'000'000,
+         "HTTP connections served at once; past it a new one gets 503 too_many_connections.");
   return s;
 }
 

@@ -13,6 +13,7 @@ struct HttpConfig {
   std::uint64_t max_body_bytes = 16 << 20;
   std::uint64_t max_header_bytes = 16 << 10;
   unsigned idle_timeout_s = 60;
+  unsigned max_connections = 4096;
 };
 
 config::Section<HttpConfig> HttpConfigSection();

@@ -11,6 +11,7 @@
 
 #include "api/http.h"
 #include "core/log.h"
+#include "core/descriptors.h"
 #include "core/metrics.h"
 #include "core/version.h"
 
@@ -33,7 +34,15 @@ struct ServerState {
   Handler handler;
   Gauge* connections = nullptr;
   Counter* protocol_errors = nullptr;
+  Counter* refused = nullptr;
+  long descriptor_limit = 0;
 };
+
+// Said to a connection over the cap, before it is closed.
+constexpr std::string_view kTooMany =
+    "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+    "Connection: close\r\nRetry-After: 1\r\nContent-Length: 89\r\n\r\n"
+    "{\"error\":{\"code\":\"too_many_connections\",\"message\":\"the server has too many connections\"}}";
 
 void ParseQuery(std::string_view q, std::map<std::string, std::string>* out) {
   while (!q.empty()) {
@@ -248,7 +257,15 @@ class BeastServer final : public HttpServer {
   void Accept() {
     acceptor_.async_accept(asio::make_strand(ioc_), [this](beast::error_code ec, tcp::socket s) {
       if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
-      if (!ec) {
+      if (!ec && (state_->connections->Value() >= state_->options.max_connections ||
+                  InDescriptorReserve(s.native_handle(), state_->options.descriptor_reserve,
+                                      state_->descriptor_limit))) {
+        state_->refused->Inc();
+        beast::error_code wec;
+        s.non_blocking(true, wec);
+        asio::write(s, asio::buffer(kTooMany), wec);  // a fresh socket's buffer takes it
+        s.close(wec);
+      } else if (!ec) {
         s.set_option(tcp::no_delay(true), ec);
         std::make_shared<Session>(std::move(s), state_)->Start();
       } else {
@@ -282,6 +299,11 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& o
   state->protocol_errors = &m.GetCounter(
       "herald_http_protocol_errors_total",
       "Requests rejected before routing (malformed, oversized body or head).");
+  state->refused = &m.GetCounter(
+      "herald_http_connections_refused_total",
+      "Connections answered 503 too_many_connections: over http.max_connections, or into the "
+      "descriptors kept for MQTT devices.");
+  state->descriptor_limit = DescriptorLimit();
   auto server = std::make_unique<BeastServer>(state);
   HERALD_RETURN_IF_ERROR(server->Listen());
   return std::unique_ptr<HttpServer>(std::move(server));

@@ -1,6 +1,8 @@
 // The gateway: the event loop, the TCP transport and the listeners.
 #include "mqtt/gateway.h"
 
+#include "core/descriptors.h"
+
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -62,6 +64,10 @@ class GatewayImpl final : public Gateway {
       HERALD_RETURN_IF_ERROR(Listen(c.tls_listen, Transport::kTls, &tls_));
     }
     tick_ = std::make_unique<asio::steady_timer>(loop_->ioc);
+    m_refused_ = &options_.metrics->GetCounter(
+        "herald_mqtt_browser_connections_refused_total",
+        "WebSocket and TLS connections closed at accept: over mqtt.max_browser_connections, or "
+        "into the descriptors kept for MQTT over TCP.");
     ScheduleTick();
     thread_ = std::thread([this] {
       pthread_setname_np(pthread_self(), "mqtt-loop");
@@ -125,6 +131,16 @@ class GatewayImpl final : public Gateway {
         t->async_wait([this, acc, kind, t](boost::system::error_code) { Accept(acc, kind); });
         return;
       }
+      if (kind != Transport::kTcp &&
+          (loop_->browser_links >= options_.config.max_browser_connections ||
+           InDescriptorReserve(s.native_handle(), options_.descriptor_reserve, descriptor_limit_))) {
+        // A browser connection past its cap, or into the descriptors kept for devices.
+        m_refused_->Inc();
+        boost::system::error_code cec;
+        s.close(cec);
+        Accept(acc, kind);
+        return;
+      }
       switch (kind) {
         case Transport::kTcp: poller_->Adopt(s.release()); break;
         case Transport::kWebSocket: StartWebSocketLink(*loop_, std::move(s)); break;
@@ -148,6 +164,8 @@ class GatewayImpl final : public Gateway {
   std::unique_ptr<Broker> broker_;
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;
   std::unique_ptr<asio::steady_timer> tick_;
+  long descriptor_limit_ = DescriptorLimit();
+  Counter* m_refused_ = nullptr;
   std::unique_ptr<TcpPoller> poller_;
   std::shared_ptr<TlsContext> tls_context_;
   Endpoint tcp_, ws_, tls_;

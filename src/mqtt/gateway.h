@@ -29,6 +29,8 @@ struct GatewayOptions {
   EventSink* events = nullptr;              // may be null
   const Clock* clock = nullptr;             // required
   MetricsRegistry* metrics = nullptr;       // required
+  // Descriptors the WebSocket and TLS listeners leave free for MQTT over TCP.
+  unsigned descriptor_reserve = 0;
 };
 
 // Column families the gateway needs in the store.

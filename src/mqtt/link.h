@@ -27,6 +27,8 @@ struct Loop {
   // Set while the TCP poller handles a batch of ready sockets; it flushes at the
   // end of the batch, so no separate flush needs to be posted.
   bool in_poll = false;
+  // WebSocket and TLS connections open on this loop (the TCP ones are the poller's).
+  size_t browser_links = 0;
 
   // Writes every dirty connection's output. Posted once per turn.
   void FlushDirty();

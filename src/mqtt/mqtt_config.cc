@@ -30,6 +30,9 @@ config::Section<MqttConfig> MqttConfigSection() {
   s.Uint("max_output_bytes", &C::max_output_bytes, 4096, 1ull << 32,
          "Bytes waiting to be written to one connection above which QoS 0 messages to\n"
          "it are dropped (and counted); QoS 1/2 wait in its session's window and queue.");
+  s.Uint("max_browser_connections", &C::max_browser_connections, 1, 100'000'000,
+         "WebSocket and TLS connections served at once; past it (or past the descriptors\n"
+         "kept for MQTT over TCP, server.descriptor_reserve) a new one is closed at once.");
   s.Uint("message_ttl_s", &C::message_ttl_s, 1, 365ull * 86400,
          "Expiry of a queued message when the publisher sets none, in seconds.");
   s.Check([](const C& c) {

@@ -21,6 +21,7 @@ struct MqttConfig {
   std::uint64_t max_queued_messages = 10000;
   std::uint64_t flow_high_water = 1000;
   std::uint64_t max_output_bytes = 4 << 20;
+  std::uint64_t max_browser_connections = 65536;
   std::uint64_t message_ttl_s = 7 * 24 * 3600;
 };
 

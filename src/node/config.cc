@@ -33,6 +33,10 @@ config::Section<ServerConfig> ServerSection() {
          "Allowed only when every listener is on a loopback address.");
   s.String("virtual_clock_start", &C::virtual_clock_start,
            "Where a fresh virtual clock starts (ISO-8601 with a zone).");
+  s.Uint("descriptor_reserve", &C::descriptor_reserve, 0, 1'000'000,
+         "File descriptors kept for MQTT devices: the HTTP and WebSocket listeners refuse a\n"
+         "connection that would leave fewer free (RLIMIT_NOFILE), so a flood of idle API or\n"
+         "browser connections cannot lock devices out.");
   s.Check([](const C& c) {
     if (c.data_dir.empty()) return Status::InvalidArgument("server.data_dir must not be empty");
     if (c.shards > c.partitions) {

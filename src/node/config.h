@@ -25,6 +25,7 @@ struct ServerConfig {
   std::string log_level = "info";
   bool virtual_clock = false;
   std::string virtual_clock_start = "2026-01-05T00:00:00Z";
+  unsigned descriptor_reserve = 1024;
 };
 
 struct Config {

@@ -292,8 +292,10 @@ Status Node::Open(NodeOptions& options) {
   api::RegisterEventRoutes(*router_, parts_->events);
 
   if (options.http) {
-    api::HttpServerOptions ho{c.http.listen,         c.http.threads,         c.http.max_body_bytes,
-                              c.http.max_header_bytes, c.http.idle_timeout_s, &metrics_};
+    api::HttpServerOptions ho{c.http.listen,          c.http.threads,
+                              c.http.max_body_bytes,  c.http.max_header_bytes,
+                              c.http.idle_timeout_s,  &metrics_,
+                              c.http.max_connections, c.server.descriptor_reserve};
     api::Router* router = router_.get();
     auto http = api::HttpServer::Start(
         ho, [router](api::HttpRequest& req, api::Respond respond) { router->Handle(req, std::move(respond)); });
@@ -313,8 +315,8 @@ Status Node::Open(NodeOptions& options) {
   }
   if (options.mqtt) {
     if (c.mqtt.open_mode) log::Warn("mqtt open mode: anonymous clients, no ACL");
-    mqtt::GatewayOptions go{c.mqtt, db_.get(), devices_.get(), parts_->gateway_events.get(), clock_,
-                            &metrics_};
+    mqtt::GatewayOptions go{c.mqtt,  db_.get(),  devices_.get(), parts_->gateway_events.get(),
+                            clock_,  &metrics_, c.server.descriptor_reserve};
     auto gateway = mqtt::Gateway::Start(go);
     HERALD_RETURN_IF_ERROR(gateway.status());
     gateway_ = std::move(*gateway);

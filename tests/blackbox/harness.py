@@ -19,7 +19,7 @@ LISTEN_RE = re.compile(r"^listening http=(\S+) mqtt=(\S+) ws=(\S+)$")
 
 
 class Server:
-    def __init__(self, *extra, data_dir=None, config=None):
+    def __init__(self, *extra, data_dir=None, config=None, max_open_files=None):
         self.own_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="herald-bb-")
         args = [HERALD, "serve", "--data-dir", self.data_dir,
@@ -27,8 +27,12 @@ class Server:
                 "--ws-listen", "127.0.0.1:0", *extra]
         if config:
             args += ["--config", config]
+        def limit():  # in the child, before exec: its own descriptor limit
+            if max_open_files:
+                import resource
+                resource.setrlimit(resource.RLIMIT_NOFILE, (max_open_files, max_open_files))
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     stdin=subprocess.DEVNULL, text=True)
+                                     stdin=subprocess.DEVNULL, text=True, preexec_fn=limit)
         self.stdout_lines = []
         deadline = time.time() + 30
         while time.time() < deadline:

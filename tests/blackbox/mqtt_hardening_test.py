@@ -197,6 +197,47 @@ class InflightAcrossKill9Test(unittest.TestCase):
             broker.stop()
 
 
+class DescriptorBudgetTest(unittest.TestCase):
+    def test_an_http_connection_flood_leaves_mqtt_connects_working(self):
+        """herald runs with 1,500 descriptors and keeps 400 for devices; 1,400 idle
+        HTTP connections take what they may, the rest are refused, devices connect."""
+        import socket
+        from harness import Server
+        conf_dir = tempfile.mkdtemp(prefix="herald-fds-")
+        conf = os.path.join(conf_dir, "fds.toml")
+        with open(conf, "w") as f:
+            f.write("[server]\ndescriptor_reserve = 400\n[http]\nmax_connections = 100000\n")
+        s = Server("--mqtt-open", config=conf, max_open_files=1500)
+        idle = []
+        try:
+            host, port = s.http.rsplit(":", 1)
+            for _ in range(1400):
+                c = socket.create_connection((host, int(port)), timeout=5)
+                idle.append(c)
+            time.sleep(0.5)
+            # The last ones were answered and closed: the answer names the reason.
+            idle[-1].settimeout(5)
+            answer = idle[-1].recv(4096)
+            self.assertIn(b"503", answer.split(b"\r\n")[0])
+            self.assertIn(b"too_many_connections", answer)
+            mhost, mport = s.mqtt.rsplit(":", 1)
+            for i in range(20):  # devices still get in
+                d = raw.RawClient(mhost, int(mport), timeout=WAIT_S)
+                self.assertEqual(d.connect(uid("dev%d" % i)).return_code, 0)
+                idle.append(d.sock)
+            for c in idle[:1400]:
+                c.close()
+            idle = idle[1400:]
+            time.sleep(0.5)
+            self.assertGreater(metric(s, "herald_http_connections_refused_total"), 0)
+        finally:
+            for c in idle:
+                c.close()
+            s.stop()
+            s.cleanup()
+            shutil.rmtree(conf_dir, ignore_errors=True)
+
+
 class FanInFloodTest(unittest.TestCase):
     def test_qos1_fan_in_flood_delivers_every_acknowledged_message(self):
         """Four mosquitto_pub processes flood one mosquitto_sub at QoS 1.
