@@ -39,6 +39,15 @@ bool ShardExecutor::Post(unsigned shard, Task task) {
   return true;
 }
 
+bool ShardExecutor::PostBounded(unsigned shard, Task task) {
+  Shard& s = *shards_[shard % shards_.size()];
+  if (CurrentShard() < 0) {
+    std::unique_lock<std::mutex> lock(s.mu);
+    s.room_cv.wait(lock, [&] { return s.queue.size() < kMaxQueued || s.stopping; });
+  }
+  return Post(shard, std::move(task));
+}
+
 void ShardExecutor::RunOnAll(const std::function<void(unsigned)>& task) {
   std::mutex mu;
   std::condition_variable cv;
@@ -147,6 +156,7 @@ void ShardExecutor::Stop() {
     std::lock_guard<std::mutex> lock(s->mu);
     s->stopping = true;
     s->cv.notify_one();
+    s->room_cv.notify_all();
   }
   for (auto& s : shards_) {
     if (s->thread.joinable()) s->thread.join();
@@ -187,6 +197,7 @@ void ShardExecutor::Run(unsigned index) {
       if (s.queue.empty() && s.stopping) return;
       batch.swap(s.queue);  // take everything queued in one lock acquisition
     }
+    s.room_cv.notify_all();
     for (Task& t : batch) t();
     batch.clear();
     if (!virtual_) {

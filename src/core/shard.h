@@ -52,6 +52,13 @@ class ShardExecutor final : public TimerDriver {
   // Returns false once Stop() has begun; the task is then dropped.
   bool Post(unsigned shard, Task task);
   bool PostToPartition(PartitionId p, Task task) { return Post(ShardOf(p), std::move(task)); }
+  // Post() for producers from outside (ingest, API calls): waits while the shard
+  // has kMaxQueued tasks queued, so that a flood slows its source down instead
+  // of growing memory. From a shard's own thread it never waits (that could wait
+  // for itself). Producers whose waiting could block a shard (the store's
+  // committer) use Post().
+  bool PostBounded(unsigned shard, Task task);
+  static constexpr size_t kMaxQueued = 65536;
 
   // Runs `task` on every shard and waits until all have run it. Must not be
   // called from a shard.
@@ -101,6 +108,7 @@ class ShardExecutor final : public TimerDriver {
   struct Shard {
     mutable std::mutex mu;
     std::condition_variable cv;
+    std::condition_variable room_cv;  // signalled when the worker takes the queue
     std::vector<Task> queue;    // GUARDED_BY(mu)
     std::vector<Timer> timers;  // GUARDED_BY(mu); a heap ordered by Later
     TimerId running = 0;        // GUARDED_BY(mu); the periodic timer now running

@@ -1,6 +1,8 @@
 // EventLog implementation: partitions, committer threads and Open().
 #include "log/event_log.h"
 
+#include "core/shard.h"
+
 #include <charconv>
 #include <chrono>
 #include <condition_variable>
@@ -217,7 +219,10 @@ void LogImpl::Append(PartitionId p, std::span<const std::string_view> payloads, 
   // Only a false -> true change of the partition's dirty flag wakes the committer,
   // so a busy partition costs one notification per group, not one per append.
   bool became_dirty = false;
-  Status s = parts_[p]->Enqueue(payloads, ts, done, /*may_block=*/!t_on_committer, &became_dirty);
+  // Neither the committer nor a shard waits for room: the committer would wait
+  // for itself, and a shard may be what the committer's callbacks wait for.
+  const bool may_block = !t_on_committer && ShardExecutor::CurrentShard() < 0;
+  Status s = parts_[p]->Enqueue(payloads, ts, done, may_block, &became_dirty);
   if (!s.ok()) return done(std::move(s), 0);
   if (became_dirty) committers_[p % committers_.size()]->MarkDirty(parts_[p].get());
 }

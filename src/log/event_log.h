@@ -97,7 +97,8 @@ class EventLog {
   // over format::kMaxPayloadBytes; Unavailable after close; the partition's
   // sticky I/O error after a failed write, which fails every later append to that
   // partition until the log is reopened). `done` must be short; it may call
-  // Append(), which then never blocks on back-pressure.
+  // Append(), which then never blocks on back-pressure (nor does an Append from
+  // a shard's thread: the committer's callbacks may be waiting for that shard).
   // Appends from one thread to one partition are acknowledged in offset order.
   virtual void Append(PartitionId p, std::span<const std::string_view> payloads,
                       Micros timestamp_us, AppendCallback done) = 0;

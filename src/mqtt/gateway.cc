@@ -80,10 +80,17 @@ class GatewayImpl final : public Gateway {
   Endpoint ws_endpoint() const override { return ws_; }
   Endpoint tls_endpoint() const override { return tls_; }
 
-  void Deliver(PushMessage msg, DeliveryCallback done) override {
+  Status Deliver(PushMessage msg, DeliveryCallback done) override {
+    if (pending_deliveries_.fetch_add(1) >= kMaxPendingDeliveries) {
+      pending_deliveries_.fetch_sub(1);
+      return Status::ResourceExhausted("the gateway has " + std::to_string(kMaxPendingDeliveries) +
+                                       " deliveries waiting for its loop; retry shortly");
+    }
     asio::post(loop_->ioc, [this, msg = std::move(msg), done = std::move(done)]() mutable {
+      pending_deliveries_.fetch_sub(1);
       broker_->Deliver(std::move(msg), std::move(done));
     });
+    return Status::Ok();
   }
 
   void Stop() override {
@@ -165,6 +172,8 @@ class GatewayImpl final : public Gateway {
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;
   std::unique_ptr<asio::steady_timer> tick_;
   long descriptor_limit_ = DescriptorLimit();
+  static constexpr int kMaxPendingDeliveries = 100000;
+  std::atomic<int> pending_deliveries_{0};
   Counter* m_refused_ = nullptr;
   std::unique_ptr<TcpPoller> poller_;
   std::shared_ptr<TlsContext> tls_context_;

@@ -47,8 +47,9 @@ class Gateway {
 
   // Pushes `msg` to every session subscribed to "u/<user_id>" in its tenant at
   // QoS 1 and calls `done` once with the outcome, on the gateway's loop. Safe
-  // from any thread.
-  virtual void Deliver(PushMessage msg, DeliveryCallback done) = 0;
+  // from any thread. ResourceExhausted (and `done` is never called) when 100,000
+  // deliveries already wait for the loop: the caller retries later.
+  virtual Status Deliver(PushMessage msg, DeliveryCallback done) = 0;
 
   // Closes the listeners and every connection, then joins the loop. Persisted
   // sessions and messages stay in the store. Idempotent.

@@ -84,7 +84,10 @@ class Db {
 
   // Applies `batch` through the group commit and calls `done` once it is
   // acknowledged (or failed). `done` runs on the committer thread: it must be
-  // short and must not call Write() (it may call WriteAsync()).
+  // short and must not call Write() (it may call WriteAsync()). Never blocks:
+  // when about a million operations are already waiting, `done` gets
+  // ResourceExhausted at once, on the calling thread. Write() waits for room
+  // instead.
   virtual void WriteAsync(WriteBatch batch, std::function<void(Status)> done) = 0;
 
   // Calls fn(key, value) for each key starting with `prefix`, in key order, until

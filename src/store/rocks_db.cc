@@ -46,6 +46,7 @@ class RocksDb final : public Db {
   Result<std::optional<std::string>> Get(ColumnFamily cf, std::string_view key) override;
   Status Write(WriteBatch batch) override;
   void WriteAsync(WriteBatch batch, std::function<void(Status)> done) override;
+  void WriteAsync(WriteBatch batch, std::function<void(Status)> done, bool bounded);
   Status Scan(ColumnFamily cf, std::string_view prefix,
               const std::function<bool(std::string_view, std::string_view)>& fn) override;
   Status Flush() override;
@@ -63,6 +64,12 @@ class RocksDb final : public Db {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Pending> queue_;  // GUARDED_BY(mu_)
+  // Operations waiting in queue_. Past kMaxQueuedOps asynchronous writes are
+  // refused (a clear error the caller handles) and synchronous ones wait.
+  static constexpr size_t kMaxQueuedOps = 1 << 20;
+  size_t queued_ops_ = 0;  // GUARDED_BY(mu_)
+  std::condition_variable room_cv_;
+  Counter* m_refused_ = nullptr;
   bool stopping_ = false;      // GUARDED_BY(mu_)
   std::thread committer_;
 
@@ -119,6 +126,8 @@ Status RocksDb::OpenAt(const std::string& dir, const std::vector<std::string>& f
                                   {1, 4, 16, 64, 256, 1024, 4096, 16384});
     commit_seconds_ = &m.GetHistogram("herald_store_commit_seconds",
                                       "Time to write one group commit.", LatencyBuckets());
+    m_refused_ = &m.GetCounter("herald_store_writes_refused_total",
+                               "Asynchronous writes refused because the write queue was full.");
   }
   committer_ = std::thread([this] { CommitLoop(); });
   return Status::Ok();
@@ -130,6 +139,7 @@ RocksDb::~RocksDb() {
     stopping_ = true;
   }
   cv_.notify_all();
+  room_cv_.notify_all();
   if (committer_.joinable()) committer_.join();
   for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
   handles_.clear();
@@ -153,22 +163,38 @@ Result<std::optional<std::string>> RocksDb::Get(ColumnFamily cf, std::string_vie
 }
 
 Status RocksDb::Write(WriteBatch batch) {
+  // A synchronous writer waits for room rather than failing: it can afford to.
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    room_cv_.wait(lock, [&] { return queued_ops_ < kMaxQueuedOps || stopping_; });
+  }
   std::promise<Status> p;
   auto f = p.get_future();
-  WriteAsync(std::move(batch), [&p](Status s) { p.set_value(std::move(s)); });
+  WriteAsync(std::move(batch), [&p](Status s) { p.set_value(std::move(s)); }, /*bounded=*/false);
   return f.get();
 }
 
 void RocksDb::WriteAsync(WriteBatch batch, std::function<void(Status)> done) {
+  WriteAsync(std::move(batch), std::move(done), /*bounded=*/true);
+}
+
+void RocksDb::WriteAsync(WriteBatch batch, std::function<void(Status)> done, bool bounded) {
+  Status refused = Status::Unavailable("store is closing");
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (!stopping_) {
+    if (!stopping_ && (!bounded || queued_ops_ < kMaxQueuedOps)) {
+      queued_ops_ += batch.size();
       queue_.push_back({std::move(batch), std::move(done)});
       cv_.notify_one();
       return;
     }
+    if (!stopping_) {
+      refused = Status::ResourceExhausted("the store's write queue is full (" +
+                                          std::to_string(queued_ops_) + " operations waiting)");
+    }
   }
-  done(Status::Unavailable("store is closing"));
+  if (m_refused_) m_refused_->Inc();
+  done(refused);
 }
 
 void RocksDb::CommitLoop() {
@@ -184,10 +210,12 @@ void RocksDb::CommitLoop() {
       while (!queue_.empty() &&
              (group.empty() || ops + queue_.front().batch.size() <= opts_.store.max_batch_ops)) {
         ops += queue_.front().batch.size();
+        queued_ops_ -= queue_.front().batch.size();
         group.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
     }
+    room_cv_.notify_all();
     CommitGroup(group);
     group.clear();
   }

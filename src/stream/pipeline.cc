@@ -227,7 +227,7 @@ void Pipeline::StopPartition(Slot& slot, const Status& why) {
 
 bool Pipeline::Post(PartitionId p, std::function<void(Partition*)> fn) {
   if (p >= slots_.size() || stopping_) return false;
-  return opt_.shards->PostToPartition(p, [this, p, fn = std::move(fn)] {
+  return opt_.shards->PostBounded(opt_.shards->ShardOf(p), [this, p, fn = std::move(fn)] {
     Slot& slot = *slots_[p];
     fn(slot.stopped ? nullptr : &slot.part);
   });
@@ -341,7 +341,7 @@ void Pipeline::Ingest(std::vector<Event> events, std::function<void(Status)> don
       // Post the applies before acknowledging: work a caller posts after the
       // acknowledgement (a features read) then queues behind them.
       for (unsigned shard = 0; shard < opt_.shards->size(); ++shard) {
-        opt_.shards->Post(shard, [this, shard, pending] {
+        opt_.shards->PostBounded(shard, [this, shard, pending] {
           for (PartitionId q : shard_states_[shard].owned) {
             auto& batch = pending->by_partition[q];
             if (!batch.empty()) {

@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <future>
+#include <mutex>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -61,6 +63,37 @@ TEST(ShardExecutorTest, RunOnAllReachesEveryShard) {
   std::vector<int> hit(4, 0);
   exec.RunOnAll([&](unsigned s) { hit[s] = ShardExecutor::CurrentShard() + 1; });
   EXPECT_EQ(hit, (std::vector<int>{1, 2, 3, 4}));
+}
+
+}  // namespace herald
+
+namespace herald {
+
+TEST(ShardExecutorTest, PostBoundedWaitsWhileTheShardIsFull) {
+  ShardExecutor exec(1, "bounded");
+  std::mutex gate;
+  gate.lock();  // the worker blocks on its first task, so the queue fills up
+  std::atomic<bool> inside_gate{false};
+  exec.Post(0, [&] {
+    inside_gate = true;
+    std::lock_guard<std::mutex> l(gate);
+  });
+  while (!inside_gate) std::this_thread::yield();
+  for (size_t i = 0; i < ShardExecutor::kMaxQueued; ++i) exec.Post(0, [] {});
+  std::atomic<bool> posted{false};
+  std::thread producer([&] {
+    exec.PostBounded(0, [] {});
+    posted = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_FALSE(posted.load());  // waiting for room
+  gate.unlock();
+  producer.join();
+  EXPECT_TRUE(posted.load());
+  // From the shard itself it never waits.
+  std::promise<bool> inside;
+  exec.Post(0, [&] { inside.set_value(exec.PostBounded(0, [] {})); });
+  EXPECT_TRUE(inside.get_future().get());
 }
 
 }  // namespace herald
