@@ -87,6 +87,8 @@ struct BrokerOptions {
   MetricsRegistry* metrics = nullptr;       // required
   // Runs fn on the broker's loop; used to come back from store commits.
   std::function<void(std::function<void()>)> post;
+  // Runs fn off the loop (a store read); null: on the calling thread.
+  std::function<void(std::function<void()>)> background;
 };
 
 // Column families the broker persists to. On-disk format (see persist.cc).
@@ -154,6 +156,13 @@ class Broker {
   void DetachSession(ConnState& c);
   void DestroySession(Session& s);
   std::uint16_t NextPacketId(Session& s);
+
+  // Queues that live on disk (broker_spill.cc): an offline persistent session
+  // keeps no message in memory, a connected one a window of them.
+  void Spill(Session& s);
+  void Refill(Session& s);
+  void OnRefilled(SessionId sid, std::uint64_t from, std::vector<Outgoing> loaded, bool exhausted);
+  void EraseSpilled(const Session& s);
 
   // Persistence (persist.cc).
   void PersistSession(const Session& s, std::function<void(Status)> done = nullptr);

@@ -49,6 +49,7 @@ bool Broker::HandleConnect(Link* link, Connect& connect) {
     }
   }
   Pump(s);
+  Refill(s);  // the window of a queue that waited on disk
   link->Flush();
   if (c.principal) Emit(c.principal->tenant, c.principal->user_id, c.principal->device_id, "online", nullptr);
   return true;
@@ -104,7 +105,11 @@ void Broker::DetachSession(ConnState& c) {
   Session& s = *it->second;
   ReleasePublishers(s);  // offline, its queue is bounded by max_queued_messages instead
   s.link = nullptr;
-  if (s.clean) DestroySession(s);
+  if (s.clean) {
+    DestroySession(s);
+  } else {
+    Spill(s);  // an offline session holds no message in memory
+  }
 }
 
 void Broker::DestroySession(Session& s) {
@@ -116,6 +121,13 @@ void Broker::DestroySession(Session& s) {
   };
   for (const Outgoing& o : s.inflight) end_copy(o);
   for (const Outgoing& o : s.queue) end_copy(o);
+  if (s.spilled) {
+    m_queued_->Add(-static_cast<std::int64_t>(s.spilled));
+    metrics_->GetCounter("herald_mqtt_dropped_total", "Messages dropped, by reason.",
+                         {{"reason", "session_ended"}})
+        .Inc(s.spilled);
+    EraseSpilled(s);
+  }
   if (!s.clean) ErasePersistedSession(s);
   session_by_key_.erase(s.key);
   sessions_.erase(s.id);  // destroys s

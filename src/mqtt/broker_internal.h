@@ -136,6 +136,12 @@ struct Broker::Session {
   Fifo<Outgoing> queue;            // waiting for a slot in the window
   std::vector<std::uint16_t> awaiting_rel;  // inbound QoS 2 ids, until PUBREL
   std::vector<std::uint64_t> blocked;       // publishers paused by this session's queue
+  // The tail of a persistent session's queue that is on disk only: messages with
+  // seq >= spill_seq, in order, after everything in `inflight` and `queue`.
+  std::uint64_t spilled = 0;
+  std::uint64_t spill_seq = 0;
+  bool refilling = false;  // a read of the spilled tail is under way
+  size_t queued() const { return inflight.size() + queue.size() + spilled; }
   std::uint16_t mount_len = 0;
   std::uint16_t next_packet_id = 1;
   bool clean = true;

@@ -168,7 +168,7 @@ void Broker::Enqueue(Session& s, const MessagePtr& msg, std::uint8_t qos, store:
     s.link->Flush();
     return;
   }
-  if (s.inflight.size() + s.queue.size() >= opt_.config.max_queued_messages) {
+  if (s.queued() >= opt_.config.max_queued_messages) {
     Drop("queue_full", nullptr);  // Deliver() sees no pending copy and reports refused
     return;
   }
@@ -178,13 +178,21 @@ void Broker::Enqueue(Session& s, const MessagePtr& msg, std::uint8_t qos, store:
     msg->tracker->pending++;
     if (s.link) msg->tracker->online++;
   }
-  s.queue.push_back(std::move(o));
   m_queued_->Add(1);
-  Pump(s);
+  if (!s.clean && (!s.link || s.spilled ||
+                   s.queue.size() + s.inflight.size() >= opt_.config.session_window)) {
+    // On disk only, behind what is already there; read in as the window drains.
+    if (!s.spilled) s.spill_seq = o.seq;
+    ++s.spilled;
+    Refill(s);
+  } else {
+    s.queue.push_back(std::move(o));
+    Pump(s);
+  }
   // A connected subscriber that falls behind slows its publishers down instead of
   // dropping what they were promised (PUBACK): stop reading the publisher until
   // the queue drains. Offline sessions are bounded by max_queued_messages.
-  if (s.link && publishing_conn_ && s.queue.size() >= opt_.config.flow_high_water &&
+  if (s.link && publishing_conn_ && s.queue.size() + s.spilled >= opt_.config.flow_high_water &&
       std::find(s.blocked.begin(), s.blocked.end(), publishing_conn_) == s.blocked.end()) {
     if (Link* pub = LinkById(publishing_conn_)) {
       s.blocked.push_back(publishing_conn_);
@@ -208,6 +216,10 @@ void Broker::Pump(Session& s) {
       if (o.msg->expires_at <= now) {
         if (o.seq) ErasePersistedMessage(s, o.seq);
         m_queued_->Add(-1);
+        // A push read back from disk has no tracker any more: report it here.
+        if (!o.msg->tracker && !o.msg->message_id.empty()) {
+          Emit(s.tenant(), s.user_id(), "", "expired", o.msg.get());
+        }
         Drop("expired", o.msg);
         continue;
       }
@@ -220,7 +232,10 @@ void Broker::Pump(Session& s) {
   }
   if (sent) s.link->Flush();
   if (!marks.empty()) Commit(std::move(marks), [](Status) {});
-  if (!s.blocked.empty() && s.queue.size() < opt_.config.flow_high_water / 2) ReleasePublishers(s);
+  if (!s.blocked.empty() && s.queue.size() + s.spilled < opt_.config.flow_high_water / 2) {
+    ReleasePublishers(s);
+  }
+  if (s.spilled && s.queue.size() < opt_.config.session_window / 2) Refill(s);
 }
 
 void Broker::SendPublish(Session& s, Outgoing& o, bool dup) {

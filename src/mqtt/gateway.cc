@@ -2,6 +2,7 @@
 #include "mqtt/gateway.h"
 
 #include "core/descriptors.h"
+#include "core/worker_pool.h"
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -45,9 +46,11 @@ class GatewayImpl final : public Gateway {
 
   Status Init() {
     loop_ = std::make_unique<Loop>();
+    store_reads_ = std::make_unique<WorkerPool>(1, "mqtt-store");
     BrokerOptions bo{options_.config, options_.db,    options_.devices,
                      options_.events, options_.clock, options_.metrics,
-                     [l = loop_.get()](std::function<void()> fn) { asio::post(l->ioc, std::move(fn)); }};
+                     [l = loop_.get()](std::function<void()> fn) { asio::post(l->ioc, std::move(fn)); },
+                     [w = store_reads_.get()](std::function<void()> fn) { w->Post(std::move(fn)); }};
     broker_ = std::make_unique<Broker>(std::move(bo));
     loop_->broker = broker_.get();
     HERALD_RETURN_IF_ERROR(broker_->Recover());
@@ -106,6 +109,7 @@ class GatewayImpl final : public Gateway {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     loop_->ioc.stop();
     if (thread_.joinable()) thread_.join();
+    if (store_reads_) store_reads_->Stop();  // its answers go to a stopped loop, never run
   }
 
  private:
@@ -172,6 +176,7 @@ class GatewayImpl final : public Gateway {
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;
   std::unique_ptr<asio::steady_timer> tick_;
   long descriptor_limit_ = DescriptorLimit();
+  std::unique_ptr<WorkerPool> store_reads_;  // reads of queues on disk, off the loop
   static constexpr int kMaxPendingDeliveries = 100000;
   std::atomic<int> pending_deliveries_{0};
   Counter* m_refused_ = nullptr;

@@ -23,6 +23,9 @@ config::Section<MqttConfig> MqttConfigSection() {
          "Unacknowledged QoS 1/2 messages in flight per session.");
   s.Uint("max_queued_messages", &C::max_queued_messages, 1, 100'000'000,
          "Messages queued per persistent session before new ones are dropped (and counted).");
+  s.Uint("session_window", &C::session_window, 1, 1'000'000,
+         "Queued messages of a connected persistent session kept in memory; the rest, and\n"
+         "every message of an offline session, stay on disk and are read in as it drains.");
   s.Uint("flow_high_water", &C::flow_high_water, 1, 100'000'000,
          "QoS 1/2 messages queued for a connected session above which the connections\n"
          "publishing to it stop being read (TCP pushes back on them) until the queue is\n"

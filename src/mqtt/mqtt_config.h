@@ -19,6 +19,7 @@ struct MqttConfig {
   std::uint64_t max_packet_bytes = 1 << 20;
   unsigned max_inflight = 64;
   std::uint64_t max_queued_messages = 10000;
+  std::uint64_t session_window = 256;
   std::uint64_t flow_high_water = 1000;
   std::uint64_t max_output_bytes = 4 << 20;
   std::uint64_t max_browser_connections = 65536;

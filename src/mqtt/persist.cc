@@ -104,60 +104,37 @@ Status Broker::Recover() {
         .Inc(bad_sessions);
   }
 
+  // Queued messages stay on disk: a session learns only how many it has and where
+  // they start, and reads them in when its device connects (broker_spill.cc).
   size_t queued = 0, orphans = 0;
   store::WriteBatch cleanup;
-  // A message's in-flight mark sorts right after the message: remember the last one.
-  std::string last_key;
-  Outgoing* last = nullptr;
+  std::string last_key;  // a message's in-flight mark sorts right after it
   HERALD_RETURN_IF_ERROR(opt_.db->Scan(messages_cf_, "", [&](std::string_view key, std::string_view v) {
-    if (last && key.size() == last_key.size() + 1 && key.back() == '\x01' &&
+    if (!last_key.empty() && key.size() == last_key.size() + 1 && key.back() == '\x01' &&
         key.substr(0, last_key.size()) == last_key) {
-      bool pubrec = false;
-      if (!DecodeInflightRecord(v, &last->packet_id, &pubrec)) {
-        last->packet_id = 0;
-        cleanup.Delete(messages_cf_, key);
-        ++orphans;
-      }
-      last->pubrec = pubrec && last->qos == 2;
-      last = nullptr;
-      return true;
+      return true;  // read with its message on refill
     }
-    last = nullptr;
+    last_key.clear();
     if (key.size() < 9) return true;
     std::string skey(key.substr(0, key.size() - 9));
     std::uint64_t seq = 0;
     ByteReader(key.substr(key.size() - 8)).FixedBE(&seq);
     next_seq_ = std::max(next_seq_, seq + 1);
     auto sid = session_by_key_.find(skey);
-    auto m = std::make_shared<Message>();
-    std::uint8_t qos = 0;
-    if (sid == session_by_key_.end() || !DecodeMessageRecord(v, m.get(), &qos)) {
+    // Checked, not copied: the message stays on disk until its device connects.
+    if (sid == session_by_key_.end() || !ValidMessageRecord(v)) {
       cleanup.Delete(messages_cf_, key);
       ++orphans;
       return true;
     }
     Session& sess = *sessions_.at(sid->second);
-    sess.queue.push_back(Outgoing{m, qos, 0, false, seq});
-    last = &sess.queue.back();
+    if (!sess.spilled) sess.spill_seq = seq;
+    ++sess.spilled;
     last_key.assign(key);
     ++queued;
     return true;
   }));
   HERALD_RETURN_IF_ERROR(opt_.db->Write(std::move(cleanup)));
-  // Messages that were in flight when the process stopped are in flight again:
-  // on reconnect they go with DUP and their packet id (or their PUBREL goes).
-  for (auto& [id, s] : sessions_) {
-    if (s->queue.empty()) continue;
-    Fifo<Outgoing> rest;
-    for (Outgoing& o : s->queue) {
-      if (o.packet_id) {
-        s->inflight.push_back(std::move(o));
-      } else {
-        rest.push_back(std::move(o));
-      }
-    }
-    s->queue = std::move(rest);
-  }
 
   HERALD_RETURN_IF_ERROR(opt_.db->Scan(retained_cf_, "", [&](std::string_view key, std::string_view v) {
     if (v.empty()) return true;

@@ -87,6 +87,18 @@ bool DecodeInflightRecord(std::string_view bytes, std::uint16_t* packet_id, bool
   return true;
 }
 
+bool ValidMessageRecord(std::string_view bytes) {
+  ByteReader r(bytes);
+  std::uint8_t qos = 0, flags = 0, n = 0;
+  std::uint16_t topic_len = 0;
+  Micros expires = 0;
+  std::string_view skip;
+  bool ok = r.Byte(&qos) && r.Byte(&flags) && r.Fixed(&expires) && r.Fixed(&topic_len) &&
+            r.Raw(topic_len, &skip) && r.Byte(&n) && r.Raw(n, &skip);
+  if (ok && (flags & 2)) ok = r.Byte(&n) && r.Raw(n, &skip) && r.Byte(&n) && r.Raw(n, &skip);
+  return ok && (qos == 1 || qos == 2);
+}
+
 std::string EncodeSessionRecord(const SessionRecord& r) {
   nlohmann::json subs = nlohmann::json::array();
   for (const auto& [filter, qos] : r.subs) subs.push_back({filter, qos});

@@ -44,6 +44,8 @@ bool DecodeInflightRecord(std::string_view bytes, std::uint16_t* packet_id, bool
 std::string EncodeMessageRecord(const Message& m, std::uint8_t qos);
 // False when `bytes` is not a message record (or its QoS is not 1 or 2).
 bool DecodeMessageRecord(std::string_view bytes, Message* m, std::uint8_t* qos);
+// DecodeMessageRecord's check alone, copying nothing.
+bool ValidMessageRecord(std::string_view bytes);
 
 struct SessionRecord {
   std::string client_id, mount, tenant, user_id, device_id;

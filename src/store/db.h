@@ -91,9 +91,19 @@ class Db {
   virtual void WriteAsync(WriteBatch batch, std::function<void(Status)> done) = 0;
 
   // Calls fn(key, value) for each key starting with `prefix`, in key order, until
-  // fn returns false.
+  // fn returns false. A scan of a whole family (empty prefix) leaves the block
+  // cache as it was.
   virtual Status Scan(ColumnFamily cf, std::string_view prefix,
                       const std::function<bool(std::string_view, std::string_view)>& fn) = 0;
+
+  // Scan() of the keys with `prefix` that are >= `start`: reading the tail of a
+  // long range does not pay for its head.
+  virtual Status ScanFrom(ColumnFamily cf, std::string_view prefix, std::string_view start,
+                          const std::function<bool(std::string_view, std::string_view)>& fn) {
+    return Scan(cf, prefix, [&](std::string_view k, std::string_view v) {
+      return k < start ? true : fn(k, v);
+    });
+  }
 
   // Flushes memtables to SST files (used at clean shutdown to speed up reopening).
   virtual Status Flush() = 0;

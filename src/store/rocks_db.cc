@@ -49,6 +49,8 @@ class RocksDb final : public Db {
   void WriteAsync(WriteBatch batch, std::function<void(Status)> done, bool bounded);
   Status Scan(ColumnFamily cf, std::string_view prefix,
               const std::function<bool(std::string_view, std::string_view)>& fn) override;
+  Status ScanFrom(ColumnFamily cf, std::string_view prefix, std::string_view start,
+                  const std::function<bool(std::string_view, std::string_view)>& fn) override;
   Status Flush() override;
   Status Checkpoint(const std::string& dir) override;
 
@@ -249,10 +251,29 @@ void RocksDb::CommitGroup(std::vector<Pending>& group) {
 
 Status RocksDb::Scan(ColumnFamily cf, std::string_view prefix,
                      const std::function<bool(std::string_view, std::string_view)>& fn) {
+  rocksdb::ReadOptions ro;
+  // A whole family is read once, at start-up: it must not push the hot records
+  // out of the block cache (nor grow the process by the cache's size).
+  ro.fill_cache = !prefix.empty();
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, handles_.at(cf.index)));
+  rocksdb::Slice p(prefix.data(), prefix.size());
+  for (it->Seek(p); it->Valid() && it->key().starts_with(p); it->Next()) {
+    if (!fn(std::string_view(it->key().data(), it->key().size()),
+            std::string_view(it->value().data(), it->value().size()))) {
+      break;
+    }
+  }
+  return FromRocks(it->status(), "scan");
+}
+
+Status RocksDb::ScanFrom(ColumnFamily cf, std::string_view prefix, std::string_view start,
+                         const std::function<bool(std::string_view, std::string_view)>& fn) {
   std::unique_ptr<rocksdb::Iterator> it(
       db_->NewIterator(rocksdb::ReadOptions(), handles_.at(cf.index)));
   rocksdb::Slice p(prefix.data(), prefix.size());
-  for (it->Seek(p); it->Valid() && it->key().starts_with(p); it->Next()) {
+  std::string_view from = start > prefix ? start : prefix;
+  for (it->Seek(rocksdb::Slice(from.data(), from.size())); it->Valid() && it->key().starts_with(p);
+       it->Next()) {
     if (!fn(std::string_view(it->key().data(), it->key().size()),
             std::string_view(it->value().data(), it->value().size()))) {
       break;

@@ -209,6 +209,7 @@ TEST_F(BrokerTest, PersistentSessionQueuesWhileOfflineAndRedeliversWithDup) {
   }
   Settle();
   auto again = Connect("dev", false, /*expect_present=*/true);
+  Settle();  // the queue waited on disk: read in behind the CONNACK
   auto got = Publishes(again->Take());
   ASSERT_EQ(got.size(), 3u);
   EXPECT_EQ(got[0].payload, "m1");
@@ -251,12 +252,14 @@ TEST_F(BrokerTest, QueuedMessagesSurviveABrokerRestart) {
   }
   MakeBroker();  // a new broker on the same store, as after kill -9
   auto again = Connect("dev", false, true);
+  Settle();
   auto got = Publishes(again->Take());
   ASSERT_EQ(got.size(), 3u);
   for (auto& p : got) Send(*again, Puback{p.packet_id});
   Settle();
   MakeBroker();
   auto third = Connect("dev", false, true);
+  Settle();
   EXPECT_TRUE(Publishes(third->Take()).empty());  // acknowledged messages are gone
 }
 
@@ -368,6 +371,12 @@ TEST_F(BrokerTest, DeliverReportsRefusedDeliveredQueuedAndExpired) {
   broker_->Tick();
   ASSERT_EQ(outcomes.size(), 4u);
   EXPECT_EQ(outcomes[3], DeliveryOutcome::kQueued);
+  // Offline queues are on disk: an expired message is dropped when it is read in,
+  // never delivered.
+  auto back = Connect("dev", false, true);
+  Settle();
+  auto delivered = Publishes(back->Take());
+  ASSERT_EQ(delivered.size(), 1u);  // the one queued before, not the expired one
   EXPECT_EQ(metrics_.GetCounter("herald_mqtt_dropped_total", "", {{"reason", "expired"}}).Value(), 1u);
 }
 
