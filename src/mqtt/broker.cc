@@ -7,7 +7,7 @@
 namespace herald::mqtt {
 namespace {
 
-std::uint64_t g_next_conn_id = 1;  // the broker's loop only
+std::atomic<std::uint64_t> g_next_conn_id{1};
 
 }  // namespace
 

@@ -96,22 +96,36 @@ inline constexpr const char* kSessionsFamily = "mqtt_sessions";
 inline constexpr const char* kMessagesFamily = "mqtt_messages";
 inline constexpr const char* kRetainedFamily = "mqtt_retained";
 
-class Broker {
+// What transports hand their connections and bytes to: the broker itself, or, on
+// a loop that only does I/O, a forwarder to the broker's loop (remote_link.h).
+class LinkHandler {
+ public:
+  virtual ~LinkHandler() = default;
+  // A transport accepted `link`.
+  virtual void OnOpen(Link* link) = 0;
+  // Handles every complete packet at the front of `input`; returns how many bytes
+  // were consumed (the rest is kept for the next call).
+  virtual size_t OnInput(Link* link, std::string_view input) = 0;
+  // The transport closed `link`; it must not be used afterwards.
+  virtual void OnClosed(Link* link) = 0;
+};
+
+class Broker final : public LinkHandler {
  public:
   explicit Broker(BrokerOptions options);
-  ~Broker();
+  ~Broker() override;
 
   // Loads persistent sessions, their queued messages and retained messages.
   Status Recover();
 
   // A transport accepted `link`.
-  void OnOpen(Link* link);
+  void OnOpen(Link* link) override;
   // Handles every complete packet at the front of `input`; returns how many bytes
   // were consumed. On a protocol error it closes the link.
-  size_t OnInput(Link* link, std::string_view input);
+  size_t OnInput(Link* link, std::string_view input) override;
   // The transport closed `link` (error, EOF or after Close()). Publishes the will
   // unless the client sent DISCONNECT. The link must not be used afterwards.
-  void OnClosed(Link* link);
+  void OnClosed(Link* link) override;
 
   // Keep-alive and expiry sweep; call periodically (about every 500 ms).
   void Tick();

@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "mqtt/link.h"
+#include "mqtt/remote_link.h"
 #include "mqtt/tcp_poller.h"
 #include "mqtt/transports.h"
 
@@ -31,33 +32,55 @@ Result<tcp::endpoint> Resolve(const Endpoint& ep) {
   return tcp::endpoint(addr, ep.port);
 }
 
+// One event loop and the connections it serves. Loop 0 also runs the broker;
+// the others hand their connections' bytes to it (remote_link.h).
+struct LoopUnit {
+  std::unique_ptr<Loop> loop = std::make_unique<Loop>();
+  std::unique_ptr<TcpPoller> poller;
+  std::unique_ptr<RemoteHandler> remote;  // loops other than 0
+  std::thread thread;
+};
+
 class GatewayImpl final : public Gateway {
  public:
   explicit GatewayImpl(const GatewayOptions& o) : options_(o) {}
   ~GatewayImpl() override {
     Stop();
-    // Connections die with the loop's pending handlers; then the broker.
+    // Connections die with the loops' pending handlers; then the broker.
     acceptors_.clear();
     tick_.reset();
-    poller_.reset();
-    loop_.reset();
+    for (auto& u : units_) {
+      u->poller.reset();
+      u->remote.reset();
+    }
+    hub_.reset();
+    units_.clear();
     broker_.reset();
   }
 
   Status Init() {
-    loop_ = std::make_unique<Loop>();
+    const MqttConfig& c = options_.config;
+    unsigned n = std::max(1u, c.event_loops);
+    for (unsigned i = 0; i < n; ++i) units_.push_back(std::make_unique<LoopUnit>());
+    Loop& main = *units_[0]->loop;
     store_reads_ = std::make_unique<WorkerPool>(1, "mqtt-store");
     BrokerOptions bo{options_.config, options_.db,    options_.devices,
                      options_.events, options_.clock, options_.metrics,
-                     [l = loop_.get()](std::function<void()> fn) { asio::post(l->ioc, std::move(fn)); },
+                     [l = &main](std::function<void()> fn) { asio::post(l->ioc, std::move(fn)); },
                      [w = store_reads_.get()](std::function<void()> fn) { w->Post(std::move(fn)); }};
     broker_ = std::make_unique<Broker>(std::move(bo));
-    loop_->broker = broker_.get();
+    main.handler = broker_.get();
     HERALD_RETURN_IF_ERROR(broker_->Recover());
-    poller_ = std::make_unique<TcpPoller>(*loop_);
-    HERALD_RETURN_IF_ERROR(poller_->Init());
-
-    const MqttConfig& c = options_.config;
+    if (n > 1) hub_ = std::make_unique<ProxyHub>(main, *broker_);
+    for (unsigned i = 0; i < n; ++i) {
+      LoopUnit& u = *units_[i];
+      if (i > 0) {
+        u.remote = std::make_unique<RemoteHandler>(*u.loop, *hub_);
+        u.loop->handler = u.remote.get();
+      }
+      u.poller = std::make_unique<TcpPoller>(*u.loop);
+      HERALD_RETURN_IF_ERROR(u.poller->Init());
+    }
     HERALD_RETURN_IF_ERROR(Listen(c.listen, Transport::kTcp, &tcp_));
     if (!c.ws_listen.empty()) HERALD_RETURN_IF_ERROR(Listen(c.ws_listen, Transport::kWebSocket, &ws_));
     if (!c.tls_listen.empty()) {
@@ -66,16 +89,22 @@ class GatewayImpl final : public Gateway {
       tls_context_ = std::move(*tls);
       HERALD_RETURN_IF_ERROR(Listen(c.tls_listen, Transport::kTls, &tls_));
     }
-    tick_ = std::make_unique<asio::steady_timer>(loop_->ioc);
+    tick_ = std::make_unique<asio::steady_timer>(main.ioc);
     m_refused_ = &options_.metrics->GetCounter(
         "herald_mqtt_browser_connections_refused_total",
         "WebSocket and TLS connections closed at accept: over mqtt.max_browser_connections, or "
         "into the descriptors kept for MQTT over TCP.");
+    options_.metrics->GetGauge("herald_mqtt_event_loops", "Event loops serving MQTT connections.")
+        .Set(static_cast<std::int64_t>(n));
     ScheduleTick();
-    thread_ = std::thread([this] {
-      pthread_setname_np(pthread_self(), "mqtt-loop");
-      loop_->ioc.run();
-    });
+    for (unsigned i = 0; i < n; ++i) {
+      Loop* l = units_[i]->loop.get();
+      units_[i]->thread = std::thread([l, i] {
+        std::string name = "mqtt-loop-" + std::to_string(i);
+        pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
+        l->ioc.run();
+      });
+    }
     return Status::Ok();
   }
 
@@ -89,7 +118,7 @@ class GatewayImpl final : public Gateway {
       return Status::ResourceExhausted("the gateway has " + std::to_string(kMaxPendingDeliveries) +
                                        " deliveries waiting for its loop; retry shortly");
     }
-    asio::post(loop_->ioc, [this, msg = std::move(msg), done = std::move(done)]() mutable {
+    asio::post(units_[0]->loop->ioc, [this, msg = std::move(msg), done = std::move(done)]() mutable {
       pending_deliveries_.fetch_sub(1);
       broker_->Deliver(std::move(msg), std::move(done));
     });
@@ -97,18 +126,20 @@ class GatewayImpl final : public Gateway {
   }
 
   void Stop() override {
-    if (stopped_.exchange(true) || !loop_) return;
-    asio::post(loop_->ioc, [this] {
+    if (stopped_.exchange(true) || units_.empty()) return;
+    asio::post(units_[0]->loop->ioc, [this] {
       for (auto& a : acceptors_) {
         boost::system::error_code ec;
         a->close(ec);
       }
       if (tick_) tick_->cancel();
     });
-    // Give queued writes (CONNACKs, PUBACKs) a moment, then stop the loop.
+    // Give queued writes (CONNACKs, PUBACKs) a moment, then stop the loops.
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    loop_->ioc.stop();
-    if (thread_.joinable()) thread_.join();
+    for (auto& u : units_) u->loop->ioc.stop();
+    for (auto& u : units_) {
+      if (u->thread.joinable()) u->thread.join();
+    }
     if (store_reads_) store_reads_->Stop();  // its answers go to a stopped loop, never run
   }
 
@@ -118,7 +149,7 @@ class GatewayImpl final : public Gateway {
   Status Listen(const Endpoint& ep, Transport kind, Endpoint* bound) {
     auto tep = Resolve(ep);
     if (!tep.ok()) return tep.status();
-    auto acc = std::make_unique<tcp::acceptor>(loop_->ioc);
+    auto acc = std::make_unique<tcp::acceptor>(units_[0]->loop->ioc);
     boost::system::error_code ec;
     acc->open(tep->protocol(), ec);
     if (!ec) acc->set_option(asio::socket_base::reuse_address(true), ec);
@@ -132,18 +163,21 @@ class GatewayImpl final : public Gateway {
     return Status::Ok();
   }
 
+  // Each accepted connection goes to the next loop in turn, for its whole life.
   void Accept(tcp::acceptor* acc, Transport kind) {
-    acc->async_accept([this, acc, kind](boost::system::error_code ec, tcp::socket s) {
+    unsigned k = next_loop_++ % static_cast<unsigned>(units_.size());
+    LoopUnit& u = *units_[k];
+    acc->async_accept(u.loop->ioc, [this, acc, kind, &u](boost::system::error_code ec, tcp::socket s) {
       if (ec == asio::error::operation_aborted || !acc->is_open()) return;
       if (ec) {
         // Typically out of descriptors: keep the acceptor alive and retry shortly.
         log::Warn("mqtt accept failed", {{"error", ec.message()}});
-        auto t = std::make_shared<asio::steady_timer>(loop_->ioc, std::chrono::milliseconds(50));
+        auto t = std::make_shared<asio::steady_timer>(units_[0]->loop->ioc, std::chrono::milliseconds(50));
         t->async_wait([this, acc, kind, t](boost::system::error_code) { Accept(acc, kind); });
         return;
       }
       if (kind != Transport::kTcp &&
-          (loop_->browser_links >= options_.config.max_browser_connections ||
+          (u.loop->browser_links >= options_.config.max_browser_connections ||
            InDescriptorReserve(s.native_handle(), options_.descriptor_reserve, descriptor_limit_))) {
         // A browser connection past its cap, or into the descriptors kept for devices.
         m_refused_->Inc();
@@ -152,11 +186,14 @@ class GatewayImpl final : public Gateway {
         Accept(acc, kind);
         return;
       }
-      switch (kind) {
-        case Transport::kTcp: poller_->Adopt(s.release()); break;
-        case Transport::kWebSocket: StartWebSocketLink(*loop_, std::move(s)); break;
-        case Transport::kTls: StartTlsLink(*loop_, *tls_context_, std::move(s)); break;
-      }
+      // Start the connection on its loop's own thread.
+      asio::post(u.loop->ioc, [this, kind, &u, s = std::move(s)]() mutable {
+        switch (kind) {
+          case Transport::kTcp: u.poller->Adopt(s.release()); break;
+          case Transport::kWebSocket: StartWebSocketLink(*u.loop, std::move(s)); break;
+          case Transport::kTls: StartTlsLink(*u.loop, *tls_context_, std::move(s)); break;
+        }
+      });
       Accept(acc, kind);
     });
   }
@@ -171,19 +208,19 @@ class GatewayImpl final : public Gateway {
   }
 
   GatewayOptions options_;
-  std::unique_ptr<Loop> loop_;
+  std::vector<std::unique_ptr<LoopUnit>> units_;
   std::unique_ptr<Broker> broker_;
+  std::unique_ptr<ProxyHub> hub_;
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;
   std::unique_ptr<asio::steady_timer> tick_;
   long descriptor_limit_ = DescriptorLimit();
-  std::unique_ptr<WorkerPool> store_reads_;  // reads of queues on disk, off the loop
+  std::unique_ptr<WorkerPool> store_reads_;  // reads of queues on disk, off the loops
   static constexpr int kMaxPendingDeliveries = 100000;
   std::atomic<int> pending_deliveries_{0};
+  unsigned next_loop_ = 0;  // on loop 0 (the acceptors' loop)
   Counter* m_refused_ = nullptr;
-  std::unique_ptr<TcpPoller> poller_;
   std::shared_ptr<TlsContext> tls_context_;
   Endpoint tcp_, ws_, tls_;
-  std::thread thread_;
   std::atomic<bool> stopped_{false};
 };
 

@@ -66,7 +66,7 @@ bool LinkBase::Consume(std::string_view chunk) {
     data = in_;
   }
   if (data.empty()) return true;
-  size_t used = loop_.broker->OnInput(this, data);
+  size_t used = loop_.handler->OnInput(this, data);
   if (closing_ || closed_) return false;
   if (in_.empty()) {
     in_.assign(data.substr(used));
@@ -92,7 +92,7 @@ void LinkBase::Finish() {
   if (closed_) return;
   closed_ = true;
   CloseTransport();
-  loop_.broker->OnClosed(this);
+  loop_.handler->OnClosed(this);
 }
 
 }  // namespace herald::mqtt

@@ -5,6 +5,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -15,12 +16,13 @@ namespace herald::mqtt {
 
 class LinkBase;
 
-// One event loop: the io_context, the broker it serves, a read buffer shared by
-// all its connections (an idle connection holds no read buffer of its own), and
-// the list of connections with output to write at the end of this turn.
+// One event loop: the io_context, what its connections report to (the broker, or
+// a forwarder to the broker's loop), a read buffer shared by all its connections
+// (an idle connection holds no read buffer of its own), and the list of
+// connections with output to write at the end of this turn.
 struct Loop {
   boost::asio::io_context ioc{1};
-  Broker* broker = nullptr;
+  LinkHandler* handler = nullptr;
   std::vector<char> read_buffer = std::vector<char>(256 << 10);
   std::vector<std::shared_ptr<LinkBase>> dirty;
   bool flush_posted = false;
@@ -28,7 +30,7 @@ struct Loop {
   // end of the batch, so no separate flush needs to be posted.
   bool in_poll = false;
   // WebSocket and TLS connections open on this loop (the TCP ones are the poller's).
-  size_t browser_links = 0;
+  std::atomic<size_t> browser_links{0};
 
   // Writes every dirty connection's output. Posted once per turn.
   void FlushDirty();

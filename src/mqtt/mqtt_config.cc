@@ -14,9 +14,11 @@ config::Section<MqttConfig> MqttConfigSection() {
   s.String("tls_key", &C::tls_key, "");
   s.Bool("open_mode", &C::open_mode,
          "Open mode: anonymous clients and no ACL, a general-purpose broker (--mqtt-open).");
-  s.Uint("event_loops", &C::event_loops, 1, 1,
-         "Event loops serving MQTT connections. One loop serves every connection and owns\n"
-         "the broker state without locks; the only accepted value is 1.");
+  s.Uint("event_loops", &C::event_loops, 1, 256,
+         "Event loops serving MQTT connections. Each connection stays on one loop for its\n"
+         "life (its socket, reads, writes, TLS and WebSocket framing); loop 0 also runs the\n"
+         "broker, which owns all sessions without locks, and the other loops reach it through\n"
+         "a queue each. More loops spread the system calls and framing over more cores.");
   s.Uint("max_packet_bytes", &C::max_packet_bytes, 64, 268435455 + 5,
          "Largest MQTT packet accepted, in bytes.");
   s.Uint("max_inflight", &C::max_inflight, 1, 65535,

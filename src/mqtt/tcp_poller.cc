@@ -147,7 +147,7 @@ void TcpPoller::Adopt(int fd) {
   if (::epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) != 0) return;  // the link closes fd
   if (static_cast<size_t>(fd) >= links_.size()) links_.resize(static_cast<size_t>(fd) + 1024);
   links_[static_cast<size_t>(fd)] = link;
-  loop_.broker->OnOpen(link.get());
+  loop_.handler->OnOpen(link.get());
 }
 
 void TcpPoller::WantWrite(int fd, void* tag, bool on) {

@@ -48,7 +48,7 @@ class TlsLink final : public LinkBase {
                               timer_.cancel();
                               if (ec || closed_) return Drop();
                               opened_ = true;
-                              loop_.broker->OnOpen(this);
+                              loop_.handler->OnOpen(this);
                               Read();
                             });
   }

@@ -48,7 +48,7 @@ class WsLink final : public LinkBase {
     ws_.async_accept(upgrade_, [self = shared_from_this(), this](beast::error_code ec) {
       if (ec) return Drop();
       beast::get_lowest_layer(ws_).expires_never();
-      loop_.broker->OnOpen(this);
+      loop_.handler->OnOpen(this);
       opened_ = true;
       Read();
     });

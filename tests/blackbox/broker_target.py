@@ -156,6 +156,13 @@ class HeraldBroker:
 
     def __init__(self, open_mode=True, extra=()):
         self.flags = (["--mqtt-open"] if open_mode else []) + list(extra)
+        loops = os.environ.get("MQTT_EVENT_LOOPS")
+        if loops and "--config" not in self.flags:
+            # The whole suite can run with connections spread over several loops.
+            conf = os.path.join(tempfile.mkdtemp(prefix="herald-loops-"), "loops.toml")
+            with open(conf, "w") as f:
+                f.write("[mqtt]\nevent_loops = %d\n" % int(loops))
+            self.flags += ["--config", conf]
         self.data_dir = tempfile.mkdtemp(prefix="herald-mqtt-bb-")
         self.server = None
         self.lines = []

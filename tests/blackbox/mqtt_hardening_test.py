@@ -207,6 +207,8 @@ class DescriptorBudgetTest(unittest.TestCase):
         conf = os.path.join(conf_dir, "fds.toml")
         with open(conf, "w") as f:
             f.write("[server]\ndescriptor_reserve = 400\n[http]\nmax_connections = 100000\n")
+            if os.environ.get("MQTT_EVENT_LOOPS"):
+                f.write("[mqtt]\nevent_loops = %d\n" % int(os.environ["MQTT_EVENT_LOOPS"]))
         s = Server("--mqtt-open", config=conf, max_open_files=1500)
         idle = []
         try:
@@ -248,6 +250,8 @@ class FanInFloodTest(unittest.TestCase):
         conf = os.path.join(conf_dir, "flood.toml")
         with open(conf, "w") as f:
             f.write("[mqtt]\nmax_queued_messages = 2000\nflow_high_water = 500\n")
+            if os.environ.get("MQTT_EVENT_LOOPS"):  # publishers and subscriber on different loops
+                f.write("event_loops = %d\n" % int(os.environ["MQTT_EVENT_LOOPS"]))
         broker = HeraldBroker(open_mode=True, extra=["--config", conf])
         try:
             topic, per, pubs = uid("flood"), 20000, 4
