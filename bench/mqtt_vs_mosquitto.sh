@@ -10,8 +10,14 @@
 # Usage: bench/mqtt_vs_mosquitto.sh            (build herald and herald-mqtt-bench first)
 # Environment:
 #   QUICK=1              small sizes for a smoke run (about a minute)
-#   BROKERS="mosquitto herald"   which brokers to run
-#   SCENARIOS="conn fanout fanin0 fanin1 latency"   which scenarios to run
+#   BROKERS="mosquitto herald"   which brokers to run: mosquitto, herald (mqtt.event_loops
+#                        = 1), herald2 (event_loops = 2), heraldold (the binary in
+#                        HERALD_BEFORE, e.g. the build before a change, for a same-run
+#                        comparison)
+#   SCENARIOS="conn fanout fanin0 fanin1 flood1 latency"   which scenarios to run
+#   flood1: FLOOD_CLIENTS (4) publishers flood one subscriber with FLOOD_MESSAGES
+#                        (400000) QoS 1 messages in total and no end-to-end window:
+#                        every PUBACKed message must arrive (completeness 1.0)
 #   FANOUT_CLIENTS (10000) FANOUT_MESSAGES (200000)  fanout, QoS 1, 100-byte payloads
 #   FANIN_CLIENTS (100)    FANIN_SECONDS (10)        fanin, QoS 0 and QoS 1, publishing
 #                        for FANIN_SECONDS (or FANIN_MESSAGES in total, when set):
@@ -37,17 +43,21 @@ BENCH=${BENCH:-$BUILD_DIR/herald-mqtt-bench}
 HERALD=${HERALD:-$BUILD_DIR/herald}
 MOSQUITTO=${MOSQUITTO:-$(command -v mosquitto || echo /usr/sbin/mosquitto)}
 BROKERS=${BROKERS:-"mosquitto herald"}
-SCENARIOS=${SCENARIOS:-"conn fanout fanin0 fanin1 latency"}
+SCENARIOS=${SCENARIOS:-"conn fanout fanin0 fanin1 flood1 latency"}
+FLOOD_CLIENTS=${FLOOD_CLIENTS:-4}
+HERALD_BEFORE=${HERALD_BEFORE:-}
 RUN_TIMEOUT=${RUN_TIMEOUT:-300}
 if [[ ${QUICK:-0} == 1 ]]; then
   FANOUT_CLIENTS=${FANOUT_CLIENTS:-1000} FANOUT_MESSAGES=${FANOUT_MESSAGES:-20000}
   FANIN_CLIENTS=${FANIN_CLIENTS:-10} FANIN_SECONDS=${FANIN_SECONDS:-3}
+  FLOOD_MESSAGES=${FLOOD_MESSAGES:-40000}
   FANIN_E2E_WINDOW=${FANIN_E2E_WINDOW:-5000}
   LATENCY_RATE=${LATENCY_RATE:-1000} LATENCY_DURATION=${LATENCY_DURATION:-3}
   CONN_CLIENTS=${CONN_CLIENTS:-1000} CONN_HOLD=${CONN_HOLD:-2}
 else
   FANOUT_CLIENTS=${FANOUT_CLIENTS:-10000} FANOUT_MESSAGES=${FANOUT_MESSAGES:-200000}
   FANIN_CLIENTS=${FANIN_CLIENTS:-100} FANIN_SECONDS=${FANIN_SECONDS:-10}
+  FLOOD_MESSAGES=${FLOOD_MESSAGES:-400000}
   FANIN_E2E_WINDOW=${FANIN_E2E_WINDOW:-5000}
   LATENCY_RATE=${LATENCY_RATE:-1000} LATENCY_DURATION=${LATENCY_DURATION:-10}
   CONN_CLIENTS=${CONN_CLIENTS:-10000} CONN_HOLD=${CONN_HOLD:-5}
@@ -114,15 +124,21 @@ EOF
   return 1
 }
 
-start_herald() {  # tag
-  local out=$RESULTS_DIR/herald-$1.out data
-  if [[ ! -x $HERALD ]]; then
-    NOTES+=("herald: $HERALD not found")
+start_herald() {  # tag [binary [event loops]]
+  local out=$RESULTS_DIR/herald-$1.out data bin=${2:-$HERALD} loops=${3:-1} conf
+  if [[ ! -x $bin ]]; then
+    NOTES+=("herald: $bin not found")
     return 1
   fi
   data=$(mktemp -d -p "$WORK" herald-data.XXXXXX)
-  "$HERALD" serve --mqtt-open --data-dir "$data" --http-listen 127.0.0.1:0 \
-    --mqtt-listen 127.0.0.1:0 --ws-listen 127.0.0.1:0 >"$out" 2>"$RESULTS_DIR/herald-$1.err" &
+  local extra=()
+  if ((loops > 1)); then
+    conf=$WORK/herald-loops-$loops.toml
+    printf '[mqtt]\nevent_loops = %d\n' "$loops" >"$conf"
+    extra=(--config "$conf")
+  fi
+  "$bin" serve --mqtt-open --data-dir "$data" --http-listen 127.0.0.1:0 \
+    --mqtt-listen 127.0.0.1:0 --ws-listen 127.0.0.1:0 "${extra[@]}" >"$out" 2>"$RESULTS_DIR/herald-$1.err" &
   BROKER_PID=$!
   for _ in $(seq 300); do
     local hp
@@ -139,6 +155,14 @@ start_herald() {  # tag
   return 1
 }
 
+start_herald2() { start_herald "$1" "$HERALD" 2; }
+start_heraldold() { start_herald "$1" "$HERALD_BEFORE" 1; }
+
+# CPU seconds (user + system) the process PID has used so far.
+cpu_seconds() {
+  awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+
 # run_case TAG BROKER BENCH-ARGS...: starts a fresh broker, runs the benchmark, keeps
 # its JSON line in $RESULTS_DIR/TAG-BROKER.json ("{}" when it failed).
 run_case() {
@@ -149,16 +173,28 @@ run_case() {
   local args=("$@" --host 127.0.0.1 --port "$BROKER_PORT" --json)
   [[ $tag == conn ]] && args+=(--broker-pid "$BROKER_PID")
   echo "## $broker: herald-mqtt-bench ${args[*]}" >&2
-  local out rc
+  local out rc cpu0 cpu1
+  cpu0=$(cpu_seconds "$BROKER_PID")
   out=$(timeout --kill-after=5 "$RUN_TIMEOUT" "$BENCH" "${args[@]}" 2>&1)
   rc=$?
+  cpu1=$(cpu_seconds "$BROKER_PID")
   echo "$out" | grep -v '^{' >&2
   if [[ $rc == 124 || $rc == 137 ]]; then
     NOTES+=("$broker $tag: no result within RUN_TIMEOUT=${RUN_TIMEOUT}s")
   elif [[ $rc != 0 ]]; then
     NOTES+=("$broker $tag: $(echo "$out" | grep -v '^{' | tail -n 1)")
   fi
-  if [[ $rc == 0 ]]; then echo "$out" | grep '^{' | tail -n 1 >"$json"; fi
+  if [[ $rc == 0 ]]; then
+    # The broker's own CPU time per message delivered: what a load generator that
+    # is itself the ceiling cannot hide.
+    echo "$out" | grep '^{' | tail -n 1 | python3 -c '
+import json, sys
+j = json.loads(sys.stdin.read()); cpu = float(sys.argv[2]) - float(sys.argv[1])
+j["broker_cpu_s"] = cpu
+n = j.get("received") or 0
+j["broker_cpu_us_per_msg"] = cpu * 1e6 / n if n else -1
+print(json.dumps(j))' "$cpu0" "$cpu1" >"$json"
+  fi
   stop_broker
 }
 
@@ -181,16 +217,22 @@ def load(tag, broker):
 def num(tag, broker, key):
     v = load(tag, broker).get(key)
     return None if not isinstance(v, (int, float)) or v < 0 else float(v)
-print("| scenario | metric | mosquitto | herald | herald/mosquitto |")
-print("| --- | --- | ---: | ---: | ---: |")
+heralds = [b for b in brokers if b != "mosquitto"]
+cols = brokers + [f"{h}/mosquitto" for h in heralds if "mosquitto" in brokers]
+print("| scenario | metric | " + " | ".join(cols) + " |")
+print("| --- | --- | " + " | ".join("---:" for _ in cols) + " |")
 tags = []
 for line in sys.argv[3].splitlines():
     tag, label, metric, key, digits = line.split("|")
     tags.append(tag)
-    m, h = num(tag, "mosquitto", key), num(tag, "herald", key)
     fmt = lambda v: "n/a" if v is None else f"{v:.{int(digits)}f}"
-    ratio = "n/a" if m is None or h is None or m == 0 else f"{h / m:.2f}"
-    print(f"| {label} | {metric} | {fmt(m)} | {fmt(h)} | {ratio} |")
+    vals = [fmt(num(tag, b, key)) for b in brokers]
+    if "mosquitto" in brokers:
+        m = num(tag, "mosquitto", key)
+        for h in heralds:
+            v = num(tag, h, key)
+            vals.append("n/a" if m is None or v is None or m == 0 else f"{v / m:.2f}")
+    print(f"| {label} | {metric} | " + " | ".join(vals) + " |")
 notes = []
 for tag in dict.fromkeys(tags):
     for broker in brokers:
@@ -217,6 +259,8 @@ for broker in $BROKERS; do
   wanted fanin1 && run_case fanin1 "$broker" fanin --qos 1 --clients "$FANIN_CLIENTS" \
     --messages "${FANIN_MESSAGES:-0}" --duration "$FANIN_SECONDS" --payload 100 \
     --e2e-window "$FANIN_E2E_WINDOW"
+  wanted flood1 && run_case flood1 "$broker" fanin --qos 1 --clients "$FLOOD_CLIENTS" \
+    --messages "$FLOOD_MESSAGES" --payload 100 --e2e-window 0
   wanted latency && run_case latency "$broker" latency --qos 1 --rate "$LATENCY_RATE" \
     --duration "$LATENCY_DURATION" --payload 100
 done
@@ -224,6 +268,7 @@ done
 if wanted fanout; then
   s="fanout $FANOUT_CLIENTS subs QoS1 100B"
   row fanout "$s" "msgs/s" msgs_per_s 0
+  row fanout "$s" "broker CPU us/msg" broker_cpu_us_per_msg 2
   row fanout "$s" "completeness" completeness 4
 fi
 for q in 0 1; do
@@ -231,9 +276,16 @@ for q in 0 1; do
     s="fanin $FANIN_CLIENTS pubs QoS$q 100B, ${FANIN_MESSAGES:-${FANIN_SECONDS}s}"
     ((FANIN_E2E_WINDOW > 0)) && s+=" e2e<=$FANIN_E2E_WINDOW"
     row fanin$q "$s" "msgs/s" msgs_per_s 0
+    row fanin$q "$s" "broker CPU us/msg" broker_cpu_us_per_msg 2
     row fanin$q "$s" "completeness" completeness 4
   fi
 done
+if wanted flood1; then
+  s="flood $FLOOD_CLIENTS pubs -> 1 sub QoS1, $FLOOD_MESSAGES msgs, no window"
+  row flood1 "$s" "msgs/s" msgs_per_s 0
+  row flood1 "$s" "broker CPU us/msg" broker_cpu_us_per_msg 2
+  row flood1 "$s" "completeness" completeness 4
+fi
 if wanted latency; then
   s="latency $LATENCY_RATE msg/s QoS1"
   row latency "$s" "p50 us (lower is better)" p50_us 0
