@@ -120,13 +120,32 @@ void Broker::OnSinkDrained() {
 }
 
 void Broker::ReleasePublishers(Session& s) {
+  if (s.blocked.empty()) return;
   std::vector<std::uint64_t> ids;
   ids.swap(s.blocked);
   for (std::uint64_t id : ids) {
     Link* l = LinkById(id);
     if (!l) continue;  // gone meanwhile
     ConnState& c = *l->state;
-    if (c.flow_blocks > 0 && --c.flow_blocks == 0) Resume(c, kPauseFlow);
+    if (c.flow_blocks > 0) --c.flow_blocks;
+    SyncFlow(c);
+  }
+  // No longer backed up: its own connection may be held again for what it feeds.
+  if (s.link && s.link->state) SyncFlow(*s.link->state);
+}
+
+bool Broker::Backlogged(const ConnState& c) const {
+  if (!c.session) return false;
+  auto it = sessions_.find(c.session);
+  return it != sessions_.end() && !it->second->blocked.empty();
+}
+
+void Broker::SyncFlow(ConnState& c) {
+  if (c.flow_blocks > 0 && !Backlogged(c)) {
+    if (!(c.paused & kPauseFlow)) m_flow_pauses_->Inc();
+    Pause(c, kPauseFlow);
+  } else {
+    Resume(c, kPauseFlow);
   }
 }
 
@@ -256,20 +275,9 @@ void Broker::Tick() {
   }
   for (Link* link : expired) link->Close();
 
-  // Expire queued messages of offline sessions, every 20th tick (about 5 s).
-  if (ticks_++ % 20 != 0) return;
-  Micros t = opt_.clock->Now();
-  for (auto& [id, s] : sessions_) {
-    if (s->link || s->queue.empty()) continue;
-    Session& sess = *s;
-    sess.queue.RemoveIf([&](const Outgoing& o) {
-      if (!o.msg->expires_at || o.msg->expires_at > t) return false;
-      if (o.seq) ErasePersistedMessage(sess, o.seq);
-      Drop("expired", o.msg);
-      m_queued_->Add(-1);
-      return true;
-    });
-  }
+  // Expire the messages that offline sessions keep on disk (4 ticks a second).
+  const std::uint64_t every = std::max<std::uint64_t>(opt_.config.expiry_scan_s * 4, 1);
+  if (ticks_++ % every == 0 && ticks_ > 1) StartExpiryPass();
 }
 
 void Broker::Deliver(PushMessage push, DeliveryCallback done) {
@@ -307,16 +315,19 @@ void Broker::Deliver(PushMessage push, DeliveryCallback done) {
   }
   // With a device online the first PUBACK resolves it; otherwise it is queued once
   // the copies for persistent sessions are durable.
-  Commit(std::move(batch), [this, tracker](Status st) {
-    if (tracker->resolved || tracker->online > 0) return;
-    if (!st.ok()) {
-      tracker->Resolve(DeliveryOutcome::kRefused);
-      EmitOutcome(*tracker, "refused");
-      return;
-    }
-    tracker->Resolve(DeliveryOutcome::kQueued);
-    EmitOutcome(*tracker, "queued");
-  });
+  Commit(
+      std::move(batch),
+      [this, tracker](Status st) {
+        if (tracker->resolved || tracker->online > 0) return;
+        if (!st.ok()) {
+          tracker->Resolve(DeliveryOutcome::kRefused);
+          EmitOutcome(*tracker, "refused");
+          return;
+        }
+        tracker->Resolve(DeliveryOutcome::kQueued);
+        EmitOutcome(*tracker, "queued");
+      },
+      /*bounded=*/true);
 }
 
 }  // namespace herald::mqtt

@@ -163,7 +163,9 @@ class Broker final : public LinkHandler {
   void Drop(const char* reason, const MessagePtr& msg);
   void PublishWill(ConnState& c);
   void SendRetained(Session& s, const std::string& internal_filter, std::uint8_t qos);
-  void SetRetained(const MessagePtr& msg);
+  // Sets (or with an empty payload clears) a topic's retained message; the record
+  // goes into *batch when given (committed before the publisher's acknowledgement).
+  void SetRetained(const MessagePtr& msg, store::WriteBatch* batch = nullptr);
 
   // Sessions (broker_connect.cc).
   Session& AttachSession(Link* link, const Connect& c, bool* present);
@@ -175,8 +177,16 @@ class Broker final : public LinkHandler {
   // keeps no message in memory, a connected one a window of them.
   void Spill(Session& s);
   void Refill(Session& s);
-  void OnRefilled(SessionId sid, std::uint64_t from, std::vector<Outgoing> loaded, bool exhausted);
+  struct RefillResult;
+  void OnRefilled(SessionId sid, RefillResult r);
   void EraseSpilled(const Session& s);
+  // Messages on disk expire too: a pass over the store off the loop finds expired
+  // ones, the loop takes those of offline sessions, the store erases them, and the
+  // loop then counts and reports them (expired outcomes).
+  struct ExpiredOnDisk;
+  void StartExpiryPass();
+  void OnExpiryFound(std::vector<ExpiredOnDisk> found);
+  void OnExpiryErased(std::vector<ExpiredOnDisk> erased, Status st);
 
   // Persistence (persist.cc).
   void PersistSession(const Session& s, std::function<void(Status)> done = nullptr);
@@ -188,12 +198,16 @@ class Broker final : public LinkHandler {
   // whether PUBREC came), so a restart resends it as a duplicate with its id.
   void PersistInflight(store::WriteBatch* batch, const Session& s, const Outgoing& o);
   void PutSessionRecord(store::WriteBatch* batch, const Session& s);
-  void Commit(store::WriteBatch batch, std::function<void(Status)> done);
+  // Commits through the store's group commit; `done` runs on the loop. A bounded
+  // commit (new messages, which a publisher may send again) can be refused when
+  // the store is saturated; bookkeeping of what was acknowledged never is.
+  void Commit(store::WriteBatch batch, std::function<void(Status)> done, bool bounded = false);
 
   bool AclAllowsSubscribe(const ConnState& c, std::string_view filter) const;
   bool AclAllowsPublish(const ConnState& c, std::string_view topic) const;
   // A device's receipt: an event for the log, acknowledged once durable.
-  void HandleReceipt(ConnState& c, const Publish& p);
+  // `batch` (the session's QoS 2 state) is committed with it, before the PUBREC.
+  void HandleReceipt(ConnState& c, const Publish& p, store::WriteBatch batch);
   // Reports a gateway event to the sink (never for tenant-less open-mode traffic).
   // `push` names the message it is about, if any; `done` runs on the loop once it
   // is durable. Returns false when the sink asked for back-pressure.
@@ -206,6 +220,11 @@ class Broker final : public LinkHandler {
   void OnSinkDrained();
   // Publishers paused because `s`'s queue passed the high-water mark go again.
   void ReleasePublishers(Session& s);
+  // Pauses or resumes a publisher's input for flow control: paused while it feeds a
+  // backed-up subscriber, unless its own session is backed up too (it must be read
+  // for that queue to drain, so two clients feeding each other never both stop).
+  void SyncFlow(ConnState& c);
+  bool Backlogged(const ConnState& c) const;
   // A PUBACK/PUBREC that waited for a commit may go (or the link closes on failure).
   void AckReady(std::uint64_t conn_id, std::uint16_t packet_id, bool ok);
   void EmitOutcome(const DeliveryTracker& t, const char* type);
@@ -231,6 +250,11 @@ class Broker final : public LinkHandler {
   std::uint64_t publishing_conn_ = 0;       // the connection whose PUBLISH is being routed
   std::vector<std::uint64_t> sink_paused_;  // connections paused until the sink drains
   bool sink_wait_armed_ = false;
+  // Store commits started and not yet finished, and finished so far: a queue read
+  // that came back short is repeated once the commits it may have missed are done.
+  std::uint64_t commits_in_flight_ = 0, commits_done_ = 0;
+  std::vector<SessionId> refill_waiting_;
+  bool expiry_running_ = false;
 
   // Metrics.
   Gauge *m_connections_, *m_sessions_, *m_subscriptions_, *m_queued_, *m_retained_;

@@ -69,6 +69,7 @@ Broker::Session& Broker::AttachSession(Link* link, const Connect& connect, bool*
       if (!oc.graceful) PublishWill(oc);
       oc.graceful = true;
       oc.will.reset();
+      ReleasePublishers(old);  // the new connection holds them again if still behind
       old.link = nullptr;
       oc.session = 0;
       old_link->Close();
@@ -113,6 +114,7 @@ void Broker::DetachSession(ConnState& c) {
 }
 
 void Broker::DestroySession(Session& s) {
+  ReleasePublishers(s);
   for (const auto& [filter, qos] : s.subs) trie_.Remove(filter, s.id);
   m_subscriptions_->Set(static_cast<std::int64_t>(trie_.size()));
   auto end_copy = [&](const Outgoing& o) {

@@ -110,7 +110,7 @@ struct ConnState {
   SteadyTime last_packet;
   Fifo<PendingAck> acks;
   std::uint16_t keep_alive = 0;
-  std::uint16_t flow_blocks = 0;  // backed-up subscribers this publisher feeds
+  std::uint32_t flow_blocks = 0;  // backed-up subscribers this publisher feeds
   std::uint8_t paused = 0;        // kPause* reasons holding its input
   bool connected = false;  // CONNACK 0 sent
   bool graceful = false;   // DISCONNECT received, or taken over: no will
@@ -141,6 +141,8 @@ struct Broker::Session {
   std::uint64_t spilled = 0;
   std::uint64_t spill_seq = 0;
   bool refilling = false;  // a read of the spilled tail is under way
+  bool refill_waits = false;  // a read came back short: again after the next commit
+  bool expiring = false;      // expired messages on disk are being erased
   size_t queued() const { return inflight.size() + queue.size() + spilled; }
   std::uint16_t mount_len = 0;
   std::uint16_t next_packet_id = 1;

@@ -24,8 +24,13 @@ bool Broker::HandlePublish(Link* link, const Publish& p) {
   }
   if (c.principal) {
     // Devices publish only receipts; they are events, not messages to route.
-    if (p.qos == QoS::kExactlyOnce) s.AddAwaitingRel(p.packet_id);
-    HandleReceipt(c, p);
+    store::WriteBatch batch;
+    if (p.qos == QoS::kExactlyOnce) {
+      s.AddAwaitingRel(p.packet_id);
+      // Stored before the PUBREC, so a resend after a crash is not a second receipt.
+      if (!s.clean) PutSessionRecord(&batch, s);
+    }
+    HandleReceipt(c, p, std::move(batch));
     return true;
   }
   auto msg = std::make_shared<Message>();
@@ -37,7 +42,8 @@ bool Broker::HandlePublish(Link* link, const Publish& p) {
   msg->expires_at = opt_.clock->Now() +
                     static_cast<Micros>(opt_.config.message_ttl_s) * kMicrosPerSecond;
   store::WriteBatch batch;
-  if (p.retain) SetRetained(msg);
+  // A QoS 1/2 publisher's acknowledgement also waits for its retained record.
+  if (p.retain) SetRetained(msg, p.qos == QoS::kAtMostOnce ? nullptr : &batch);
   // Where this turn's output to the publisher stood before routing: a copy routed
   // back to the publisher itself lands after it.
   const size_t before_route = link->out.size();
@@ -75,9 +81,9 @@ bool Broker::HandlePublish(Link* link, const Publish& p) {
   AckPublisher(c, p.packet_id, qos2, false);
   std::uint64_t conn_id = c.id;
   std::uint16_t packet_id = p.packet_id;
-  Commit(std::move(batch), [this, conn_id, packet_id](Status st) {
-    AckReady(conn_id, packet_id, st.ok());
-  });
+  Commit(
+      std::move(batch), [this, conn_id, packet_id](Status st) { AckReady(conn_id, packet_id, st.ok()); },
+      /*bounded=*/true);
   return true;
 }
 
@@ -192,13 +198,19 @@ void Broker::Enqueue(Session& s, const MessagePtr& msg, std::uint8_t qos, store:
   // A connected subscriber that falls behind slows its publishers down instead of
   // dropping what they were promised (PUBACK): stop reading the publisher until
   // the queue drains. Offline sessions are bounded by max_queued_messages.
+  // A client publishing to its own subscription is never held by it: its queue
+  // drains only while its input (its PUBACKs) is read.
   if (s.link && publishing_conn_ && s.queue.size() + s.spilled >= opt_.config.flow_high_water &&
+      s.link->state->id != publishing_conn_ &&
       std::find(s.blocked.begin(), s.blocked.end(), publishing_conn_) == s.blocked.end()) {
     if (Link* pub = LinkById(publishing_conn_)) {
+      const bool first = s.blocked.empty();
       s.blocked.push_back(publishing_conn_);
       ConnState& c = *pub->state;
-      if (c.flow_blocks++ == 0) Pause(c, kPauseFlow);
-      m_flow_pauses_->Inc();
+      ++c.flow_blocks;
+      SyncFlow(c);
+      // Backed up now: the subscriber's own input must keep flowing.
+      if (first) SyncFlow(*s.link->state);
     }
   }
 }
@@ -208,6 +220,10 @@ void Broker::Pump(Session& s) {
   bool sent = false;
   Micros now = 0;
   store::WriteBatch marks;
+  // QoS 2 to a persistent session goes out only once its mark (the packet id) is
+  // durable: after a crash it is resent with that id and DUP, which the client
+  // recognises, rather than under a new id as a second message.
+  std::vector<std::uint16_t> held;
   while (!s.queue.empty() && s.inflight.size() < opt_.config.max_inflight) {
     Outgoing o = std::move(s.queue.front());
     s.queue.pop_front();
@@ -225,14 +241,38 @@ void Broker::Pump(Session& s) {
       }
     }
     o.packet_id = NextPacketId(s);
-    SendPublish(s, o, false);
     if (o.seq) PersistInflight(&marks, s, o);
+    if (o.seq && o.qos == 2) {
+      held.push_back(o.packet_id);
+    } else {
+      SendPublish(s, o, false);
+      sent = true;
+    }
     s.inflight.push_back(std::move(o));
-    sent = true;
   }
   if (sent) s.link->Flush();
-  if (!marks.empty()) Commit(std::move(marks), [](Status) {});
-  if (!s.blocked.empty() && s.queue.size() + s.spilled < opt_.config.flow_high_water / 2) {
+  if (!marks.empty()) {
+    std::function<void(Status)> done = [](Status) {};
+    if (!held.empty()) {
+      done = [this, sid = s.id, conn_id = s.link->state->id, held = std::move(held)](Status st) {
+        auto it = sessions_.find(sid);
+        if (it == sessions_.end()) return;
+        Session& s = *it->second;
+        // Reconnected meanwhile: the refill sent them again from their marks.
+        if (!s.link || s.link->state->id != conn_id) return;
+        if (!st.ok()) return s.link->Close();  // not durable: the session reads them again
+        for (std::uint16_t id : held) {
+          for (Outgoing& o : s.inflight) {
+            if (o.packet_id == id && o.qos == 2 && !o.pubrec) SendPublish(s, o, false);
+          }
+        }
+        s.link->Flush();
+      };
+    }
+    Commit(std::move(marks), std::move(done));
+  }
+  if (!s.blocked.empty() &&
+      s.queue.size() + s.spilled < std::max<std::uint64_t>(opt_.config.flow_high_water / 2, 1)) {
     ReleasePublishers(s);
   }
   if (s.spilled && s.queue.size() < opt_.config.session_window / 2) Refill(s);
@@ -262,10 +302,20 @@ bool Broker::HandlePubrec(Link* link, std::uint16_t id) {
   for (Outgoing& o : s.inflight) {
     if (o.packet_id == id && o.qos == 2) {
       o.pubrec = true;
-      if (o.seq) {  // after a restart, PUBREL goes again instead of the PUBLISH
+      if (o.seq) {
+        // After a restart PUBREL goes again instead of the PUBLISH. PUBREL lets the
+        // client forget the id, so it waits for that mark: a PUBLISH resent after it
+        // would be a new message to the client.
         store::WriteBatch b;
         PersistInflight(&b, s, o);
-        Commit(std::move(b), [](Status) {});
+        Commit(std::move(b), [this, conn_id = link->state->id, id](Status st) {
+          Link* l = LinkById(conn_id);
+          if (!l) return;
+          if (!st.ok()) return l->Close();
+          Encode(Pubrel{id}, &l->out);
+          l->Flush();
+        });
+        return true;
       }
       break;
     }
@@ -339,7 +389,7 @@ void Broker::PublishWill(ConnState& c) {
   Commit(std::move(batch), [](Status) {});
 }
 
-void Broker::HandleReceipt(ConnState& c, const Publish& p) {
+void Broker::HandleReceipt(ConnState& c, const Publish& p, store::WriteBatch batch) {
   static const char* kTypes[] = {"opened", "clicked", "dismissed", "not_interested", "complaint",
                                  "converted"};
   const bool acked = p.qos != QoS::kAtMostOnce, qos2 = p.qos == QoS::kExactlyOnce;
@@ -353,8 +403,15 @@ void Broker::HandleReceipt(ConnState& c, const Publish& p) {
     }
   }
   if (!type) {
-    m_bad_receipts_->Inc();  // nothing to store: acknowledged at once
-    if (acked) AckPublisher(c, p.packet_id, qos2, true);
+    m_bad_receipts_->Inc();  // nothing to store but the QoS 2 state: acknowledged then
+    if (acked) {
+      AckPublisher(c, p.packet_id, qos2, batch.empty());
+      if (!batch.empty()) {
+        Commit(std::move(batch), [this, conn_id = c.id, id = p.packet_id](Status st) {
+          AckReady(conn_id, id, st.ok());
+        });
+      }
+    }
     return;
   }
   m_receipts_->Inc();
@@ -362,9 +419,31 @@ void Broker::HandleReceipt(ConnState& c, const Publish& p) {
   receipt.message_id = j["message_id"].get<std::string>();
   std::function<void(Status)> durable;
   if (acked) {
-    // The PUBACK waits until the receipt is in the event log, in PUBLISH order.
+    // The PUBACK waits until the receipt is in the event log (and the QoS 2 state in
+    // the store), in PUBLISH order.
     AckPublisher(c, p.packet_id, qos2, false);
-    durable = [this, conn_id = c.id, id = p.packet_id](Status s) { AckReady(conn_id, id, s.ok()); };
+    struct Join {
+      int left = 1;
+      bool ok = true;
+    };
+    auto join = std::make_shared<Join>();
+    auto arrive = [this, join, conn_id = c.id, id = p.packet_id](bool ok) {
+      join->ok = join->ok && ok;
+      if (--join->left == 0) AckReady(conn_id, id, join->ok);
+    };
+    if (!batch.empty()) {
+      join->left = 2;
+      Commit(std::move(batch), [arrive](Status st) mutable { arrive(st.ok()); });
+    }
+    durable = [this, arrive](Status s) mutable {
+      if (s.code() == Code::kInvalidArgument) {
+        // Not storable (an id that is not an id): acknowledged and counted, so the
+        // device does not send it again forever.
+        m_bad_receipts_->Inc();
+        return arrive(true);
+      }
+      arrive(s.ok());
+    };
   }
   bool room = Emit(c.principal->tenant, c.principal->user_id, c.principal->device_id, type,
                    &receipt, std::move(durable));

@@ -46,10 +46,11 @@ bool Broker::HandleSubscribe(Link* link, const Subscribe& sub) {
       l->Close();  // not stored: no SUBACK; the client subscribes again
       return;
     }
+    auto sess = sessions_.find(l->state->session);
+    if (sess == sessions_.end()) return;  // taken over meanwhile: this link is closing
     Encode(ack, &l->out);
-    Session& sess = *sessions_.at(l->state->session);
     // Retained messages follow the SUBACK (MQTT-3.3.1-6).
-    for (const auto& [filter, qos] : granted) SendRetained(sess, filter, qos);
+    for (const auto& [filter, qos] : granted) SendRetained(*sess->second, filter, qos);
     l->Flush();
     Resume(*l->state, kPauseStore);
   };
@@ -89,8 +90,9 @@ bool Broker::HandleUnsubscribe(Link* link, const Unsubscribe& unsub) {
   return true;
 }
 
-void Broker::SetRetained(const MessagePtr& msg) {
-  store::WriteBatch b;
+void Broker::SetRetained(const MessagePtr& msg, store::WriteBatch* batch) {
+  store::WriteBatch local;
+  store::WriteBatch& b = batch ? *batch : local;
   if (msg->payload.empty()) {
     // An empty retained message deletes the topic's retained message (MQTT-3.3.1-10).
     retained_.erase(msg->topic);
@@ -106,7 +108,7 @@ void Broker::SetRetained(const MessagePtr& msg) {
     b.Put(retained_cf_, msg->topic, record);
   }
   m_retained_->Set(static_cast<std::int64_t>(retained_.size()));
-  Commit(std::move(b), [](Status) {});
+  if (!batch) Commit(std::move(local), [](Status) {});
 }
 
 void Broker::SendRetained(Session& s, const std::string& internal_filter, std::uint8_t qos) {

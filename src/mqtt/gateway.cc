@@ -63,6 +63,7 @@ class GatewayImpl final : public Gateway {
     unsigned n = std::max(1u, c.event_loops);
     for (unsigned i = 0; i < n; ++i) units_.push_back(std::make_unique<LoopUnit>());
     Loop& main = *units_[0]->loop;
+    for (auto& u : units_) u->loop->browser_links = main.browser_links;  // one cap for all
     store_reads_ = std::make_unique<WorkerPool>(1, "mqtt-store");
     BrokerOptions bo{options_.config, options_.db,    options_.devices,
                      options_.events, options_.clock, options_.metrics,
@@ -177,7 +178,7 @@ class GatewayImpl final : public Gateway {
         return;
       }
       if (kind != Transport::kTcp &&
-          (u.loop->browser_links >= options_.config.max_browser_connections ||
+          (*u.loop->browser_links >= options_.config.max_browser_connections ||
            InDescriptorReserve(s.native_handle(), options_.descriptor_reserve, descriptor_limit_))) {
         // A browser connection past its cap, or into the descriptors kept for devices.
         m_refused_->Inc();

@@ -56,6 +56,7 @@ void LinkBase::OnWriteDone(bool ok) {
   }
   if (!ok) return Finish();
   FlushNow();
+  if (backlog_report) backlog_report->unwritten = pending_output();
 }
 
 bool LinkBase::Consume(std::string_view chunk) {

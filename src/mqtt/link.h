@@ -29,11 +29,19 @@ struct Loop {
   // Set while the TCP poller handles a batch of ready sockets; it flushes at the
   // end of the batch, so no separate flush needs to be posted.
   bool in_poll = false;
-  // WebSocket and TLS connections open on this loop (the TCP ones are the poller's).
-  std::atomic<size_t> browser_links{0};
+  // WebSocket and TLS connections open on all loops of the gateway (the TCP ones
+  // are the poller's): the loops share one counter.
+  std::shared_ptr<std::atomic<size_t>> browser_links = std::make_shared<std::atomic<size_t>>(0);
 
   // Writes every dirty connection's output. Posted once per turn.
   void FlushDirty();
+};
+
+// Output of a connection on another loop than the broker's, as the broker sees it:
+// handed to the connection's loop (posted) and not yet written to the socket
+// (unwritten, refreshed by that loop after each write).
+struct OutputBacklog {
+  std::atomic<size_t> posted{0}, unwritten{0};
 };
 
 class LinkBase : public Link, public std::enable_shared_from_this<LinkBase> {
@@ -47,6 +55,9 @@ class LinkBase : public Link, public std::enable_shared_from_this<LinkBase> {
 
   // Called by Loop::FlushDirty.
   void FlushNow();
+
+  // Set when the broker runs on another loop; kept up to date after every write.
+  std::shared_ptr<OutputBacklog> backlog_report;
 
  protected:
   // Hands received bytes to the broker, keeping a partial packet for next time.

@@ -40,9 +40,19 @@ config::Section<MqttConfig> MqttConfigSection() {
          "kept for MQTT over TCP, server.descriptor_reserve) a new one is closed at once.");
   s.Uint("message_ttl_s", &C::message_ttl_s, 1, 365ull * 86400,
          "Expiry of a queued message when the publisher sets none, in seconds.");
+  s.Uint("expiry_scan_s", &C::expiry_scan_s, 1, 86400,
+         "Seconds between passes over the store that drop expired messages of offline\n"
+         "sessions (reported as expired outcomes); a connected session drops them as it\n"
+         "reads them.");
   s.Check([](const C& c) {
     if (!c.tls_listen.empty() && (c.tls_cert.empty() || c.tls_key.empty())) {
       return Status::InvalidArgument("mqtt.tls_listen needs mqtt.tls_cert and mqtt.tls_key");
+    }
+    if (c.flow_high_water + c.max_inflight >= c.max_queued_messages) {
+      // Publishers are held at the high-water mark; the room above it is what keeps an
+      // online subscriber's queue from refusing what they were acknowledged for.
+      return Status::InvalidArgument(
+          "mqtt.flow_high_water + mqtt.max_inflight must be below mqtt.max_queued_messages");
     }
     return Status::Ok();
   });

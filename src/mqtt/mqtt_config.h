@@ -24,6 +24,7 @@ struct MqttConfig {
   std::uint64_t max_output_bytes = 4 << 20;
   std::uint64_t max_browser_connections = 65536;
   std::uint64_t message_ttl_s = 7 * 24 * 3600;
+  std::uint64_t expiry_scan_s = 300;
 };
 
 config::Section<MqttConfig> MqttConfigSection();

@@ -7,16 +7,36 @@
 #include "mqtt/persist_format.h"
 
 namespace herald::mqtt {
-void Broker::Commit(store::WriteBatch batch, std::function<void(Status)> done) {
+void Broker::Commit(store::WriteBatch batch, std::function<void(Status)> done, bool bounded) {
   if (batch.empty()) {
     done(Status::Ok());
     return;
   }
   auto post = opt_.post;
-  opt_.db->WriteAsync(std::move(batch), [post, done = std::move(done)](Status st) mutable {
+  ++commits_in_flight_;
+  auto on_done = [this, post, done = std::move(done)](Status st) mutable {
     if (!st.ok()) log::Error("mqtt store write failed", {{"error", st}});
-    post([done = std::move(done), st] { done(st); });
-  });
+    post([this, done = std::move(done), st] {
+      --commits_in_flight_;
+      ++commits_done_;
+      done(st);
+      if (!refill_waiting_.empty()) {
+        std::vector<SessionId> ids;
+        ids.swap(refill_waiting_);
+        for (SessionId id : ids) {
+          auto it = sessions_.find(id);
+          if (it == sessions_.end()) continue;
+          it->second->refill_waits = false;
+          Refill(*it->second);
+        }
+      }
+    });
+  };
+  if (bounded) {
+    opt_.db->WriteAsync(std::move(batch), std::move(on_done));
+  } else {
+    opt_.db->WriteAsyncAlways(std::move(batch), std::move(on_done));
+  }
 }
 
 void Broker::PutSessionRecord(store::WriteBatch* b, const Session& s) {
@@ -115,18 +135,22 @@ Status Broker::Recover() {
       return true;  // read with its message on refill
     }
     last_key.clear();
-    if (key.size() < 9) return true;
-    std::string skey(key.substr(0, key.size() - 9));
+    // <session key> 0x00 <seq: 8 bytes>; anything else (a mark whose message is
+    // gone, a session that no longer exists, a record that does not decode) goes.
+    std::string skey;
     std::uint64_t seq = 0;
-    ByteReader(key.substr(key.size() - 8)).FixedBE(&seq);
-    next_seq_ = std::max(next_seq_, seq + 1);
-    auto sid = session_by_key_.find(skey);
+    if (key.size() >= 9 && key[key.size() - 9] == '\0') {
+      skey.assign(key.substr(0, key.size() - 9));
+      ByteReader(key.substr(key.size() - 8)).FixedBE(&seq);
+    }
+    auto sid = skey.empty() ? session_by_key_.end() : session_by_key_.find(skey);
     // Checked, not copied: the message stays on disk until its device connects.
     if (sid == session_by_key_.end() || !ValidMessageRecord(v)) {
       cleanup.Delete(messages_cf_, key);
       ++orphans;
       return true;
     }
+    next_seq_ = std::max(next_seq_, seq + 1);
     Session& sess = *sessions_.at(sid->second);
     if (!sess.spilled) sess.spill_seq = seq;
     ++sess.spilled;

@@ -72,7 +72,7 @@ void ProxyHub::FlushAll() {
     std::weak_ptr<LinkBase> link;
     std::string bytes;
     bool close;
-    std::shared_ptr<ProxyLink::Backlog> backlog;
+    std::shared_ptr<OutputBacklog> backlog;
   };
   // One task per loop for all of its connections' output this turn.
   std::unordered_map<Loop*, std::vector<Entry>> by_loop;
@@ -107,6 +107,7 @@ void ProxyHub::FlushAll() {
 void RemoteHandler::OnOpen(Link* link) {
   auto transport = static_cast<LinkBase*>(link)->shared_from_this();
   auto proxy = std::make_shared<ProxyLink>(hub_, io_, transport, link->Remote());
+  transport->backlog_report = proxy->backlog;
   proxies_[link] = proxy;
   asio::post(hub_.loop().ioc, [proxy, &hub = hub_] { hub.broker().OnOpen(proxy.get()); });
 }

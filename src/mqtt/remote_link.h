@@ -43,12 +43,7 @@ class ProxyLink final : public Link, public std::enable_shared_from_this<ProxyLi
 
   Loop& io() { return io_; }
   const std::weak_ptr<LinkBase>& transport() const { return transport_; }
-  // Output handed to the connection's loop (posted) and waiting there to be
-  // written (unwritten, as of its latest flush).
-  struct Backlog {
-    std::atomic<size_t> posted{0}, unwritten{0};
-  };
-  std::shared_ptr<Backlog> backlog = std::make_shared<Backlog>();
+  std::shared_ptr<OutputBacklog> backlog = std::make_shared<OutputBacklog>();
   bool dirty = false;
   bool close_after_flush = false;
 

@@ -34,9 +34,9 @@ class TlsLink final : public LinkBase {
  public:
   TlsLink(Loop& loop, TlsContext& ctx, asio::ip::tcp::socket sock)
       : LinkBase(loop), stream_(std::move(sock), ctx.ctx), timer_(loop.ioc) {
-    ++loop_.browser_links;
+    ++*loop_.browser_links;
   }
-  ~TlsLink() override { --loop_.browser_links; }
+  ~TlsLink() override { --*loop_.browser_links; }
 
   void Start() {
     timer_.expires_after(std::chrono::seconds(10));

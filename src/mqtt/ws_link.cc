@@ -16,9 +16,9 @@ namespace websocket = beast::websocket;
 class WsLink final : public LinkBase {
  public:
   WsLink(Loop& loop, asio::ip::tcp::socket sock) : LinkBase(loop), ws_(std::move(sock)) {
-    ++loop_.browser_links;
+    ++*loop_.browser_links;
   }
-  ~WsLink() override { --loop_.browser_links; }
+  ~WsLink() override { --*loop_.browser_links; }
 
   void Start() {
     beast::get_lowest_layer(ws_).expires_after(std::chrono::seconds(10));

@@ -14,10 +14,15 @@ constexpr size_t kMaxBatch = 4096;  // events per pipeline append
 
 GatewayEventSink::GatewayEventSink(stream::Pipeline* pipeline, MetricsRegistry* metrics,
                                    size_t high_water)
-    : pipeline_(pipeline), high_water_(std::max<size_t>(high_water, 2)) {
+    : pipeline_(pipeline),
+      high_water_(std::max<size_t>(high_water, 2)),
+      max_queued_(high_water_ * 4) {
   if (metrics) {
     m_queued_ = &metrics->GetGauge("herald_gateway_events_queued",
                                    "Gateway events waiting to be appended to the event log.");
+    m_dropped_ = &metrics->GetCounter(
+        "herald_gateway_events_dropped_total",
+        "Gateway outcome and presence events dropped because the queue to the log was full.");
   }
   thread_ = std::thread([this] { Run(); });
 }
@@ -63,6 +68,15 @@ bool GatewayEventSink::OnGatewayEvent(mqtt::GatewayEvent g, Done done) {
     l.unlock();
     if (done) done(Status::Unavailable("shutting down"));
     return true;
+  }
+  if (queue_.size() >= max_queued_) {
+    l.unlock();
+    if (done) {
+      done(Status::ResourceExhausted("gateway event queue full"));
+    } else if (m_dropped_) {
+      m_dropped_->Inc();
+    }
+    return false;
   }
   queue_.push_back({std::move(e), std::move(done)});
   size_t n = queue_.size();

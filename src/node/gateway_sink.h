@@ -18,8 +18,12 @@ namespace herald::node {
 // The gateway's loop never waits for the log: OnGatewayEvent only queues, and one
 // thread of the sink hands the queue to the pipeline in batches (the pipeline's
 // appends may wait for the log). Above `high_water` queued events the sink says
-// so, and the gateway stops reading the devices that produce them until the
-// queue is back below half of it; nothing is ever dropped.
+// so, and the gateway stops reading the devices whose receipts it is queueing
+// until the queue is back below half of it. The queue is bounded at four times
+// `high_water`: past that, an event that waits for an answer (a receipt) is refused
+// with ResourceExhausted (the device is not acknowledged and sends it again), and
+// one that does not (an outcome or presence) is dropped and counted in
+// herald_gateway_events_dropped_total.
 //
 // Lives as long as the gateway that reports to it. Thread-safe.
 class GatewayEventSink final : public mqtt::EventSink {
@@ -59,7 +63,9 @@ class GatewayEventSink final : public mqtt::EventSink {
   eventlog::KafkaSink* kafka_ = nullptr;
   std::string topic_;
   const size_t high_water_;
+  const size_t max_queued_;
   Gauge* m_queued_ = nullptr;
+  Counter* m_dropped_ = nullptr;
 
   std::mutex mu_;
   std::condition_variable cv_, idle_cv_;

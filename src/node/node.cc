@@ -121,7 +121,7 @@ Result<std::unique_ptr<VirtualClock>> MakeVirtualClock(store::Db& db, const Serv
   clock->OnMove([dbp, cf](Micros now) {
     store::WriteBatch b;
     b.Put(cf, "virtual_clock", std::to_string(now));
-    dbp->WriteAsync(std::move(b), [](Status s) {
+    dbp->WriteAsyncAlways(std::move(b), [](Status s) {
       if (!s.ok()) log::Error("cannot persist the virtual clock", {{"error", s}});
     });
   });

@@ -90,6 +90,13 @@ class Db {
   // instead.
   virtual void WriteAsync(WriteBatch batch, std::function<void(Status)> done) = 0;
 
+  // WriteAsync() that is never refused for a full queue: for writes whose callers
+  // are bounded already and whose loss would cost more than their memory
+  // (checkpoints, the broker's bookkeeping of what it has acknowledged).
+  virtual void WriteAsyncAlways(WriteBatch batch, std::function<void(Status)> done) {
+    WriteAsync(std::move(batch), std::move(done));
+  }
+
   // Calls fn(key, value) for each key starting with `prefix`, in key order, until
   // fn returns false. A scan of a whole family (empty prefix) leaves the block
   // cache as it was.

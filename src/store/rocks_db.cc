@@ -46,6 +46,9 @@ class RocksDb final : public Db {
   Result<std::optional<std::string>> Get(ColumnFamily cf, std::string_view key) override;
   Status Write(WriteBatch batch) override;
   void WriteAsync(WriteBatch batch, std::function<void(Status)> done) override;
+  void WriteAsyncAlways(WriteBatch batch, std::function<void(Status)> done) override {
+    WriteAsync(std::move(batch), std::move(done), /*bounded=*/false);
+  }
   void WriteAsync(WriteBatch batch, std::function<void(Status)> done, bool bounded);
   Status Scan(ColumnFamily cf, std::string_view prefix,
               const std::function<bool(std::string_view, std::string_view)>& fn) override;

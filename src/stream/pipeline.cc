@@ -549,7 +549,7 @@ void Pipeline::CheckpointAsync(Slot& slot) {
   std::uint64_t next = slot.next;
   PartitionId p = slot.part.id();
   writes_in_flight_.fetch_add(1);
-  opt_.db->WriteAsync(std::move(b), [this, p, next](Status s) {
+  opt_.db->WriteAsyncAlways(std::move(b), [this, p, next](Status s) {
     // A failed checkpoint is undone on the shard before the partition moves on.
     bool posted = opt_.shards->PostToPartition(p, [this, p, next, s] {
       OnCheckpointWritten(*slots_[p], next, s);

@@ -90,7 +90,6 @@ TEST(NodeConfigTest, EveryKeyChangesOnlyItself) {
   ASSERT_EQ(before.size(), Schema().Keys().size());
   for (const std::string& key : Schema().Keys()) {
     std::string sec = key.substr(0, key.find('.')), name = key.substr(key.find('.') + 1);
-    if (key == "mqtt.event_loops") continue;  // 1 is its only accepted value for now
     // A TLS listener is valid only with its certificate and key.
     std::string extra = key == "mqtt.tls_listen" ? "tls_cert = \"c\"\ntls_key = \"k\"\n" : "";
     bool changed = false;
