@@ -61,11 +61,12 @@ class BrokerTest : public ::testing::Test {
 
   void MakeBroker() {
     broker_.reset();
-    BrokerOptions o{config_, db_.get(), nullptr, nullptr, &clock_, &metrics_,
+    BrokerOptions o{config_, db_.get(), devices_, sink_, &clock_, &metrics_,
                     [this](std::function<void()> fn) {
                       std::lock_guard<std::mutex> l(mu_);
                       posted_.push_back(std::move(fn));
                     }};
+    if (inline_background_) o.background = [](std::function<void()> fn) { fn(); };
     broker_ = std::make_unique<Broker>(o);
     ASSERT_TRUE(broker_->Recover().ok());
   }
@@ -145,6 +146,9 @@ class BrokerTest : public ::testing::Test {
   std::unique_ptr<Broker> broker_;
   std::mutex mu_;
   std::vector<std::function<void()>> posted_;
+  EventSink* sink_ = nullptr;
+  const DeviceRegistry* devices_ = nullptr;  // secure mode when set (and !open_mode)
+  bool inline_background_ = false;  // store reads and passes run at once, on this thread
 };
 
 TEST_F(BrokerTest, Qos1PublishIsDeliveredAndAcknowledged) {
@@ -470,6 +474,203 @@ TEST_F(BrokerTest, DeviceEventsAclAndReceipts) {
   EXPECT_EQ(sink.events[3].tenant, "shop");
   EXPECT_EQ(sink.events[3].ts, clock_.Now());
   EXPECT_EQ(metrics_.GetCounter("herald_mqtt_receipts_rejected_total", "").Value(), 1u);
+  broker_.reset();
+}
+
+// Flow control: a backed-up subscriber holds the connections publishing to it,
+// but never a connection whose own queue must drain first.
+class FlowControlTest : public BrokerTest {
+ protected:
+  void SetUp() override {
+    BrokerTest::SetUp();
+    config_.flow_high_water = 3;
+    config_.max_queued_messages = 100;
+    MakeBroker();
+  }
+  void PublishN(FakeLink& from, const std::string& topic, int n, std::uint16_t first_id) {
+    for (int i = 0; i < n; ++i) {
+      Send(from, Publish{false, QoS::kAtLeastOnce, false,
+                         static_cast<std::uint16_t>(first_id + i), topic, "m" + std::to_string(i)});
+    }
+  }
+  // Acknowledges every PUBLISH the link received so far; returns how many.
+  size_t AckAll(FakeLink& link) {
+    auto got = Publishes(link.Take());
+    for (const Publish& p : got) Send(link, Puback{p.packet_id});
+    return got.size();
+  }
+};
+
+TEST_F(FlowControlTest, APublisherWaitsForABackedUpSubscriberAndGoesOnWhenItDrains) {
+  auto sub = Connect("sub", true);
+  Subscribe(*sub, "t", QoS::kAtLeastOnce);
+  auto pub = Connect("pub", true);
+  PublishN(*pub, "t", 4 + 3, 1);  // the window (4) and 3 queued: the high-water mark
+  EXPECT_TRUE(pub->input_paused());
+  EXPECT_EQ(metrics_.GetCounter("herald_mqtt_flow_pauses_total", "").Value(), 1u);
+  AckAll(*sub);
+  EXPECT_FALSE(pub->input_paused());
+  EXPECT_EQ(metrics_.GetCounter("herald_mqtt_dropped_total", "", {{"reason", "queue_full"}}).Value(), 0u);
+}
+
+TEST_F(FlowControlTest, AClientIsNeverHeldByItsOwnSubscription) {
+  auto self = Connect("self", true);
+  Subscribe(*self, "loop", QoS::kAtLeastOnce);
+  PublishN(*self, "loop", 20, 1);  // no PUBACK for its own copies yet
+  EXPECT_FALSE(self->input_paused());
+  Settle();
+  EXPECT_EQ(AckAll(*self), 4u);  // the window; the rest comes as it acknowledges
+}
+
+TEST_F(FlowControlTest, TwoClientsFeedingEachOtherNeverBothStop) {
+  auto a = Connect("a", true);
+  Subscribe(*a, "to-a", QoS::kAtLeastOnce);
+  auto b = Connect("b", true);
+  Subscribe(*b, "to-b", QoS::kAtLeastOnce);
+  PublishN(*a, "to-b", 7, 1);  // b backs up: a is held
+  EXPECT_TRUE(a->input_paused());
+  // a backs up too. Both queues drain only while their clients are read, so
+  // neither is held: b's input carries its own PUBACKs, and a must be read again.
+  PublishN(*b, "to-a", 7, 1);
+  EXPECT_FALSE(b->input_paused());
+  EXPECT_FALSE(a->input_paused());
+  AckAll(*a);  // a drains: it is held again for b's queue
+  AckAll(*a);
+  EXPECT_FALSE(b->input_paused());
+  EXPECT_TRUE(a->input_paused());
+  AckAll(*b);
+  AckAll(*b);
+  EXPECT_FALSE(a->input_paused());
+  EXPECT_FALSE(b->input_paused());
+}
+
+TEST_F(FlowControlTest, ATakeoverReleasesThePublishersTheOldConnectionHeld) {
+  auto sub = Connect("sub", true);
+  Subscribe(*sub, "t", QoS::kAtLeastOnce);
+  auto pub = Connect("pub", true);
+  PublishN(*pub, "t", 7, 1);
+  ASSERT_TRUE(pub->input_paused());
+  auto again = Connect("sub", true);  // a clean session: the old queue ends
+  EXPECT_FALSE(pub->input_paused());
+  broker_->OnClosed(sub.get());
+}
+
+// A connected persistent session reads the tail of its queue from disk. A read that
+// runs before the newest copies are committed comes back short; the session reads
+// again once they are, and every acknowledged message arrives, in order.
+TEST_F(BrokerTest, AQueueReadThatRacesItsCommitLosesNothing) {
+  config_.session_window = 2;
+  config_.max_inflight = 2;
+  MakeBroker();
+  auto sub = Connect("sub", false);
+  Subscribe(*sub, "t", QoS::kAtLeastOnce);
+  auto pub = Connect("pub", true);
+  auto publish = [&](int i) {
+    Send(*pub, Publish{false, QoS::kAtLeastOnce, false, static_cast<std::uint16_t>(i + 1), "t",
+                       "m" + std::to_string(i)});
+  };
+  publish(0);
+  publish(1);
+  Settle();
+  auto first = Publishes(sub->Take());
+  ASSERT_EQ(first.size(), 2u);  // the window is full
+  std::vector<std::string> got = {std::string(first[0].payload), std::string(first[1].payload)};
+  publish(2);  // on disk only, its commit still under way
+  Send(*sub, Puback{first[0].packet_id});  // room: the tail is read before m2 is there
+  Send(*sub, Puback{first[1].packet_id});
+  for (int round = 0; round < 10 && got.size() < 3; ++round) {
+    Settle();
+    for (const Publish& p : Publishes(sub->Take())) {
+      got.emplace_back(p.payload);
+      Send(*sub, Puback{p.packet_id});
+    }
+  }
+  EXPECT_EQ(got, (std::vector<std::string>{"m0", "m1", "m2"}));
+  EXPECT_EQ(metrics_.GetGauge("herald_mqtt_queued_messages", "").Value(), 0);
+}
+
+// A SUBACK of a persistent session waits for the store; if the session is taken
+// over meanwhile, the old connection just closes.
+TEST_F(BrokerTest, ASubackAfterATakeoverIsDroppedWithTheOldConnection) {
+  auto first = Connect("dev", false);
+  Send(*first, mqtt::Subscribe{1, {{"t", QoS::kAtLeastOnce}}});  // not settled yet
+  auto second = Connect("dev", false, true);
+  EXPECT_TRUE(first->closing);
+  Settle();
+  for (const Packet& p : first->Take()) EXPECT_FALSE(std::holds_alternative<Suback>(p));
+  broker_->OnClosed(first.get());
+}
+
+// QoS 2 to a persistent session leaves only once its packet id is durable, so a
+// crash can only make it come back as that same id with DUP.
+TEST_F(BrokerTest, Qos2ToAPersistentSessionWaitsForItsMark) {
+  auto sub = Connect("sub", false);
+  Subscribe(*sub, "t", QoS::kExactlyOnce);
+  auto pub = Connect("pub", true);
+  Send(*pub, Publish{false, QoS::kExactlyOnce, false, 1, "t", "once"});
+  EXPECT_TRUE(Publishes(sub->Take()).empty());  // the copy and its mark are not committed
+  Settle();
+  auto got = Publishes(sub->Take());
+  ASSERT_EQ(got.size(), 1u);
+  // A PUBREL lets the client forget the id: it too waits for the PUBREC mark.
+  Send(*sub, Pubrec{got[0].packet_id});
+  EXPECT_TRUE(sub->Take().empty());
+  Settle();
+  auto rel = sub->Take();
+  ASSERT_EQ(rel.size(), 1u);
+  EXPECT_EQ(std::get<Pubrel>(rel[0]).packet_id, got[0].packet_id);
+}
+
+// Expired messages of an offline session are dropped from disk and reported,
+// without waiting for the device to come back.
+TEST_F(BrokerTest, ExpiredMessagesOnDiskAreDroppedWhileTheSessionIsOffline) {
+  std::unique_ptr<store::Db> dev_db =
+      store::Db::Open((dir_ / "devices").string(), {}, {kDevicesFamily}).value();
+  auto registry = DeviceRegistry::Open(dev_db.get(), &clock_).value();
+  std::string token = registry->Register("shop", "u1", "d1").value();
+  RecordingSink sink;
+  sink_ = &sink;
+  devices_ = registry.get();
+  inline_background_ = true;
+  config_.open_mode = false;
+  config_.expiry_scan_s = 1;
+  MakeBroker();
+  auto device = [&] {
+    auto link = std::make_unique<FakeLink>();
+    broker_->OnOpen(link.get());
+    mqtt::Connect c;
+    c.client_id = "d1";
+    c.username = "d1";
+    c.password = token;
+    c.clean_session = false;
+    Send(*link, c);
+    EXPECT_EQ(std::get<Connack>(link->Take().at(0)).code, ConnackCode::kAccepted);
+    return link;
+  };
+  auto dev = device();
+  Subscribe(*dev, "u/u1", QoS::kAtLeastOnce);
+  Disconnect(*dev);
+  PushMessage soon{"shop", "u1", "m-soon", "soon", clock_.Now() + kMicrosPerSecond};
+  PushMessage later{"shop", "u1", "m-later", "later", 0};
+  std::vector<DeliveryOutcome> outcomes;
+  broker_->Deliver(soon, [&](DeliveryOutcome o) { outcomes.push_back(o); });
+  broker_->Deliver(later, [&](DeliveryOutcome o) { outcomes.push_back(o); });
+  Settle();
+  EXPECT_EQ(outcomes, (std::vector<DeliveryOutcome>{DeliveryOutcome::kQueued, DeliveryOutcome::kQueued}));
+  EXPECT_EQ(metrics_.GetGauge("herald_mqtt_queued_messages", "").Value(), 2);
+  clock_.Advance(2 * kMicrosPerSecond);
+  for (int i = 0; i < 6; ++i) broker_->Tick();  // a pass a second, four ticks a second
+  Settle();
+  EXPECT_EQ(metrics_.GetGauge("herald_mqtt_queued_messages", "").Value(), 1);
+  EXPECT_EQ(metrics_.GetCounter("herald_mqtt_dropped_total", "", {{"reason", "expired"}}).Value(), 1u);
+  bool reported = false;
+  for (const auto& e : sink.events) reported |= e.type == "expired" && e.message_id == "m-soon";
+  EXPECT_TRUE(reported);
+  auto back = device();
+  Settle();
+  auto got = Publishes(back->Take());
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].payload, "later");
   broker_.reset();
 }
 
