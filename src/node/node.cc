@@ -258,6 +258,7 @@ Status Node::Open(NodeOptions& options) {
   lo.retention_age = static_cast<Micros>(c.log.retention_hours) * kMicrosPerHour;
   lo.metrics = &metrics_;
   lo.clock = clock_;
+  lo.write_fault = options.log_write_fault;
   auto event_log = eventlog::EventLog::Open(lo);
   HERALD_RETURN_IF_ERROR(event_log.status());
   log_ = std::move(*event_log);

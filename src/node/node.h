@@ -54,6 +54,9 @@ struct NodeOptions {
   // Registers extra partition states before the pipeline starts (tests, and
   // modules assembled by the caller).
   std::function<void(stream::Pipeline&)> register_states;
+  // Fault injection for tests: runs before each group write of the event log
+  // (eventlog::LogOptions::write_fault). Null in production.
+  std::function<Status(PartitionId)> log_write_fault;
 };
 
 class Node {

@@ -15,7 +15,18 @@
 #include "log/event_log.h"
 #include "stream/timezones.h"
 #include "node/gateway_sink.h"
+#include "mqtt/codec.h"
 #include "mqtt/delivery.h"
+#include "mqtt/gateway.h"
+#include "mqtt/devices.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <condition_variable>
 #include <future>
 #include <thread>
 
@@ -141,6 +152,139 @@ TEST_F(NodeTest, Layout1DirectoryWithAnotherPartitionCountIsRefusedUntouched) {
     EXPECT_FALSE(db->Get(db->Family("meta").value(), "layout").value().has_value());
   }
   EXPECT_TRUE(Node::Start(Quiet(), {.http = false, .mqtt = false}).ok());
+}
+
+// A blocking MQTT client on herald's codec, for tests that need a real socket.
+class MqttTestClient {
+ public:
+  explicit MqttTestClient(std::uint16_t port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  }
+  ~MqttTestClient() { ::close(fd_); }
+  bool ok() const { return connected_; }
+  template <typename P>
+  void Send(const P& packet) {
+    std::string bytes;
+    mqtt::Encode(packet, &bytes);
+    SendRaw(bytes);
+  }
+  void SendRaw(std::string_view bytes) {
+    while (!bytes.empty()) {
+      ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+      if (n <= 0) return;
+      bytes.remove_prefix(static_cast<size_t>(n));
+    }
+  }
+  // The next packet within `ms`, or nullopt.
+  std::optional<mqtt::Packet> Next(int ms) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+    for (;;) {
+      mqtt::DecodeResult r = mqtt::Decode(in_);
+      if (r.outcome == mqtt::DecodeOutcome::kPacket) {
+        in_.erase(0, r.consumed);
+        return r.packet;  // no payload views are kept: only control packets are read
+      }
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      deadline - std::chrono::steady_clock::now()).count();
+      if (left <= 0) return std::nullopt;
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left)) <= 0) continue;
+      char buf[4096];
+      ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) return std::nullopt;
+      in_.append(buf, static_cast<size_t>(n));
+    }
+  }
+
+ private:
+  int fd_ = -1;
+  bool connected_ = false;
+  std::string in_;
+};
+
+// The gateway's loop never waits for the event log: with the log's writes stuck,
+// a device flooding receipts is held (its socket is not read) while every other
+// connection is served; once the log moves, the held receipts are acknowledged.
+TEST_F(NodeTest, TheGatewayKeepsServingWhileTheLogIsStuck) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stuck = false;
+  NodeOptions o;
+  o.http = false;
+  o.log_write_fault = [&](PartitionId) {
+    std::unique_lock<std::mutex> l(mu);
+    cv.wait(l, [&] { return !stuck; });
+    return Status::Ok();
+  };
+  auto n = Node::Start(Quiet(), std::move(o));
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  auto release = [&] {
+    {
+      std::lock_guard<std::mutex> l(mu);
+      stuck = false;
+    }
+    cv.notify_all();
+  };
+  struct Guard {
+    std::function<void()> fn;
+    ~Guard() { fn(); }
+  } guard{release};  // whatever fails, the log moves again before the node stops
+  std::string t1 = (*n)->devices().Register("default", "u1", "d1").value();
+  std::string t2 = (*n)->devices().Register("default", "u2", "d2").value();
+  std::uint16_t port = (*n)->gateway()->tcp_endpoint().port;
+  auto connect = [&](MqttTestClient& c, const std::string& id, const std::string& token) {
+    mqtt::Connect cn;
+    cn.client_id = id;
+    cn.username = id;
+    cn.password = token;
+    c.Send(cn);
+    auto ack = c.Next(5000);
+    return ack && std::holds_alternative<mqtt::Connack>(*ack) &&
+           std::get<mqtt::Connack>(*ack).code == mqtt::ConnackCode::kAccepted;
+  };
+  MqttTestClient flood(port);
+  ASSERT_TRUE(flood.ok());
+  ASSERT_TRUE(connect(flood, "d1", t1));
+  {
+    std::lock_guard<std::mutex> l(mu);
+    stuck = true;
+  }
+  // More receipts than a partition of the log takes while its writes are stuck.
+  std::string burst;
+  for (int i = 0; i < 30000; ++i) {
+    std::string body = R"({"message_id":"m)" + std::to_string(i) + R"(","type":"opened"})";
+    mqtt::Encode(mqtt::Publish{false, mqtt::QoS::kAtMostOnce, false, 0, "r/u1", body}, &burst);
+  }
+  std::string payload = R"({"message_id":"last","type":"clicked"})";
+  mqtt::Encode(mqtt::Publish{false, mqtt::QoS::kAtLeastOnce, false, 77, "r/u1", payload}, &burst);
+  std::thread writer([&] { flood.SendRaw(burst); });  // blocks once herald stops reading
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+
+  MqttTestClient other(port);
+  bool served = other.ok() && connect(other, "d2", t2);
+  if (served) {
+    other.Send(mqtt::Pingreq{});
+    auto pong = other.Next(5000);
+    served = pong && std::holds_alternative<mqtt::Pingresp>(*pong);
+  }
+  EXPECT_TRUE(served) << "the loop waited for the stuck log";
+  // The log is saturated: the sink holds a high-water mark of receipts and the
+  // flooding device is no longer read.
+  EXPECT_GE((*n)->metrics().GetGauge("herald_gateway_events_queued", "").Value(), 16384);
+  auto early = flood.Next(200);
+  EXPECT_FALSE(early.has_value()) << "a receipt was acknowledged before it was durable";
+  release();
+  writer.join();
+  auto ack = flood.Next(20000);
+  ASSERT_TRUE(ack.has_value());
+  ASSERT_TRUE(std::holds_alternative<mqtt::Puback>(*ack));
+  EXPECT_EQ(std::get<mqtt::Puback>(*ack).packet_id, 77);
+  EXPECT_TRUE((*n)->Stop().ok());
 }
 
 TEST_F(NodeTest, ADeliveredOutcomeCountsAgainstItsAccountWithoutASentEvent) {
