@@ -86,6 +86,27 @@ class SelfSubscribedLoopTest(unittest.TestCase):
                         "herald %.3f s vs mosquitto %.3f s for %d messages" % (ours, theirs, n))
 
 
+def device(broker, user, dev_id):
+    """Registers `user` and its device `dev_id`; returns a connected RawClient."""
+    s, k = broker.server, broker.server.admin_key
+    assert s.request("POST", "/v1/users", {"users": [{"id": user}]}, key=k)[0] == 200
+    status, dev, _ = s.request("POST", "/v1/devices", {"user_id": user, "device_id": dev_id}, key=k)
+    assert status in (200, 201), dev
+    return dev["token"]
+
+
+def features(broker, user, until):
+    """The user's features once until(features) holds (or the last seen, after WAIT_S)."""
+    s, k = broker.server, broker.server.admin_key
+    deadline, body = time.time() + WAIT_S, None
+    while time.time() < deadline:
+        status, body, _ = s.request("GET", "/v1/users/%s/features" % user, key=k)
+        if status == 200 and until(body):
+            return body
+        time.sleep(0.05)
+    return body
+
+
 class DurableAcknowledgementTest(unittest.TestCase):
     def test_receipts_survive_kill9_right_after_their_puback(self):
         broker = HeraldBroker(open_mode=False)
@@ -112,6 +133,63 @@ class DurableAcknowledgementTest(unittest.TestCase):
                 time.sleep(0.05)
             self.assertEqual(opened, n)
             c.close()
+        finally:
+            broker.stop()
+
+    def test_a_qos2_receipt_resent_after_kill9_counts_once(self):
+        broker = HeraldBroker(open_mode=False)
+        try:
+            token = device(broker, "r2", "r2-d")
+            c = raw.RawClient(broker.host, broker.port, timeout=WAIT_S)
+            self.assertEqual(c.connect("r2-d", clean=False, username="r2-d", password=token).return_code, 0)
+            body = b'{"message_id":"m-q2","type":"clicked"}'
+            c.send(raw.publish("r/r2", body, qos=2, packet_id=5))
+            self.assertEqual(c.expect(raw.PUBREC).packet_id, 5)
+            broker.restart(kill9=True)  # before PUBREL: the device must send it again
+            c = raw.RawClient(broker.host, broker.port, timeout=WAIT_S)
+            ack = c.connect("r2-d", clean=False, username="r2-d", password=token)
+            self.assertTrue(ack.session_present)
+            c.send(raw.publish("r/r2", body, qos=2, packet_id=5, dup=True))
+            self.assertEqual(c.expect(raw.PUBREC).packet_id, 5)
+            c.send(raw.ack_packet(raw.PUBREL, 5))
+            self.assertEqual(c.expect(raw.PUBCOMP).packet_id, 5)
+            got = features(broker, "r2", lambda f: f["events_total"]["clicked"] >= 1)
+            time.sleep(0.3)  # a second copy, if any, would land by now
+            got = features(broker, "r2", lambda f: True)
+            self.assertEqual(got["events_total"]["clicked"], 1)
+            c.close()
+        finally:
+            broker.stop()
+
+    def test_a_receipt_that_cannot_be_stored_is_acknowledged_and_counted(self):
+        broker = HeraldBroker(open_mode=False)
+        try:
+            token = device(broker, "rb", "rb-d")
+            c = raw.RawClient(broker.host, broker.port, timeout=WAIT_S)
+            self.assertEqual(c.connect("rb-d", username="rb-d", password=token).return_code, 0)
+            bad = b'{"message_id":"%s","type":"opened"}' % (b"x" * 5000)  # far too long an id
+            c.publish("r/rb", bad, qos=1)  # PUBACK, not a close the device would retry forever
+            c.ping()
+            self.assertGreaterEqual(metric(broker.server, "herald_mqtt_receipts_rejected_total"), 1)
+            c.close()
+        finally:
+            broker.stop()
+
+    def test_a_retained_messages_puback_means_it_survives_kill9(self):
+        broker = HeraldBroker(open_mode=True)
+        try:
+            topic = uid("ret-k9")
+            pub = raw.RawClient(broker.host, broker.port, timeout=WAIT_S)
+            pub.connect(uid("ret-pub"))
+            pub.publish(topic, b"kept", qos=1, retain=True)  # waits for PUBACK
+            broker.restart(kill9=True)
+            sub = raw.RawClient(broker.host, broker.port, timeout=WAIT_S)
+            sub.connect(uid("ret-sub"))
+            sub.subscribe([(topic, 1)])
+            got = sub.next_publish()
+            self.assertEqual((got.payload, got.retain), (b"kept", True))
+            for c in (pub, sub):
+                c.close()
         finally:
             broker.stop()
 
@@ -154,8 +232,7 @@ class InflightAcrossKill9Test(unittest.TestCase):
             self.assertEqual(first.payload, b"once")
             sub.expect(raw.PUBREL)
             sub.send(raw.ack_packet(raw.PUBCOMP, first.packet_id))
-            time.sleep(0.2)
-            broker.restart(kill9=True)
+            broker.restart(kill9=True)  # at once
             # The publisher did not see PUBCOMP, so it sends the PUBLISH again, as
             # MQTT-4.3.3 requires; herald remembers the id and does not route it twice.
             pub = raw.RawClient(broker.host, broker.port, timeout=WAIT_S)
@@ -168,6 +245,29 @@ class InflightAcrossKill9Test(unittest.TestCase):
             self.assertTrue(sub.connect(sid, clean=False).session_present)
             self.assertEqual(sub.publishes_within(1.0), [])
             for c in (pub, sub):
+                c.close()
+        finally:
+            broker.stop()
+
+    def test_a_qos2_message_received_just_before_kill9_comes_back_with_its_id_and_dup(self):
+        broker = HeraldBroker(open_mode=True)
+        try:
+            topic, sid = uid("q2out"), uid("q2out-sub")
+            sub = raw.RawClient(broker.host, broker.port, timeout=WAIT_S)
+            sub.connect(sid, clean=False)
+            sub.subscribe([(topic, 2)])
+            pub = raw.RawClient(broker.host, broker.port, timeout=WAIT_S)
+            pub.connect(uid("q2out-pub"))
+            pub.send(raw.publish(topic, b"exactly once", qos=2, packet_id=3))
+            first = sub.next_publish(ack=False)
+            broker.restart(kill9=True)  # the moment it arrived: no time for a late mark
+            back = raw.RawClient(broker.host, broker.port, timeout=WAIT_S)
+            self.assertTrue(back.connect(sid, clean=False).session_present)
+            again = back.next_publish()
+            # The same id with DUP: the client knows it has this message already.
+            self.assertEqual((again.payload, again.dup, again.packet_id),
+                             (b"exactly once", True, first.packet_id))
+            for c in (sub, pub, back):
                 c.close()
         finally:
             broker.stop()
