@@ -207,6 +207,12 @@ size_t Broker::OnInput(Link* link, std::string_view input) {
     }
     if (link->input_paused()) break;  // flow control: the rest waits for ResumeInput()
   }
+  if (link->pending_output() > opt_.config.max_output_bytes && !(c.paused & kPauseOutput)) {
+    // A client that sends without reading its answers (PUBACKs, PINGRESPs) is not
+    // read either until they drain: its output stays bounded.
+    Pause(c, kPauseOutput);
+    output_paused_.push_back(c.id);
+  }
   return off;
 }
 
@@ -274,6 +280,20 @@ void Broker::Tick() {
     }
   }
   for (Link* link : expired) link->Close();
+
+  if (!output_paused_.empty()) {
+    std::vector<std::uint64_t> still;
+    for (std::uint64_t id : output_paused_) {
+      Link* l = LinkById(id);
+      if (!l) continue;
+      if (l->pending_output() > opt_.config.max_output_bytes / 2) {
+        still.push_back(id);
+      } else {
+        Resume(*l->state, kPauseOutput);
+      }
+    }
+    output_paused_.swap(still);
+  }
 
   // Expire the messages that offline sessions keep on disk (4 ticks a second).
   const std::uint64_t every = std::max<std::uint64_t>(opt_.config.expiry_scan_s * 4, 1);

@@ -249,6 +249,7 @@ class Broker final : public LinkHandler {
   std::vector<std::pair<SessionId, std::uint8_t>> route_targets_;
   std::uint64_t publishing_conn_ = 0;       // the connection whose PUBLISH is being routed
   std::vector<std::uint64_t> sink_paused_;  // connections paused until the sink drains
+  std::vector<std::uint64_t> output_paused_;  // not read until their output drains (Tick)
   bool sink_wait_armed_ = false;
   // Store commits started and not yet finished, and finished so far: a queue read
   // that came back short is repeated once the commits it may have missed are done.

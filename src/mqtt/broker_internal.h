@@ -98,6 +98,7 @@ using PrincipalPtr = std::shared_ptr<const Principal>;
 inline constexpr std::uint8_t kPauseSink = 1;   // the event sink is above its high-water mark
 inline constexpr std::uint8_t kPauseFlow = 2;   // a subscriber it feeds is backed up
 inline constexpr std::uint8_t kPauseStore = 4;  // an acknowledgement waits for a commit
+inline constexpr std::uint8_t kPauseOutput = 8; // its answers are not being read (past max_output_bytes)
 
 // Per-connection state, from accept to close. Kept small: a node may hold a
 // million idle connections.

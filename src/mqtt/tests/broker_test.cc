@@ -674,5 +674,33 @@ TEST_F(BrokerTest, ExpiredMessagesOnDiskAreDroppedWhileTheSessionIsOffline) {
   broker_.reset();
 }
 
+// Output to one connection is bounded: a subscriber that does not read loses QoS 0
+// past mqtt.max_output_bytes (counted) while QoS 1 waits in its session, and a
+// client that does not read its acknowledgements is not read either.
+TEST_F(BrokerTest, OutputToAConnectionThatDoesNotReadStaysBounded) {
+  config_.max_output_bytes = 4096;
+  config_.max_inflight = 4;
+  MakeBroker();
+  auto sub = Connect("sub", true);
+  Subscribe(*sub, "t", QoS::kAtLeastOnce);
+  auto pub = Connect("pub", true);
+  const std::string big(1000, 'x');
+  for (int i = 0; i < 10; ++i) Send(*pub, Publish{false, QoS::kAtMostOnce, false, 0, "t", big});
+  EXPECT_LT(sub->out.size(), 4096u + 2 * big.size());
+  EXPECT_GE(metrics_.GetCounter("herald_mqtt_dropped_total", "", {{"reason", "slow_subscriber_qos0"}}).Value(), 5u);
+  for (int i = 0; i < 6; ++i) {
+    Send(*pub, Publish{false, QoS::kAtLeastOnce, false, static_cast<std::uint16_t>(i + 1), "t", big});
+  }
+  EXPECT_EQ(metrics_.GetGauge("herald_mqtt_queued_messages", "").Value(), 6);  // none dropped
+
+  auto deaf = Connect("deaf", true);
+  for (int i = 0; i < 3000 && !deaf->input_paused(); ++i) Send(*deaf, Pingreq{});
+  EXPECT_TRUE(deaf->input_paused());  // about 4 KiB of PINGRESPs it never read
+  EXPECT_LE(deaf->out.size(), 4096u + 2);
+  deaf->Take();  // it reads them
+  broker_->Tick();
+  EXPECT_FALSE(deaf->input_paused());
+}
+
 }  // namespace
 }  // namespace herald::mqtt

@@ -120,5 +120,41 @@ TEST(DbTest, CheckpointIsAnOpenableCopy) {
   std::filesystem::remove_all(cp);
 }
 
+// Asynchronous writes are bounded: past about a million waiting operations they
+// are refused at once, while WriteAsyncAlways() and Write() still get through.
+TEST(DbTest, AsynchronousWritesAreRefusedPastTheQueueBound) {
+  auto dir = TempDir("db");
+  MetricsRegistry m;
+  auto db = OpenOrDie(dir, &m);
+  auto cf = db->Family("events").value();
+  constexpr int kOps = (1 << 20) + 16;
+  WriteBatch first, second;
+  for (int i = 0; i < kOps; ++i) {
+    first.Delete(cf, "a" + std::to_string(i));
+    second.Delete(cf, "b" + std::to_string(i));
+  }
+  std::atomic<int> done{0};
+  // Each exceeds a group, so `second` waits in the queue while `first` commits.
+  db->WriteAsyncAlways(std::move(first), [&](Status s) { EXPECT_TRUE(s.ok()); ++done; });
+  db->WriteAsyncAlways(std::move(second), [&](Status s) { EXPECT_TRUE(s.ok()); ++done; });
+  Status refused = Status::Ok();
+  WriteBatch small;
+  small.Put(cf, "x", "1");
+  db->WriteAsync(std::move(small), [&](Status s) { refused = s; });  // answered on this thread
+  EXPECT_EQ(refused.code(), Code::kResourceExhausted) << refused.ToString();
+  std::atomic<bool> always{false};
+  WriteBatch must;
+  must.Put(cf, "y", "1");
+  db->WriteAsyncAlways(std::move(must), [&](Status s) { always = s.ok(); });
+  WriteBatch waits;
+  waits.Put(cf, "z", "1");
+  EXPECT_TRUE(db->Write(std::move(waits)).ok());  // waits for room, then commits
+  while (done < 2 || !always) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_TRUE(db->Get(cf, "y").value().has_value());
+  EXPECT_FALSE(db->Get(cf, "x").value().has_value());
+  db.reset();
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace herald::store
