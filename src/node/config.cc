@@ -84,12 +84,13 @@ config::Schema<Config> Build() {
   s.Add(&Config::log, eventlog::LogConfigSection());
   s.Add(&Config::stream, stream::StreamConfigSection());
   s.Add(&Config::kafka, eventlog::KafkaConfigSection());
+  s.Add(&Config::policy, policy::PolicyConfigSection());
   s.Check(CheckListeners);
   s.Retired("events",
             "this section was split: log_sync, segment_mb and retention_* are in [log] (sync, "
             "segment_mb, ...), allowed_lateness_s, max_batch_events and checkpoint_interval_ms in "
             "[stream], kafka_* in [kafka] (brokers, topic, ...); see docs/configuration.md");
-  for (const char* later : {"policy", "ads", "privacy", "timing"}) {
+  for (const char* later : {"ads", "privacy", "timing"}) {
     s.Retired(later, "not read by this build: the module that owns these settings defines the "
                      "section and its defaults; see docs/configuration.md");
   }

@@ -12,6 +12,7 @@
 #include "core/config.h"
 #include "log/log_config.h"
 #include "mqtt/mqtt_config.h"
+#include "policy/policy_config.h"
 #include "store/store_config.h"
 #include "stream/stream_config.h"
 
@@ -36,6 +37,7 @@ struct Config {
   eventlog::LogConfig log;
   stream::StreamConfig stream;
   eventlog::KafkaConfig kafka;
+  policy::PolicyConfig policy;
 
   // The defaults.
   static Config Defaults() { return Config{}; }

@@ -13,6 +13,7 @@
 #include "api/devices_routes.h"
 #include "api/events_routes.h"
 #include "api/http.h"
+#include "api/policy_routes.h"
 #include "api/router.h"
 #include "api/service.h"
 #include "api/tenants.h"
@@ -25,6 +26,8 @@
 #include "mqtt/gateway.h"
 #include "node/gateway_sink.h"
 #include "node/kafka_bridge.h"
+#include "policy/accounts.h"
+#include "policy/policy_store.h"
 #include "store/db.h"
 #include "store/keys.h"
 #include "stream/layout.h"
@@ -167,6 +170,7 @@ std::vector<std::string> ColumnFamilies() {
   std::vector<std::string> families = mqtt::GatewayColumnFamilies();
   families.push_back(kMetaFamily);
   families.push_back(api::kTenantsFamily);
+  families.push_back(policy::kAccountsFamily);
   for (const auto& f : stream::PipelineColumnFamilies()) families.push_back(f);
   return families;
 }
@@ -180,6 +184,7 @@ struct Node::Parts {
   std::unique_ptr<KafkaBridge> kafka;
   api::ServiceContext service;
   api::EventRoutesContext events;
+  api::PolicyRoutesContext policy;
 };
 
 Node::Node(const Config& config) : config_(config), parts_(std::make_unique<Parts>()) {}
@@ -227,11 +232,17 @@ Status Node::Open(NodeOptions& options) {
     HERALD_RETURN_IF_ERROR(WriteAdminKey(dir, created->api_key));
     created_admin_key_ = created->api_key;
   }
+  policy_config_ = c.policy;
+  HERALD_RETURN_IF_ERROR(policy_config_.Resolve());
+  auto accounts = policy::AccountDirectory::Load(db_.get(), clock_, policy_config_);
+  HERALD_RETURN_IF_ERROR(accounts.status());
+  accounts_ = std::move(*accounts);
   auto devices = mqtt::DeviceRegistry::Open(db_.get(), clock_);
   HERALD_RETURN_IF_ERROR(devices.status());
   devices_ = std::move(*devices);
   for (auto [kind, n] : {std::pair{"tenant", tenants_->skipped_records()},
-                         std::pair{"device", devices_->skipped_records()}}) {
+                         std::pair{"device", devices_->skipped_records()},
+                         std::pair{"account", accounts_->skipped_records()}}) {
     metrics_.GetCounter("herald_recovery_bad_records_total",
                         "Stored records that could not be read at start-up and were skipped.",
                         {{"kind", kind}})
@@ -278,6 +289,19 @@ Status Node::Open(NodeOptions& options) {
   auto pipeline = stream::Pipeline::Create(po);
   HERALD_RETURN_IF_ERROR(pipeline.status());
   pipeline_ = std::move(*pipeline);
+  {
+    store::Db* db = db_.get();
+    auto cf = db_->Family(store::kStateFamily);
+    HERALD_RETURN_IF_ERROR(cf.status());
+    const policy::PolicyConfig* pc = &policy_config_;
+    const policy::AccountDirectory* accounts = accounts_.get();
+    Micros lateness = po.allowed_lateness;
+    size_t hot = c.stream.max_hot_users;
+    parts_->policy.store = pipeline_->Register<policy::PolicyStore>(
+        "policy", store::StateTag::kPolicyAccounts, [=, cf = *cf](stream::Partition& p) {
+          return std::make_unique<policy::PolicyStore>(db, cf, p.id(), pc, accounts, lateness, hot);
+        });
+  }
   if (options.register_states) options.register_states(*pipeline_);
   HERALD_RETURN_IF_ERROR(pipeline_->Start());
   parts_->gateway_events = std::make_unique<GatewayEventSink>(pipeline_.get(), &metrics_);
@@ -291,6 +315,12 @@ Status Node::Open(NodeOptions& options) {
   parts_->events = {pipeline_.get(), db_.get(), clock_, c.stream.max_batch_events,
                     static_cast<size_t>(c.http.max_body_bytes) * 4};
   api::RegisterEventRoutes(*router_, parts_->events);
+  parts_->policy.pipeline = pipeline_.get();
+  parts_->policy.accounts = accounts_.get();
+  parts_->policy.config = &policy_config_;
+  parts_->policy.clock = clock_;
+  parts_->policy.max_batch = c.stream.max_batch_events;
+  api::RegisterPolicyRoutes(*router_, parts_->policy);
 
   if (options.http) {
     api::HttpServerOptions ho{c.http.listen,          c.http.threads,
@@ -333,6 +363,10 @@ Status Node::Open(NodeOptions& options) {
           disk->Set(static_cast<std::int64_t>(log_->DiskBytes()));
         });
       });
+  // Accounts' reputation: every partition's window of pushes and marks, merged.
+  reputation_timer_ = shards_->PostEvery(
+      0, static_cast<Micros>(policy_config_.reputation_refresh_s) * kMicrosPerSecond, [this] { RefreshReputation(); });
+  RefreshReputation();
   if (!c.kafka.brokers.empty()) {
     auto k = KafkaBridge::Start(c.kafka, c.stream.max_batch_events, pipeline_.get(), &metrics_);
     HERALD_RETURN_IF_ERROR(k.status());
@@ -351,6 +385,7 @@ Status Node::Stop() {
   if (parts_->outcomes) (void)parts_->outcomes->Flush(5000);
   if (http_) http_->Stop();
   if (shards_ && retention_timer_) shards_->Cancel(0, retention_timer_);
+  if (shards_ && reputation_timer_) shards_->Cancel(0, reputation_timer_);
   if (background_) background_->Stop();  // appends and retention it started finish first
   if (pipeline_) pipeline_->Stop();      // final checkpoint, on the shards
   if (shards_) shards_->Stop();
@@ -361,6 +396,28 @@ Status Node::Stop() {
     if (!flushed.ok()) log::Error("flush at shutdown failed", {{"error", flushed}});
   }
   return flushed;
+}
+
+void Node::RefreshReputation() {
+  using Window = std::vector<std::pair<std::pair<std::string, std::uint64_t>, policy::AccountCounts>>;
+  auto handle = parts_->policy.store;
+  Micros now = clock_->Now();
+  policy::AccountDirectory* accounts = accounts_.get();
+  pipeline_->RunOnEveryPartition(
+      [handle, now](stream::Partition& p) { return p.Get(handle).AccountWindow(now); },
+      std::function<void(Result<std::vector<Window>>)>([accounts](Result<std::vector<Window>> r) {
+        if (!r.ok()) return;
+        std::map<std::pair<std::string, std::uint64_t>, policy::AccountCounts> sum;
+        for (const Window& w : *r) {
+          for (const auto& [k, c] : w) {
+            auto& s = sum[k];
+            s.pushes += c.pushes;
+            s.not_interested += c.not_interested;
+            s.complaints += c.complaints;
+          }
+        }
+        accounts->SetReputation(sum);
+      }));
 }
 
 Endpoint Node::http_endpoint() const { return http_ ? http_->local_endpoint() : Endpoint{}; }

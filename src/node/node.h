@@ -32,6 +32,9 @@ class EventLog;
 namespace stream {
 class Pipeline;
 }
+namespace policy {
+class AccountDirectory;
+}
 namespace mqtt {
 class Gateway;
 class DeviceRegistry;
@@ -78,6 +81,9 @@ class Node {
   ShardExecutor& shards() { return *shards_; }
   stream::Pipeline& pipeline() { return *pipeline_; }
   api::TenantDirectory& tenants() { return *tenants_; }
+  policy::AccountDirectory& accounts() { return *accounts_; }
+  // The policy's rules as this node runs them (config().policy, resolved).
+  const policy::PolicyConfig& policy_config() const { return policy_config_; }
   mqtt::DeviceRegistry& devices() { return *devices_; }
   api::Router& router() { return *router_; }
   mqtt::Gateway* gateway() { return gateway_.get(); }  // null without NodeOptions::mqtt
@@ -96,6 +102,8 @@ class Node {
   struct Parts;
   explicit Node(const Config& config);
   Status Open(NodeOptions& options);
+  // Merges every partition's account window into the accounts' reputation.
+  void RefreshReputation();
 
   Config config_;
   MetricsRegistry metrics_;
@@ -104,6 +112,8 @@ class Node {
   const Clock* clock_ = &system_clock_;
   std::unique_ptr<store::Db> db_;
   std::unique_ptr<api::TenantDirectory> tenants_;
+  policy::PolicyConfig policy_config_;
+  std::unique_ptr<policy::AccountDirectory> accounts_;
   std::unique_ptr<mqtt::DeviceRegistry> devices_;
   std::unique_ptr<WorkerPool> background_;  // blocking work, off the shards and loops
   std::unique_ptr<ShardExecutor> shards_;
@@ -115,6 +125,7 @@ class Node {
   std::unique_ptr<Parts> parts_;  // the wiring that no caller needs by name
   std::string created_admin_key_;
   ShardExecutor::TimerId retention_timer_ = 0;
+  ShardExecutor::TimerId reputation_timer_ = 0;
   bool stopped_ = false;
 };
 

@@ -20,8 +20,11 @@
 //                                   or 0xff tenant \0 class
 //                                                         stream/outcome_windows.cc
 //                     kIngestKeys   tenant \0 key         stream/ingest_keys.cc
+//                     kPolicyUser, kPolicyFollow, kPolicyDecision, kPolicyAccounts
+//                                                         policy/policy_store.h
 //                     kTest         any; never written by the herald binary
 //   tenants         "t/<tenant_id>" -> JSON                 api/tenants.cc
+//   accounts        tenant \0 account_id -> JSON            policy/accounts.cc
 //   ingest_keys     (layout 1 only: idempotency keys now live in the state family)
 //   devices         tenant \0 device_id -> JSON; "secret"   mqtt/devices.cc
 //   mqtt_sessions   session key -> JSON                     mqtt/persist_format.h
@@ -58,7 +61,11 @@ enum class StateTag : std::uint8_t {
   kUser = 2,         // stream: per-user attributes (time zone)
   kWindows = 3,      // stream: push outcome windows and counts by local hour
   kIngestKeys = 4,   // stream: idempotency keys of ingests that reached the partition
-  // 16..31 profile, 32..47 model, 48..63 policy, 64..95 engine, 96..111 experiment.
+  kPolicyUser = 48,      // policy: per-user counters and fatigue
+  kPolicyFollow = 49,    // policy: per user x account (the follow)
+  kPolicyDecision = 50,  // policy: recorded decisions
+  kPolicyAccounts = 51,  // policy: pushes and marks per account and day
+  // 16..31 profile, 32..47 model, 52..63 policy, 64..95 engine, 96..111 experiment.
   kTest = 255,       // tests only
 };
 

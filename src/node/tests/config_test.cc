@@ -58,9 +58,10 @@ std::vector<std::string> OtherValues(const std::string& key, const std::string& 
     std::string s = rendered.substr(1, rendered.size() - 2);
     if (key.find("listen") != std::string::npos) return {"\"127.0.0.1:4242\""};
     if (key == "server.virtual_clock_start") return {"\"2027-02-03T04:05:06Z\""};
+    if (key == "policy.quiet_start" || key == "policy.quiet_end") return {"\"06:15\""};
     return {"\"" + s + "x\""};
   }
-  if (rendered.find('.') != std::string::npos) return {"0.25", "0.5"};
+  if (rendered.find('.') != std::string::npos) return {"0.25", "0.5", "1.5", "2.5", "0.01"};
   long long v = std::stoll(rendered);
   return {std::to_string(v + 1), std::to_string(v - 1), "1", "2"};
 }
@@ -117,8 +118,11 @@ TEST(NodeConfigTest, SectionsOfOlderFilesSayWhereTheirKeysWent) {
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("[events]: this section was split"), std::string::npos)
       << r.status().message();
+  r = Config::FromToml("[ads]\nreserve_price = 1\n", "old.toml");
+  EXPECT_NE(r.status().message().find("[ads]: not read by this build"), std::string::npos);
   r = Config::FromToml("[policy]\nsilence_hours = 48\n", "old.toml");
-  EXPECT_NE(r.status().message().find("[policy]: not read by this build"), std::string::npos);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("policy.silence_hours"), std::string::npos) << r.status().message();
 }
 
 TEST(NodeConfigTest, EveryKeyIsDocumented) {
