@@ -169,7 +169,7 @@ void Decisions(const PolicyRoutesContext& ctx, HttpRequest& req, Respond respond
       user,
       [=](stream::Partition& p) -> Result<std::string> {
         policy::PolicyStore& store = p.Get(handle);
-        if (!store.Find(tenant, user) && !p.features().Find(tenant, user)) {
+        if (!store.Find(tenant, user) && !p.features().Known(tenant, user)) {
           return Status::NotFound("no user " + user);
         }
         auto list = store.Decisions(tenant, user, limit, now);
@@ -259,7 +259,7 @@ void Check(const PolicyRoutesContext& ctx, HttpRequest& req, Respond respond) {
       [=](stream::Partition& p) -> Result<std::string> {
         policy::PolicyStore& store = p.Get(handle);
         const policy::PolicyStore::User* u = store.Find(tenant, uid);
-        if (!u && !p.features().Find(tenant, uid)) return Status::NotFound("user_id: no user " + uid);
+        if (!u && !p.features().Known(tenant, uid)) return Status::NotFound("user_id: no user " + uid);
         static const policy::UserPolicy kEmpty{};
         const policy::FollowPolicy* f = u ? policy::PolicyStore::FollowOf(*u, c.account.key) : nullptr;
         const cctz::time_zone& tz = p.features().ZoneOf(tenant, uid);

@@ -9,6 +9,7 @@
 
 #include "app/bench_ingest.h"
 #include "app/bench_states.h"
+#include "app/policy_cmd.h"
 #include "app/serve.h"
 #include "node/config.h"
 #include "core/version.h"
@@ -75,8 +76,11 @@ int main(int argc, char** argv) {
   bench->prefix_command();  // everything after `bench` goes to the benchmark
   bench->footer(
       "Kinds: ingest (event pipeline throughput and latency), states (the cost of a\n"
-      "registered partition state per event), mqtt (the MQTT load generator;\n"
+      "registered partition state per event), policy (decisions per second per core,\n"
+      "replay throughput), mqtt (the MQTT load generator;\n"
       "`herald bench mqtt --help`).");
+  auto* policy_cmd = app.add_subcommand("policy", "What-if replay of history through the policy: `herald policy replay --help`");
+  policy_cmd->prefix_command();
   auto* train = app.add_subcommand("train", "Run incremental model training");
   auto* audit = app.add_subcommand("audit", "Verify and export the audit log");
   for (auto* sub : {simulate, train, audit}) sub->allow_extras();
@@ -123,11 +127,24 @@ int main(int argc, char** argv) {
       args.erase(args.begin());
       return herald::app::BenchStates(args);
     }
+    if (!args.empty() && args[0] == "policy") {
+      args.erase(args.begin());
+      return herald::app::BenchPolicy(args);
+    }
     if (!args.empty() && args[0] == "ingest") {
       args.erase(args.begin());
       return herald::app::BenchIngest(args);
     }
     return NotAvailable(args.empty() ? "bench" : ("bench " + args[0]).c_str());
+  }
+  if (policy_cmd->parsed()) {
+    std::vector<std::string> args = policy_cmd->remaining();
+    if (!args.empty() && args[0] == "replay") {
+      args.erase(args.begin());
+      return herald::app::PolicyReplay(args);
+    }
+    std::fprintf(stderr, "usage: herald policy replay --events FILE [--config ALT.toml] (--help for more)\n");
+    return 2;
   }
   if (train->parsed()) return NotAvailable("train");
   if (audit->parsed()) return NotAvailable("audit");

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 
 #include <cctz/civil_time.h>
 #include <cctz/time_zone.h>
@@ -28,18 +29,74 @@ Micros FromLocal(const cctz::civil_second& cs, const cctz::time_zone& tz) {
   // have had before the change (cctz's "pre"), which lies after the gap.
   return static_cast<Micros>(cctz::convert(cs, tz).time_since_epoch().count()) * kMicrosPerSecond;
 }
-std::uint16_t DayOf(Micros t, const cctz::time_zone& tz) {
-  return static_cast<std::uint16_t>(cctz::civil_day(Local(t, tz)) - kDayZero);
+// The user's local calendar at an instant, from the zone's UTC offset. Offsets
+// are cached per thread and zone for the span between two transitions, so a
+// decision costs no time-zone lookup while the zone's offset holds.
+struct LocalNow {
+  int minute_of_day = 0;
+  std::uint16_t day = 0;    // days since Monday 1999-12-27
+  std::uint16_t month = 0;  // months since January 2000
+};
+constexpr std::int64_t kEpochToDayZero = 10952;  // days from 1970-01-01 to 1999-12-27
+
+std::int64_t OffsetAt(std::int64_t secs, const cctz::time_zone& tz) {
+  struct Span {
+    const cctz::time_zone* tz = nullptr;
+    std::int64_t lo = 0, hi = 0;  // [lo, hi): unix seconds with this offset
+    std::int64_t offset = 0;
+  };
+  thread_local Span cache[4];
+  thread_local unsigned next = 0;
+  for (const Span& c : cache) {
+    if (c.tz == &tz && secs >= c.lo && secs < c.hi) return c.offset;
+  }
+  const Seconds tp{cctz::seconds(secs)};
+  const auto al = tz.lookup(tp);
+  Span span{&tz, std::numeric_limits<std::int64_t>::min(), std::numeric_limits<std::int64_t>::max(), al.offset};
+  const cctz::civil_second epoch(1970, 1, 1, 0, 0, 0);
+  cctz::time_zone::civil_transition trans;
+  // A transition's `from` is the civil time just before it, in the old offset
+  // (ours, for the next one); its `to` is in the new offset (ours, for the previous).
+  if (tz.next_transition(tp, &trans)) span.hi = (trans.from - epoch) - al.offset;
+  if (tz.prev_transition(tp + cctz::seconds(1), &trans)) span.lo = (trans.to - epoch) - al.offset;
+  if (!(secs >= span.lo && secs < span.hi)) {  // not a span we can trust: no caching
+    span.lo = span.hi = secs;
+    return al.offset;
+  }
+  cache[next++ % 4] = span;
+  return al.offset;
 }
-std::uint16_t MonthOf(Micros t, const cctz::time_zone& tz) {
-  const cctz::civil_month m(Local(t, tz));
-  return static_cast<std::uint16_t>((m.year() - 2000) * 12 + m.month() - 1);
+
+// Civil year and month of a day count since 1970-01-01 (H. Hinnant's algorithm).
+void CivilMonth(std::int64_t z, int* year, int* month) {
+  z += 719468;
+  const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const std::int64_t doe = z - era * 146097;
+  const std::int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const std::int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const std::int64_t mp = (5 * doy + 2) / 153;
+  const int m = static_cast<int>(mp < 10 ? mp + 3 : mp - 9);
+  *year = static_cast<int>(yoe + era * 400 + (m <= 2));
+  *month = m;
 }
+
+LocalNow LocalAt(Micros t, const cctz::time_zone& tz) {
+  const std::int64_t secs = t / kMicrosPerSecond - (t % kMicrosPerSecond < 0 ? 1 : 0);
+  const std::int64_t local = secs + OffsetAt(secs, tz);
+  const std::int64_t days = local >= 0 ? local / 86400 : (local - 86399) / 86400;
+  LocalNow n;
+  n.minute_of_day = static_cast<int>((local - days * 86400) / 60);
+  n.day = static_cast<std::uint16_t>(days - kEpochToDayZero);
+  int y, m;
+  CivilMonth(days, &y, &m);
+  n.month = static_cast<std::uint16_t>((y - 2000) * 12 + m - 1);
+  return n;
+}
+
+std::uint16_t DayOf(Micros t, const cctz::time_zone& tz) { return LocalAt(t, tz).day; }
+std::uint16_t MonthOf(Micros t, const cctz::time_zone& tz) { return LocalAt(t, tz).month; }
 Micros NextLocalMidnight(Micros t, const cctz::time_zone& tz) {
   return FromLocal(cctz::civil_second(cctz::civil_day(Local(t, tz)) + 1), tz);
-}
-Micros LocalMidnight(Micros t, const cctz::time_zone& tz) {
-  return FromLocal(cctz::civil_second(cctz::civil_day(Local(t, tz))), tz);
 }
 Micros NextLocalMonth(Micros t, const cctz::time_zone& tz) {
   return FromLocal(cctz::civil_second(cctz::civil_month(Local(t, tz)) + 1), tz);
@@ -194,6 +251,34 @@ std::uint32_t SmallKey(std::string_view id) {
   return h ? h : 1;
 }
 
+namespace {
+// The fatigue fields of `u` once the pushes whose window closed by `now` are
+// counted, as Fold would leave them.
+struct Fatigue {
+  std::uint32_t silent_until, downgraded_at;
+  std::uint32_t cause[kSilenceCauses];
+};
+Fatigue FatigueAt(const UserPolicy& u, std::uint32_t now, const PolicyConfig& cfg) {
+  Fatigue f{u.silent_until, u.downgraded_at, {}};
+  for (size_t i = 0; i < kSilenceCauses; ++i) f.cause[i] = u.silence_cause[i];
+  std::uint32_t consecutive = u.consecutive_unopened, since_open = u.unopened_since_open;
+  for (const PendingPush& p : u.pending) {
+    if (p.deadline == 0 || p.deadline > now) break;
+    if (p.opened) continue;
+    consecutive = std::min<std::uint32_t>(consecutive + 1, 255);
+    since_open = std::min<std::uint32_t>(since_open + 1, 65535);
+    for (size_t i = 1; i < kSilenceCauses; ++i) f.cause[i - 1] = f.cause[i];
+    f.cause[kSilenceCauses - 1] = p.sent_at;
+    if (consecutive >= cfg.silence_after_unopened) {
+      f.silent_until = std::max<std::uint32_t>(f.silent_until, p.deadline + static_cast<std::uint32_t>(cfg.silence_s));
+      consecutive = 0;
+    }
+    if (since_open >= cfg.downgrade_after_unopened && !f.downgraded_at) f.downgraded_at = p.deadline;
+  }
+  return f;
+}
+}  // namespace
+
 void Fold(UserPolicy& u, Micros horizon, const PolicyConfig& cfg) {
   const std::uint32_t h = Secs(horizon);
   while (u.pending[0].deadline != 0 && u.pending[0].deadline <= h) {
@@ -304,8 +389,11 @@ Decision Decide(const UserPolicy& in, const FollowPolicy* f, const Candidate& c,
     d.since = c.expires_at;
     return suppress(Rule::kExpired, 0);
   }
-  UserPolicy u = in;
-  Fold(u, now, cfg);
+  // Pushes whose window closed by now count as unopened: their effect on the
+  // fatigue fields, without copying the state.
+  Fatigue fat = FatigueAt(in, now_s, cfg);
+  const UserPolicy& u = in;
+  const LocalNow local = LocalAt(now, tz);
   for (size_t i = 0; i < kDedupKeys; ++i) {
     if (!u.dedup_key[i] || u.dedup_at[i] + cfg.dedup_window_s <= now_s) continue;
     if (c.idempotency_key && u.dedup_key[i] == c.idempotency_key) {
@@ -327,30 +415,30 @@ Decision Decide(const UserPolicy& in, const FollowPolicy* f, const Candidate& c,
     if (c.account.reach < 1 && static_cast<double>(c.user_hash % 10000) >= c.account.reach * 10000) {
       return suppress(Rule::kAccountThrottled, 0);
     }
-    if (u.silent_until > now_s) {
-      for (size_t i = 0; i < kSilenceCauses; ++i) d.causes[i] = At(u.silence_cause[i]);
+    if (fat.silent_until > now_s) {
+      for (size_t i = 0; i < kSilenceCauses; ++i) d.causes[i] = At(fat.cause[i]);
       d.count = static_cast<std::uint32_t>(cfg.silence_after_unopened);
-      return suppress(Rule::kFatigueSilence, At(u.silent_until));
+      return suppress(Rule::kFatigueSilence, At(fat.silent_until));
     }
-    if (u.downgraded_at) {
+    if (fat.downgraded_at) {
       std::uint32_t oldest = 0;
       const std::uint32_t n = CountSince(u.sends, now_s >= kWeek ? now_s - kWeek + 1 : 0, &oldest);
       if (n >= cfg.downgrade_per_week) {
         d.count = n;
         d.limit = static_cast<std::uint32_t>(cfg.downgrade_per_week);
-        d.since = At(u.downgraded_at);
+        d.since = At(fat.downgraded_at);
         // Allowed again once enough of the week's pushes are older than 7 days.
         const std::uint32_t k = NthNewest(u.sends, static_cast<std::uint32_t>(cfg.downgrade_per_week));
         return suppress(Rule::kDowngradeChannel, k ? At(k + kWeek) : 0);
       }
     }
-    const std::uint16_t today = DayOf(now, tz);
+    const std::uint16_t today = local.day;
     const std::uint32_t sent_today = (u.day_sends && u.day == today) ? u.day_sends : 0;
     d.count = sent_today;
     d.limit = static_cast<std::uint32_t>(cfg.daily_cap);
     if (sent_today >= cfg.daily_cap) return suppress(Rule::kDailyCap, NextLocalMidnight(now, tz));
     if (c.account.type == AccountType::kService) {
-      const std::uint16_t month = MonthOf(now, tz);
+      const std::uint16_t month = local.month;
       const std::uint32_t m = (f && f->month_sends && f->month == month) ? f->month_sends : 0;
       if (m >= cfg.service_monthly_cap) {
         d.count = m;
@@ -382,7 +470,12 @@ Decision Decide(const UserPolicy& in, const FollowPolicy* f, const Candidate& c,
           return suppress(Rule::kNewFollowerRamp, k ? At(k + window) : 0);
         }
       } else {
-        const std::uint32_t n = CountSince(f->sends, Secs(LocalMidnight(now, tz)));
+        std::uint32_t n = 0;  // sends on the user's local day (26 h covers any day)
+        for (size_t i = kRecentSends; i-- > 0;) {
+          const std::uint32_t t = f->sends[i];
+          if (t == 0 || t + 26 * 3600 < now_s) break;
+          if (t <= now_s && DayOf(At(t), tz) == local.day) ++n;
+        }
         if (n >= cfg.steady_per_day) {
           d.count = n;
           d.limit = static_cast<std::uint32_t>(cfg.steady_per_day);
@@ -394,12 +487,11 @@ Decision Decide(const UserPolicy& in, const FollowPolicy* f, const Candidate& c,
     }
   }
   if (!c.urgent && cfg.quiet_start_min != cfg.quiet_end_min) {
-    const cctz::civil_second cs = Local(now, tz);
-    const int m = cs.hour() * 60 + cs.minute();
+    const int m = local.minute_of_day;
     const int s = cfg.quiet_start_min, e = cfg.quiet_end_min;
     const bool quiet = s < e ? (m >= s && m < e) : (m >= s || m < e);
     if (quiet) {
-      cctz::civil_day day(cs);
+      cctz::civil_day day(Local(now, tz));
       if (m >= e) day += 1;  // after today's end: the quiet hours end tomorrow
       const Micros next = FromLocal(cctz::civil_second(day.year(), day.month(), day.day(), e / 60, e % 60, 0), tz);
       if (c.expires_at && c.expires_at <= next) {

@@ -96,6 +96,11 @@ const UserFeatures* FeatureStore::Find(std::string_view tenant, std::string_view
   return e && e->exists ? &e->features : nullptr;
 }
 
+bool FeatureStore::Known(std::string_view tenant, std::string_view user_id) {
+  BuildKey(tenant, user_id);
+  return Lookup(false) != nullptr;
+}
+
 const cctz::time_zone& FeatureStore::ZoneOf(std::string_view tenant, std::string_view user_id) {
   BuildKey(tenant, user_id);
   Entry* e = Lookup(false);

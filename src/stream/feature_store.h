@@ -44,6 +44,8 @@ class FeatureStore final : public PartitionState {
   // (no event was ever applied). Never creates an entry for an unknown user. The
   // pointer is valid until the next event or checkpoint of this partition.
   const UserFeatures* Find(std::string_view tenant, std::string_view user_id);
+  // True when the user has features or a user record (a zone from POST /v1/users).
+  bool Known(std::string_view tenant, std::string_view user_id);
   // The user's time zone, or UTC when none is set.
   const cctz::time_zone& ZoneOf(std::string_view tenant, std::string_view user_id);
   // Applies a user update from the log: the user's zone (creating the user's
