@@ -1,5 +1,6 @@
 #include "api/policy_routes.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "api/json_body.h"
@@ -84,7 +85,7 @@ void UpsertAccount(const PolicyRoutesContext& ctx, HttpRequest& req, Respond res
     return respond(ErrorResponse(503, "unavailable", "account not stored: " + s.message()));
   }
   auto stored = ctx.accounts->Find(req.tenant_id, a.id);
-  respond(JsonResponse(AccountJson(*stored, {})));
+  respond(JsonResponse(AccountJson(*stored, ctx.accounts->CountsOf(req.tenant_id, policy::AccountKey(a.id)))));
 }
 
 // Follow (or unfollow) events of a batch, all checked before any is appended.
@@ -169,7 +170,10 @@ void Decisions(const PolicyRoutesContext& ctx, HttpRequest& req, Respond respond
       user,
       [=](stream::Partition& p) -> Result<std::string> {
         policy::PolicyStore& store = p.Get(handle);
-        if (!store.Find(tenant, user) && !p.features().Known(tenant, user)) {
+        Status failure;
+        const bool has_policy = store.Find(tenant, user, &failure) != nullptr;
+        if (!failure.ok()) return Status::Unavailable("the user's policy state cannot be read: " + failure.message());
+        if (!has_policy && !p.features().Known(tenant, user)) {
           return Status::NotFound("no user " + user);
         }
         auto list = store.Decisions(tenant, user, limit, now);
@@ -202,6 +206,11 @@ void Check(const PolicyRoutesContext& ctx, HttpRequest& req, Respond respond) {
   auto body = ParseJsonObject(req);
   if (!body.ok()) return respond(ErrorResponse(400, "invalid_json", body.status().message()));
   const json& j = *body;
+  for (const auto& [k, v] : j.items()) {
+    if (k != "user_id" && k != "account_id" && k != "message" && k != "at") {
+      return respond(ErrorResponse(400, "unknown_field", k + ": unknown field"));
+    }
+  }
   auto user = RequiredId(j, "user_id", "");
   if (!user.ok()) return respond(ErrorResponse(user.status()));
   auto account_id = RequiredId(j, "account_id", "");
@@ -220,6 +229,14 @@ void Check(const PolicyRoutesContext& ctx, HttpRequest& req, Respond respond) {
   if (j.contains("message")) {
     const json& m = j["message"];
     if (!m.is_object()) return respond(ErrorResponse(400, "invalid_argument", "message: must be an object"));
+    static const char* kMessageFields[] = {"form", "title", "body", "media", "deep_link", "vars", "ttl_s",
+                                           "expires_at", "priority", "urgent", "collapse_key",
+                                           "idempotency_key"};
+    for (const auto& [k, v] : m.items()) {
+      if (std::find(std::begin(kMessageFields), std::end(kMessageFields), k) == std::end(kMessageFields)) {
+        return respond(ErrorResponse(400, "unknown_field", "message." + k + ": unknown field"));
+      }
+    }
     if (m.contains("priority")) {
       if (!m["priority"].is_string() ||
           (m["priority"] != "normal" && m["priority"] != "high" && m["priority"] != "transactional")) {
@@ -233,8 +250,9 @@ void Check(const PolicyRoutesContext& ctx, HttpRequest& req, Respond respond) {
       c.urgent = m["urgent"].get<bool>();
     }
     if (m.contains("ttl_s")) {
-      if (!m["ttl_s"].is_number_unsigned() || m["ttl_s"].get<std::uint64_t>() > 30ull * 86400) {
-        return respond(ErrorResponse(400, "invalid_argument", "message.ttl_s: must be an integer between 0 and 2592000"));
+      if (!m["ttl_s"].is_number_unsigned() || m["ttl_s"].get<std::uint64_t>() < 1 ||
+          m["ttl_s"].get<std::uint64_t>() > 30ull * 86400) {
+        return respond(ErrorResponse(400, "invalid_argument", "message.ttl_s: must be an integer between 1 and 2592000"));
       }
       c.expires_at = now + static_cast<Micros>(m["ttl_s"].get<std::uint64_t>()) * kMicrosPerSecond;
     }
@@ -258,7 +276,9 @@ void Check(const PolicyRoutesContext& ctx, HttpRequest& req, Respond respond) {
       uid,
       [=](stream::Partition& p) -> Result<std::string> {
         policy::PolicyStore& store = p.Get(handle);
-        const policy::PolicyStore::User* u = store.Find(tenant, uid);
+        Status failure;
+        const policy::PolicyStore::User* u = store.Find(tenant, uid, &failure);
+        if (!failure.ok()) return Status::Unavailable("the user's policy state cannot be read: " + failure.message());
         if (!u && !p.features().Known(tenant, uid)) return Status::NotFound("user_id: no user " + uid);
         static const policy::UserPolicy kEmpty{};
         const policy::FollowPolicy* f = u ? policy::PolicyStore::FollowOf(*u, c.account.key) : nullptr;

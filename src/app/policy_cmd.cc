@@ -21,7 +21,7 @@ double Seconds(std::chrono::steady_clock::time_point since) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
 }
 
-Result<policy::PolicyConfig> PolicyOf(const std::string& file) {
+Result<policy::PolicyConfig> PolicyOf(const std::string& file, Micros* lateness = nullptr) {
   node::Config c = node::Config::Defaults();
   if (!file.empty()) {
     auto r = node::Config::FromFile(file);
@@ -29,6 +29,7 @@ Result<policy::PolicyConfig> PolicyOf(const std::string& file) {
     c = *r;
   }
   HERALD_RETURN_IF_ERROR(c.policy.Resolve());
+  if (lateness) *lateness = static_cast<Micros>(c.stream.allowed_lateness_s) * kMicrosPerSecond;
   return c.policy;
 }
 
@@ -80,9 +81,10 @@ int PolicyReplay(const std::vector<std::string>& args) {
   }
   std::vector<policy::PolicyConfig> configs;
   std::vector<std::string> names;
+  Micros lateness = 600 * kMicrosPerSecond;
   for (const auto& [name, file] : {std::pair{std::string("current"), current}, std::pair{std::string("alternative"), alt}}) {
     if (name == "alternative" && file.empty()) continue;
-    auto c = PolicyOf(file);
+    auto c = PolicyOf(file, name == "current" ? &lateness : nullptr);
     if (!c.ok()) {
       std::fprintf(stderr, "herald policy replay: %s\n", c.status().message().c_str());
       return 2;
@@ -103,7 +105,7 @@ int PolicyReplay(const std::vector<std::string>& args) {
       return 2;
     }
   }
-  policy::Replay replay(configs, tenant, std::move(accounts));
+  policy::Replay replay(configs, tenant, std::move(accounts), lateness);
   if (!users_file.empty()) {
     Status s = ReadPairs(users_file, "tz", [&](const std::string& id, const std::string& tz) {
       if (!stream::ValidTimeZone(tz)) return Status::InvalidArgument("user " + id + ": unknown time zone " + tz);
@@ -163,7 +165,7 @@ int BenchPolicy(const std::vector<std::string>& args) {
     const int sends = static_cast<int>(rng() % 12);
     for (int s = 0; s < sends; ++s) {
       Micros at = now - static_cast<Micros>(rng() % (10 * 86400)) * kMicrosPerSecond;
-      policy::ApplySend(u.user, &u.follows[rng() % follows], policy::AccountType::kService,
+      policy::ApplySend(u.user, &u.follows[rng() % follows], policy::AccountType::kService, policy::Lane::kMarketing,
                         static_cast<std::uint32_t>(rng()), 0, 0, at, *u.tz, cfg);
     }
     if (rng() % 3 == 0) policy::ApplyOpen(u.user, 0, now - 3600 * kMicrosPerSecond);

@@ -95,6 +95,10 @@ config::Section<PolicyConfig> PolicyConfigSection() {
       return Status::InvalidArgument(
           "policy.steady_from_day must be at least policy.new_follower_days");
     }
+    if (c.steady_per_day * c.new_follower_days > kRecentSends) {
+      return Status::InvalidArgument("policy.steady_per_day x policy.new_follower_days must be at most " +
+                                     std::to_string(kRecentSends) + " (the send times kept per follow)");
+    }
     if (c.throttle_rate < c.downweight_rate) {
       return Status::InvalidArgument("policy.throttle_rate must be at least policy.downweight_rate");
     }

@@ -5,6 +5,7 @@
 
 #include "core/bytes.h"
 #include "core/log.h"
+#include "core/time_format.h"
 #include "stream/timezones.h"
 
 namespace herald::policy {
@@ -60,7 +61,26 @@ Result<DecisionRecord> DecodeDecision(std::string_view bytes) {
   return out;
 }
 
-PushAttrs ParsePushAttrs(std::string_view attrs) {
+Micros AttrTime(std::string_view attrs, const char* key, Micros fallback) {
+  if (attrs.empty()) return fallback;
+  auto j = nlohmann::json::parse(attrs, nullptr, false);
+  if (!j.is_object()) return fallback;
+  auto it = j.find(key);
+  if (it == j.end()) return fallback;
+  Micros t = fallback;
+  if (it->is_number()) {
+    const double s = it->get<double>();
+    if (!(s >= 946684800.0 && s < 4102444800.0)) return fallback;  // also NaN
+    t = static_cast<Micros>(s * kMicrosPerSecond);
+  } else if (it->is_string()) {
+    auto parsed = ParseIsoTime(it->get<std::string>());
+    if (!parsed.ok() || *parsed < stream::kMinEventTime || *parsed >= stream::kMaxEventTime) return fallback;
+    t = *parsed;
+  }
+  return t;
+}
+
+PushAttrs ParsePushAttrs(std::string_view attrs, Micros ts) {
   PushAttrs a;
   if (attrs.empty()) return a;
   auto j = nlohmann::json::parse(attrs, nullptr, false);
@@ -71,8 +91,10 @@ PushAttrs ParsePushAttrs(std::string_view attrs) {
   };
   if (str("priority") == "transactional") a.lane = Lane::kTransactional;
   if (auto it = j.find("urgent"); it != j.end() && it->is_boolean()) a.urgent = it->get<bool>();
-  if (auto it = j.find("expires_at"); it != j.end() && it->is_number()) {
-    a.expires_at = static_cast<Micros>(it->get<double>() * kMicrosPerSecond);
+  a.expires_at = AttrTime(attrs, "expires_at", 0);
+  if (auto it = j.find("ttl_s"); it != j.end() && it->is_number_unsigned() && !a.expires_at) {
+    a.expires_at = ts + static_cast<Micros>(std::min<std::uint64_t>(it->get<std::uint64_t>(), 365ull * 86400)) *
+                            kMicrosPerSecond;
   }
   a.collapse_key = str("collapse_key");
   a.idempotency_key = str("idempotency_key");
@@ -138,9 +160,10 @@ PolicyStore::User* PolicyStore::Lookup(bool create, Status* failure) {
   return &users_.try_emplace(key_, std::move(loaded)).first->second;
 }
 
-const PolicyStore::User* PolicyStore::Find(std::string_view tenant, std::string_view user_id) {
+const PolicyStore::User* PolicyStore::Find(std::string_view tenant, std::string_view user_id,
+                                           Status* failure) {
   BuildKey(tenant, user_id);
-  return Lookup(false, nullptr);
+  return Lookup(false, failure);
 }
 
 const FollowPolicy* PolicyStore::FollowOf(const User& u, std::uint64_t account) {
@@ -230,39 +253,30 @@ void PolicyStore::OnEvent(stream::AppliedEvent& ae) {
       if (e.type == EventType::kUnfollow) {
         ApplyUnfollow(f);
       } else {
-        Micros at = e.ts;
-        auto j = nlohmann::json::parse(e.attrs.empty() ? std::string_view("{}") : std::string_view(e.attrs),
-                                       nullptr, false);
-        if (j.is_object() && j.contains("followed_at") && j["followed_at"].is_number()) {
-          at = static_cast<Micros>(j["followed_at"].get<double>() * kMicrosPerSecond);
-        }
-        ApplyFollow(f, at);
+        // Never in the future: a follow cannot start after it was reported.
+        ApplyFollow(f, std::min(e.ts, AttrTime(e.attrs, "followed_at", e.ts)));
       }
       MarkFollowDirty(u, account);
       return;
     }
     case EventType::kSent: case EventType::kDelivered: {
       const std::uint32_t message = e.message_id.empty() ? 0 : SmallKey(e.message_id);
-      bool pending = false;
-      for (const auto& p : u.user.pending) pending = pending || (message && p.deadline && p.message == message);
-      if (pending) {  // counted already, by its sent or delivered event
+      if (IsRecentPush(u.user, message)) {  // counted already, by its sent or delivered event
         if (e.type == EventType::kDelivered) ApplyDelivered(u.user, message, e.ts, *cfg_);
         return;
       }
       if (e.type == EventType::kDelivered && !message) return;
+      // The account's type from the directory; not its reputation, which is not
+      // in the log, so that a replay records the same decision.
       AccountType type = AccountType::kBusiness;
-      AccountView view;
-      if (account) {
-        std::optional<Account> a = accounts_ ? accounts_->Find(e.tenant, e.account_id) : std::nullopt;
-        if (a) {
-          view = accounts_->View(e.tenant, *a);
-          type = a->type;
-        }
-        view.key = account;
-        view.type = type;
+      if (account && accounts_) {
+        if (std::optional<Account> a = accounts_->Find(e.tenant, e.account_id)) type = a->type;
       }
+      AccountView view;
+      view.key = account;
+      view.type = type;
       FollowPolicy* f = account ? &FollowFor(u, account) : nullptr;
-      PushAttrs attrs = ParsePushAttrs(e.attrs);
+      PushAttrs attrs = ParsePushAttrs(e.attrs, e.ts);
       const std::uint32_t collapse = attrs.collapse_key.empty() ? 0 : SmallKey(attrs.collapse_key);
       const std::uint32_t idem = attrs.idempotency_key.empty() ? 0 : SmallKey(attrs.idempotency_key);
       if (e.type == EventType::kSent) {
@@ -276,7 +290,7 @@ void PolicyStore::OnEvent(stream::AppliedEvent& ae) {
         c.idempotency_key = idem;
         Record(u, e, Decide(u.user, f, c, e.ts, tz, *cfg_));
       }
-      ApplySend(u.user, f, type, message, collapse, idem, e.ts, tz, *cfg_);
+      ApplySend(u.user, f, type, attrs.lane, message, collapse, idem, e.ts, tz, *cfg_);
       if (account) MarkFollowDirty(u, account);
       CountAccount(e.tenant, account, e.ts, kPush);
       return;

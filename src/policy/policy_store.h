@@ -4,9 +4,10 @@
 // It folds every policy-relevant event of the partition's users, in log order:
 //   follow / unfollow              the follow (attrs.followed_at, else ts)
 //   sent, delivered                a push: counters, its open window; a `sent` event
-//                                  is also decided (Decide on the state before it)
-//                                  and the decision is recorded for
-//                                  GET /v1/users/{id}/decisions
+//                                  is also decided (Decide on the state before it,
+//                                  with the account's type but not its reputation,
+//                                  which is not in the log) and the decision is
+//                                  recorded for GET /v1/users/{id}/decisions
 //   opened, clicked                the user is back to normal
 //   not_interested, complaint      the follow's mark (account_id, or the account of
 //                                  the pending push message_id names)
@@ -55,7 +56,11 @@ struct PushAttrs {
   Micros expires_at = 0;
   std::string collapse_key, idempotency_key;
 };
-PushAttrs ParsePushAttrs(std::string_view attrs_json);
+// attrs.priority ("transactional"), attrs.urgent, attrs.expires_at (TIME) or
+// attrs.ttl_s (from `ts`), attrs.collapse_key, attrs.idempotency_key.
+PushAttrs ParsePushAttrs(std::string_view attrs_json, Micros ts);
+// attrs[key] as a TIME (unix seconds or ISO-8601) within 2000..2100, else `fallback`.
+Micros AttrTime(std::string_view attrs_json, const char* key, Micros fallback);
 
 class PolicyStore final : public stream::PartitionState {
  public:
@@ -69,9 +74,10 @@ class PolicyStore final : public stream::PartitionState {
   PolicyStore(store::Db* db, store::ColumnFamily cf, PartitionId p, const PolicyConfig* cfg,
               const AccountDirectory* accounts, Micros lateness, size_t max_hot_users);
 
-  // The user's policy state, or null when the user has none. Never creates one.
-  // Valid until the next event or checkpoint of this partition.
-  const User* Find(std::string_view tenant, std::string_view user_id);
+  // The user's policy state, or null when the user has none (or when the store
+  // cannot be read: then *failure says why). Never creates one. Valid until the
+  // next event or checkpoint of this partition.
+  const User* Find(std::string_view tenant, std::string_view user_id, Status* failure = nullptr);
   static const FollowPolicy* FollowOf(const User& u, std::uint64_t account);
   // The user's latest decisions, newest first, at most `limit`, none older than
   // policy.decisions_ttl_s at `now`.

@@ -18,7 +18,6 @@
 namespace herald::policy {
 namespace {
 
-constexpr Micros kLateness = 600 * kMicrosPerSecond;  // as stream.allowed_lateness_s
 
 std::uint64_t Mix(std::uint64_t a, std::uint64_t b) {
   std::uint64_t x = a ^ (b + 0x9e3779b97f4a7c15ull + (a << 6) + (a >> 2));
@@ -49,6 +48,7 @@ struct Replay::Run {
   };
 
   PolicyConfig cfg;
+  Micros lateness = 0;
   std::unordered_map<std::string, User> users;
   std::unordered_set<std::uint64_t> seen;     // (user, message) of candidates
   std::unordered_set<std::uint64_t> dropped;  // ... that never reached the user
@@ -76,7 +76,7 @@ struct Replay::Run {
     const std::uint32_t message = e.message_id.empty() ? 0 : SmallKey(e.message_id);
     const std::uint64_t id = Mix(std::hash<std::string>()(e.user_id), message);
     FollowPolicy* f = account ? &FollowFor(u, account) : nullptr;
-    PushAttrs attrs = ParsePushAttrs(e.attrs);
+    PushAttrs attrs = ParsePushAttrs(e.attrs, e.ts);
     Candidate c;
     c.account.key = account;
     c.account.type = type;
@@ -86,7 +86,7 @@ struct Replay::Run {
     c.expires_at = attrs.expires_at;
     c.collapse_key = attrs.collapse_key.empty() ? 0 : SmallKey(attrs.collapse_key);
     c.idempotency_key = attrs.idempotency_key.empty() ? 0 : SmallKey(attrs.idempotency_key);
-    Fold(u.user, now - kLateness, cfg);
+    Fold(u.user, now - lateness, cfg);
     const policy::Decision d = policy::Decide(u.user, f, c, now, tz, cfg);
     if (d.verdict == Verdict::kDefer && d.until > now) {
       if (!again) ++totals.deferred;
@@ -105,17 +105,18 @@ struct Replay::Run {
     } else {
       ++totals.allowed;
     }
-    ApplySend(u.user, f, type, message, c.collapse_key, c.idempotency_key, now, tz, cfg);
+    ApplySend(u.user, f, type, c.lane, message, c.collapse_key, c.idempotency_key, now, tz, cfg);
     ++per_user_day[Mix(std::hash<std::string>()(e.user_id), static_cast<std::uint64_t>(LocalDay(now, tz)))];
   }
 };
 
 Replay::Replay(std::vector<PolicyConfig> configs, std::string tenant,
-               std::unordered_map<std::string, AccountType> accounts)
+               std::unordered_map<std::string, AccountType> accounts, Micros lateness)
     : tenant_(std::move(tenant)), accounts_(std::move(accounts)) {
   for (auto& c : configs) {
     runs_.push_back(std::make_unique<Run>());
     runs_.back()->cfg = std::move(c);
+    runs_.back()->lateness = lateness;
   }
 }
 
@@ -168,10 +169,7 @@ void Replay::Add(const stream::Event& e) {
     switch (e.type) {
       case EventType::kFollow: {
         if (!account) break;
-        Micros at = e.ts;
-        size_t k = e.attrs.find("\"followed_at\":");
-        if (k != std::string::npos) at = static_cast<Micros>(std::strtod(e.attrs.c_str() + k + 14, nullptr) * kMicrosPerSecond);
-        ApplyFollow(run->FollowFor(u, account), at);
+        ApplyFollow(run->FollowFor(u, account), std::min(e.ts, AttrTime(e.attrs, "followed_at", e.ts)));
         break;
       }
       case EventType::kUnfollow:
@@ -181,7 +179,7 @@ void Replay::Add(const stream::Event& e) {
         if (gone) break;
         if (message && run->seen.count(id)) {
           if (e.type == EventType::kDelivered) {
-            Fold(u.user, e.ts - kLateness, run->cfg);
+            Fold(u.user, e.ts - run->lateness, run->cfg);
             ApplyDelivered(u.user, message, e.ts, run->cfg);
           }
           break;
@@ -194,7 +192,7 @@ void Replay::Add(const stream::Event& e) {
       }
       case EventType::kOpened: case EventType::kClicked:
         if (gone) break;
-        Fold(u.user, e.ts - kLateness, run->cfg);
+        Fold(u.user, e.ts - run->lateness, run->cfg);
         ApplyOpen(u.user, message, e.ts);
         break;
       case EventType::kNotInterested: case EventType::kComplaint: {

@@ -47,8 +47,10 @@ struct ReplayTotals {
 class Replay {
  public:
   // One run per config; every event goes through all of them.
+  // `lateness` as stream.allowed_lateness_s: how long after its window a push
+  // waits for a late open before it is judged.
   Replay(std::vector<PolicyConfig> configs, std::string tenant,
-         std::unordered_map<std::string, AccountType> accounts);
+         std::unordered_map<std::string, AccountType> accounts, Micros lateness = 600 * kMicrosPerSecond);
   ~Replay();
 
   // Feeds one event, in history order.

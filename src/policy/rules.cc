@@ -124,10 +124,9 @@ std::uint32_t NthNewest(const std::uint32_t (&a)[kRecentSends], std::uint32_t k)
   return k >= 1 && k <= kRecentSends ? a[kRecentSends - k] : 0;
 }
 
-void PopPending(UserPolicy& u) {
-  for (size_t i = 1; i < kPendingPushes; ++i) u.pending[i - 1] = u.pending[i];
-  u.pending[kPendingPushes - 1] = PendingPush{};
-}
+// Collapse (tag 1) and idempotency (tag 2) keys share the dedup ring; the tag
+// keeps one kind from matching the other.
+std::uint32_t DedupKey(std::uint32_t key, std::uint32_t tag) { return key ? (key & ~3u) | tag : 0; }
 
 void SortPending(UserPolicy& u) {
   std::stable_sort(std::begin(u.pending), std::end(u.pending), [](const PendingPush& a, const PendingPush& b) {
@@ -136,8 +135,13 @@ void SortPending(UserPolicy& u) {
   });
 }
 
+// Judges a push whose window closed (or that is pushed out of the ring).
 void CountUnopened(UserPolicy& u, const PendingPush& p, const PolicyConfig& cfg) {
-  if (p.opened) return;
+  if (p.flags & kPushOpened) {  // an opened push ends a run of unopened ones
+    u.consecutive_unopened = 0;
+    return;
+  }
+  if (p.sent_at < u.last_open) return;  // the user opened something after it came
   if (u.consecutive_unopened < 255) ++u.consecutive_unopened;
   if (u.unopened_since_open < 65535) ++u.unopened_since_open;
   for (size_t i = 1; i < kSilenceCauses; ++i) u.silence_cause[i - 1] = u.silence_cause[i];
@@ -264,7 +268,12 @@ Fatigue FatigueAt(const UserPolicy& u, std::uint32_t now, const PolicyConfig& cf
   std::uint32_t consecutive = u.consecutive_unopened, since_open = u.unopened_since_open;
   for (const PendingPush& p : u.pending) {
     if (p.deadline == 0 || p.deadline > now) break;
-    if (p.opened) continue;
+    if (p.flags & kPushFolded) continue;
+    if (p.flags & kPushOpened) {
+      consecutive = 0;
+      continue;
+    }
+    if (p.sent_at < u.last_open) continue;
     consecutive = std::min<std::uint32_t>(consecutive + 1, 255);
     since_open = std::min<std::uint32_t>(since_open + 1, 65535);
     for (size_t i = 1; i < kSilenceCauses; ++i) f.cause[i - 1] = f.cause[i];
@@ -281,17 +290,25 @@ Fatigue FatigueAt(const UserPolicy& u, std::uint32_t now, const PolicyConfig& cf
 
 void Fold(UserPolicy& u, Micros horizon, const PolicyConfig& cfg) {
   const std::uint32_t h = Secs(horizon);
-  while (u.pending[0].deadline != 0 && u.pending[0].deadline <= h) {
-    const PendingPush p = u.pending[0];
-    PopPending(u);
+  for (PendingPush& p : u.pending) {
+    if (p.deadline == 0 || p.deadline > h) break;
+    if (p.flags & kPushFolded) continue;
+    p.flags |= kPushFolded;
     CountUnopened(u, p, cfg);
   }
 }
 
-void ApplySend(UserPolicy& u, FollowPolicy* f, AccountType type, std::uint32_t message,
+void ApplySend(UserPolicy& u, FollowPolicy* f, AccountType type, Lane lane, std::uint32_t message,
                std::uint32_t collapse_key, std::uint32_t idempotency_key, Micros at,
                const cctz::time_zone& tz, const PolicyConfig& cfg) {
   const std::uint32_t s = std::max<std::uint32_t>(Secs(at), 1);
+  for (std::uint32_t key : {DedupKey(collapse_key, 1), DedupKey(idempotency_key, 2)}) {
+    if (!key) continue;
+    u.dedup_key[u.dedup_next] = key;
+    u.dedup_at[u.dedup_next] = s;
+    u.dedup_next = static_cast<std::uint8_t>((u.dedup_next + 1) % kDedupKeys);
+  }
+  if (lane == Lane::kTransactional) return;
   InsertSorted(u.sends, s);
   const std::uint16_t day = DayOf(at, tz);
   if (u.day_sends == 0 || day > u.day) {
@@ -300,21 +317,23 @@ void ApplySend(UserPolicy& u, FollowPolicy* f, AccountType type, std::uint32_t m
   } else if (day == u.day && u.day_sends < 255) {
     ++u.day_sends;
   }
-  // A ninth push with an open window: the earliest is decided now, as unopened.
-  if (u.pending[kPendingPushes - 1].deadline != 0) {
-    const PendingPush p = u.pending[0];
-    PopPending(u);
-    CountUnopened(u, p, cfg);
+  // The slot: a free one, else the oldest judged push, else the earliest open
+  // one, which is judged now (as unopened unless it was opened).
+  size_t slot = kPendingPushes;
+  for (size_t i = 0; i < kPendingPushes && slot == kPendingPushes; ++i) {
+    if (u.pending[i].deadline == 0) slot = i;
   }
-  u.pending[kPendingPushes - 1] =
+  for (size_t i = 0; i < kPendingPushes && slot == kPendingPushes; ++i) {
+    if (u.pending[i].flags & kPushFolded) slot = i;  // by deadline: the oldest first
+  }
+  if (slot == kPendingPushes) {
+    slot = 0;
+    u.pending[0].flags |= kPushFolded;
+    CountUnopened(u, u.pending[0], cfg);
+  }
+  u.pending[slot] =
       PendingPush{f ? f->account : 0, message, s, s + static_cast<std::uint32_t>(cfg.open_window_s), 0};
   SortPending(u);
-  for (std::uint32_t key : {collapse_key, idempotency_key}) {
-    if (!key) continue;
-    u.dedup_key[u.dedup_next] = key;
-    u.dedup_at[u.dedup_next] = s;
-    u.dedup_next = static_cast<std::uint8_t>((u.dedup_next + 1) % kDedupKeys);
-  }
   if (!f) return;
   InsertSorted(f->sends, s);
   const std::uint16_t month = MonthOf(at, tz);
@@ -330,7 +349,7 @@ void ApplySend(UserPolicy& u, FollowPolicy* f, AccountType type, std::uint32_t m
 void ApplyDelivered(UserPolicy& u, std::uint32_t message, Micros at, const PolicyConfig& cfg) {
   if (!message) return;
   for (auto& p : u.pending) {
-    if (p.deadline != 0 && p.message == message) {
+    if (p.deadline != 0 && p.message == message && !(p.flags & kPushFolded)) {
       p.deadline = std::max<std::uint32_t>(p.deadline, Secs(at) + static_cast<std::uint32_t>(cfg.open_window_s));
       SortPending(u);
       return;
@@ -341,7 +360,7 @@ void ApplyDelivered(UserPolicy& u, std::uint32_t message, Micros at, const Polic
 void ApplyOpen(UserPolicy& u, std::uint32_t message, Micros at) {
   if (message) {
     for (auto& p : u.pending) {
-      if (p.deadline != 0 && p.message == message) p.opened = 1;
+      if (p.deadline != 0 && p.message == message) p.flags |= kPushOpened;
     }
   }
   u.last_open = std::max(u.last_open, Secs(at));
@@ -349,6 +368,14 @@ void ApplyOpen(UserPolicy& u, std::uint32_t message, Micros at) {
   u.unopened_since_open = 0;
   u.downgraded_at = 0;
   u.silent_until = 0;
+}
+
+bool IsRecentPush(const UserPolicy& u, std::uint32_t message) {
+  if (!message) return false;
+  for (const auto& p : u.pending) {
+    if (p.deadline != 0 && p.message == message) return true;
+  }
+  return false;
 }
 
 std::uint64_t AccountOfPending(const UserPolicy& u, std::uint32_t message) {
@@ -396,11 +423,11 @@ Decision Decide(const UserPolicy& in, const FollowPolicy* f, const Candidate& c,
   const LocalNow local = LocalAt(now, tz);
   for (size_t i = 0; i < kDedupKeys; ++i) {
     if (!u.dedup_key[i] || u.dedup_at[i] + cfg.dedup_window_s <= now_s) continue;
-    if (c.idempotency_key && u.dedup_key[i] == c.idempotency_key) {
+    if (c.idempotency_key && u.dedup_key[i] == DedupKey(c.idempotency_key, 2)) {
       d.since = At(u.dedup_at[i]);
       return suppress(Rule::kDuplicateIdempotency, 0);
     }
-    if (c.collapse_key && u.dedup_key[i] == c.collapse_key) {
+    if (c.collapse_key && u.dedup_key[i] == DedupKey(c.collapse_key, 1)) {
       d.since = At(u.dedup_at[i]);
       return suppress(Rule::kDuplicateCollapse, At(u.dedup_at[i] + static_cast<std::uint32_t>(cfg.dedup_window_s)));
     }
@@ -486,7 +513,8 @@ Decision Decide(const UserPolicy& in, const FollowPolicy* f, const Candidate& c,
       d.limit = static_cast<std::uint32_t>(cfg.daily_cap);
     }
   }
-  if (!c.urgent && cfg.quiet_start_min != cfg.quiet_end_min) {
+  const bool night_ok = c.urgent && c.lane == Lane::kTransactional;
+  if (!night_ok && cfg.quiet_start_min != cfg.quiet_end_min) {
     const int m = local.minute_of_day;
     const int s = cfg.quiet_start_min, e = cfg.quiet_end_min;
     const bool quiet = s < e ? (m >= s && m < e) : (m >= s || m < e);
@@ -586,7 +614,7 @@ std::string Explain(const Decision& d, std::string_view account, const cctz::tim
 
 // Records: u8 version (1), then each field in declaration order, fixed-width
 // little-endian (the pending pushes as account, message, sent_at, deadline,
-// opened u8). Golden bytes in tests/rules_test.cc.
+// flags u8). Sizes checked in tests/rules_test.cc.
 namespace {
 constexpr std::uint8_t kUserVersion = 1;
 constexpr std::uint8_t kFollowVersion = 1;
@@ -612,7 +640,7 @@ std::string SerializeUser(const UserPolicy& u) {
     w.Fixed<std::uint32_t>(p.message);
     w.Fixed<std::uint32_t>(p.sent_at);
     w.Fixed<std::uint32_t>(p.deadline);
-    w.Byte(static_cast<std::uint8_t>(p.opened));
+    w.Byte(static_cast<std::uint8_t>(p.flags));
   }
   Times(w, u.sends);
   Times(w, u.dedup_key);
@@ -634,10 +662,10 @@ Result<UserPolicy> DeserializeUser(std::string_view bytes) {
   UserPolicy u;
   bool ok = true;
   for (auto& p : u.pending) {
-    std::uint8_t opened = 0;
+    std::uint8_t flags = 0;
     ok = ok && r.Fixed(&p.account) && r.Fixed(&p.message) && r.Fixed(&p.sent_at) && r.Fixed(&p.deadline) &&
-         r.Byte(&opened);
-    p.opened = opened;
+         r.Byte(&flags);
+    p.flags = flags;
   }
   ok = ok && Times(r, u.sends) && Times(r, u.dedup_key) && Times(r, u.dedup_at) && Times(r, u.silence_cause) &&
        r.Fixed(&u.silent_until) && r.Fixed(&u.last_open) && r.Fixed(&u.downgraded_at) &&

@@ -40,6 +40,7 @@ std::string_view AccountTypeName(AccountType t);
 bool ParseAccountType(std::string_view name, AccountType* out);
 
 enum class Verdict : std::uint8_t { kAllow = 0, kDefer = 1, kSuppress = 2 };
+enum class Lane : std::uint8_t { kMarketing = 0, kTransactional = 1 };
 std::string_view VerdictName(Verdict v);
 
 // The rule behind a decision, in the order Decide() checks them. Durable.
@@ -69,19 +70,23 @@ std::string_view RuleName(Rule r);  // "fatigue_silence", ...; "allowed" for kNo
 std::uint64_t AccountKey(std::string_view account_id);
 std::uint32_t SmallKey(std::string_view id);
 
+// One of the user's latest pushes. It stays after its open window closed (then
+// `kFolded`), so that a late delivery, a retry or a mark naming its message finds it.
+inline constexpr std::uint32_t kPushOpened = 1;  // opened or clicked
+inline constexpr std::uint32_t kPushFolded = 2;  // its window closed and it was judged
 struct PendingPush {
   std::uint64_t account = 0;
   std::uint32_t message = 0;   // SmallKey(message_id), 0 = none
   std::uint32_t sent_at = 0;
   std::uint32_t deadline = 0;  // end of the open window; 0 = free slot
-  std::uint32_t opened = 0;    // 1 once opened or clicked
+  std::uint32_t flags = 0;     // kPushOpened | kPushFolded
 
   bool operator==(const PendingPush&) const = default;
 };
 
-// What the policy keeps per user: 256 bytes. All zeros is a user with no pushes.
+// What the policy keeps per user: 328 bytes. All zeros is a user with no pushes.
 struct UserPolicy {
-  PendingPush pending[kPendingPushes];  // by deadline, earliest first
+  PendingPush pending[kPendingPushes];  // the latest pushes, by deadline, earliest first
   std::uint32_t sends[kRecentSends] = {};  // latest sends over all accounts, ascending, 0 = free
   std::uint32_t dedup_key[kDedupKeys] = {};
   std::uint32_t dedup_at[kDedupKeys] = {};
@@ -100,7 +105,7 @@ struct UserPolicy {
 };
 static_assert(std::is_trivially_copyable_v<UserPolicy>);
 
-// What the policy keeps per user and account (the follow): 72 bytes.
+// What the policy keeps per user and account (the follow): 64 bytes.
 struct FollowPolicy {
   std::uint64_t account = 0;       // AccountKey
   std::uint32_t followed_at = 0;   // 0: not following (sends are still counted)
@@ -127,13 +132,12 @@ struct AccountView {
   double rate = 0;          // its not-interested rate, for explanations
 };
 
-enum class Lane : std::uint8_t { kMarketing = 0, kTransactional = 1 };
 
 struct Candidate {
   AccountView account;
   std::uint64_t user_hash = 0;  // SmallKey-like hash of the user, for the reach cut
   Lane lane = Lane::kMarketing;
-  bool urgent = false;          // may land in quiet hours
+  bool urgent = false;          // transactional and urgent: may land in quiet hours
   Micros expires_at = 0;        // 0: no TTL
   std::uint32_t collapse_key = 0;     // SmallKey, 0 = none
   std::uint32_t idempotency_key = 0;  // SmallKey, 0 = none
@@ -158,16 +162,20 @@ struct Decision {
 void Fold(UserPolicy& u, Micros horizon, const PolicyConfig& cfg);
 
 // A push counted at `at` (the first of its sent and delivered events): user and
-// follow counters, a pending entry for its open window, its dedup keys.
-// `follow` may be null (no per-account counters then).
-void ApplySend(UserPolicy& u, FollowPolicy* follow, AccountType type, std::uint32_t message,
+// follow counters, an entry for its open window, its dedup keys. `follow` may be
+// null (no per-account counters then). A transactional push leaves only its dedup
+// keys: it counts toward no cap and no fatigue.
+void ApplySend(UserPolicy& u, FollowPolicy* follow, AccountType type, Lane lane, std::uint32_t message,
                std::uint32_t collapse_key, std::uint32_t idempotency_key, Micros at,
                const cctz::time_zone& tz, const PolicyConfig& cfg);
 // The message was delivered at `at`: its open window starts there (if it is pending).
 void ApplyDelivered(UserPolicy& u, std::uint32_t message, Micros at, const PolicyConfig& cfg);
-// An open or click (of `message`, 0 if unknown): the user is back to normal.
+// An open or click (of `message`, 0 if unknown): the user is back to normal, and
+// pushes sent before it no longer count as unopened.
 void ApplyOpen(UserPolicy& u, std::uint32_t message, Micros at);
-// The account of a pending push, 0 if the message is not pending.
+// True when `message` is among the user's latest pushes (counted already).
+bool IsRecentPush(const UserPolicy& u, std::uint32_t message);
+// The account of one of the latest pushes, 0 if the message is not among them.
 std::uint64_t AccountOfPending(const UserPolicy& u, std::uint32_t message);
 // A "not interested" mark (complaint = false) or complaint against the follow's account.
 void ApplyMark(FollowPolicy& f, bool complaint, Micros at, const PolicyConfig& cfg);

@@ -101,6 +101,7 @@ class PolicyTest(unittest.TestCase):
             "sub": self.check("u1", "sub", server),
             "u2": self.check("u2", "svc", server),
             "decisions": self.decisions("u1", server, want=8),
+            "decisions_u2": self.decisions("u2", server),
         }
 
     def test_check_and_decisions_are_explained_and_the_same_after_kill9(self):
@@ -126,7 +127,18 @@ class PolicyTest(unittest.TestCase):
         self.assertIn("4 of 4 pushes this month from service account svc", d[3]["explanation"])
         self.assertEqual(d[3]["counters"]["count"], 4)
 
-        # kill -9 in the middle; the restart loads checkpoints and replays the log.
+        # Moving the clock checkpointed every partition. Pushes to u2 after that are
+        # in the log only when herald is killed: the restart loads the checkpoints
+        # and replays them.
+        self.ok("POST", "/v1/events", [
+            {"user_id": "u2", "type": "sent", "ts": "2026-03-10T04:00:00Z", "account_id": "svc",
+             "message_id": "u2-a"},
+            {"user_id": "u2", "type": "sent", "ts": "2026-03-10T04:01:00Z", "account_id": "svc",
+             "message_id": "u2-b"}])
+        self.assertEqual(len(self.decisions("u2", want=2)), 2)
+        before = self.answers()
+        self.assertEqual([x["rule"] for x in before["decisions_u2"]], ["new_follower_daily", "allowed"])
+        self.assertEqual(before["u2"]["rule"], "new_follower_daily")
         self.assertEqual(self.s.stop(signal.SIGKILL), -signal.SIGKILL)
         self.s.cleanup()
         self.s = Server("--virtual-clock", data_dir=self.data_dir, config=self.conf)

@@ -6,20 +6,24 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <cstdio>
 #include <fstream>
 
 namespace herald::policy {
 namespace {
 
-std::string Line(const char* type, const char* user, long ts, const char* msg, const char* extra = "") {
-  return std::string("{\"user_id\":\"") + user + "\",\"type\":\"" + type + "\",\"ts\":" + std::to_string(ts) +
-         ",\"account_id\":\"a1\",\"message_id\":\"" + msg + "\"" + extra + "}\n";
+std::string Line(const char* type, const char* user, long ts, const char* msg) {
+  char buf[256];
+  std::snprintf(buf, sizeof buf,
+                "{\"user_id\":\"%s\",\"type\":\"%s\",\"ts\":%ld,\"account_id\":\"a1\",\"message_id\":\"%s\"}\n", user,
+                type, ts, msg);
+  return buf;
 }
 
 TEST(ReplayTest, TwoConfigsCountWhatTheirRulesImply) {
   const long day = 1772366400;  // 2026-03-01T12:00:00Z
   std::string nd;
-  for (int i = 0; i < 5; ++i) nd += Line("sent", "u1", day + i * 60, ("m" + std::to_string(i)).c_str());
+  for (int i = 0; i < 5; ++i) nd += Line("sent", "u1", day + i * 60, i == 0 ? "m0" : i == 1 ? "m1" : i == 2 ? "m2" : i == 3 ? "m3" : "m4");
   // A push at 23:00 UTC waits for the end of quiet hours (07:30) and is then allowed.
   nd += Line("sent", "u2", day + 11 * 3600, "q1");
   nd += "{\"user_id\":\"u3\",\"type\":\"bogus\",\"ts\":1}\n";  // rejected

@@ -59,7 +59,7 @@ Candidate Service(const char* account = "s1") {
 void Send(UserPolicy& u, FollowPolicy* f, Micros at, const cctz::time_zone& tz, const PolicyConfig& cfg,
           AccountType type = AccountType::kBusiness, std::uint32_t message = 0) {
   Fold(u, at, cfg);
-  ApplySend(u, f, type, message, 0, 0, at, tz, cfg);
+  ApplySend(u, f, type, Lane::kMarketing, message, 0, 0, at, tz, cfg);
 }
 
 TEST(RulesTest, SilenceLastsExactly48HoursAfterTheThirdUnopenedPush) {
@@ -91,6 +91,45 @@ TEST(RulesTest, SilenceLastsExactly48HoursAfterTheThirdUnopenedPush) {
   EXPECT_EQ(Explain(d, "a1", sh, cfg),
             "suppressed: 3 consecutive unopened pushes (08:00, 09:00, 10:00 on 8 March); silent until 11 March "
             "10:00");
+}
+
+TEST(RulesTest, AnOpenedPushEndsTheRunAndPushesBeforeAnOpenDoNotCount) {
+  const auto& sh = Zone("Asia/Shanghai");
+  PolicyConfig cfg = Config();
+  UserPolicy u;
+  // A 08:00 unopened, B 09:00 opened at 09:05, C and D unopened: A is not part of
+  // the run of C and D, which is two long.
+  Send(u, nullptr, T("2026-03-08T08:00:00+08:00"), sh, cfg, AccountType::kBusiness, 1);
+  Send(u, nullptr, T("2026-03-08T09:00:00+08:00"), sh, cfg, AccountType::kBusiness, 2);
+  ApplyOpen(u, 2, T("2026-03-08T09:05:00+08:00"));
+  Send(u, nullptr, T("2026-03-08T10:00:00+08:00"), sh, cfg, AccountType::kBusiness, 3);
+  Send(u, nullptr, T("2026-03-08T11:00:00+08:00"), sh, cfg, AccountType::kBusiness, 4);
+  const Micros later = T("2026-03-09T12:00:00+08:00");
+  EXPECT_EQ(Decide(u, nullptr, Business(), later, sh, cfg).verdict, Verdict::kAllow);
+  Fold(u, later, cfg);
+  EXPECT_EQ(u.consecutive_unopened, 2);
+  EXPECT_EQ(u.unopened_since_open, 2);
+  // A third unopened after the open starts the silence.
+  Send(u, nullptr, T("2026-03-09T12:00:00+08:00"), sh, cfg, AccountType::kBusiness, 5);
+  EXPECT_EQ(Decide(u, nullptr, Business(), T("2026-03-10T12:00:00+08:00"), sh, cfg).rule, Rule::kFatigueSilence);
+}
+
+TEST(RulesTest, APushIsCountedOnceAndTransactionalOnesCountTowardNoCap) {
+  const auto& sh = Zone("Asia/Shanghai");
+  PolicyConfig cfg = NoQuiet();
+  UserPolicy u;
+  const Micros t = T("2026-03-08T08:00:00+08:00");
+  Send(u, nullptr, t, sh, cfg, AccountType::kBusiness, 7);
+  // Its window closes; the push stays among the latest, so a late delivery finds it.
+  Fold(u, t + 2 * kDay, cfg);
+  EXPECT_TRUE(IsRecentPush(u, 7));
+  EXPECT_EQ(AccountOfPending(u, 7), 0u);  // sent without a follow
+  EXPECT_FALSE(IsRecentPush(u, 8));
+  for (int i = 0; i < 5; ++i) {
+    ApplySend(u, nullptr, AccountType::kBusiness, Lane::kTransactional, 100 + i, 0, 0, t + kHour, sh, cfg);
+  }
+  EXPECT_EQ(u.day_sends, 1);
+  EXPECT_EQ(Decide(u, nullptr, Business(), t + 2 * kHour, sh, cfg).verdict, Verdict::kAllow);
 }
 
 TEST(RulesTest, AnOpenWithinTheWindowKeepsThePushFromCountingAsUnopened) {
@@ -271,9 +310,11 @@ TEST(RulesTest, QuietHoursDeferOnlyWhileTheTtlAllows) {
   EXPECT_EQ(Explain(d, "a1", sh, cfg), "deferred: 23:00 is in quiet hours (22:30\u201307:30 local); deliver at 9 March 07:30");
   c.expires_at = at;
   EXPECT_EQ(Decide(UserPolicy{}, nullptr, c, at, sh, cfg).rule, Rule::kExpired);
-  // Urgent messages may land in quiet hours.
+  // Urgent transactional messages may land in quiet hours; urgent marketing may not.
   c.expires_at = 0;
   c.urgent = true;
+  EXPECT_EQ(Decide(UserPolicy{}, nullptr, c, at, sh, cfg).rule, Rule::kQuietHours);
+  c.lane = Lane::kTransactional;
   EXPECT_EQ(Decide(UserPolicy{}, nullptr, c, at, sh, cfg).verdict, Verdict::kAllow);
 }
 
@@ -355,7 +396,7 @@ TEST(RulesTest, CollapseAndIdempotencyKeysDeduplicateWithinTheWindow) {
   const auto& sh = Zone("Asia/Shanghai");
   UserPolicy u;
   const Micros t = T("2026-03-02T12:00:00+08:00");
-  ApplySend(u, nullptr, AccountType::kBusiness, 1, SmallKey("score"), SmallKey("idem-1"), t, sh, cfg);
+  ApplySend(u, nullptr, AccountType::kBusiness, Lane::kMarketing, 1, SmallKey("score"), SmallKey("idem-1"), t, sh, cfg);
   Candidate c = Business();
   c.collapse_key = SmallKey("score");
   EXPECT_EQ(Decide(u, nullptr, c, t + kDay - kSec, sh, cfg).rule, Rule::kDuplicateCollapse);
@@ -375,7 +416,7 @@ TEST(RulesTest, RecordsRoundTripAndRefuseGarbage) {
   f.account = AccountKey("a1");
   ApplyFollow(f, T("2026-03-01T00:00:00Z"));
   for (int i = 0; i < 12; ++i) {
-    ApplySend(u, &f, AccountType::kService, 100 + i, SmallKey("c"), 0, T("2026-03-02T00:00:00Z") + i * kHour, sh, cfg);
+    ApplySend(u, &f, AccountType::kService, Lane::kMarketing, 100 + i, SmallKey("c"), 0, T("2026-03-02T00:00:00Z") + i * kHour, sh, cfg);
   }
   ApplyMark(f, true, T("2026-03-03T00:00:00Z"), cfg);
   Fold(u, T("2026-03-03T06:00:00Z"), cfg);
