@@ -222,10 +222,11 @@ int BenchPolicy(const std::vector<std::string>& args) {
         const long ts = start + static_cast<long>(static_cast<double>(i) * 30 * 86400 / static_cast<double>(replay_events));
         const size_t user = rng() % n_users;
         const int k = kind(rng);
-        const unsigned account = static_cast<unsigned>(rng() % 200);
+        // Each user follows 8 of the 200 accounts, and pushes come from those.
+        const unsigned account = static_cast<unsigned>((user * 7 + (rng() % 8) * 25) % 200);
         if (i < n_users) {
-          std::fprintf(out, "{\"user_id\":\"u%zu\",\"type\":\"follow\",\"ts\":%ld,\"account_id\":\"a%u\"}\n", i, ts,
-                       account);
+          std::fprintf(out, "{\"user_id\":\"u%zu\",\"type\":\"follow\",\"ts\":%ld,\"account_id\":\"a%zu\"}\n", i, ts,
+                       (i * 7) % 200);
         } else if (k < 45) {
           std::fprintf(out, "{\"user_id\":\"u%zu\",\"type\":\"sent\",\"ts\":%ld,\"account_id\":\"a%u\",\"message_id\":\"m%zu\"}\n",
                        user, ts, account, i);

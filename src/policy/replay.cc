@@ -1,10 +1,19 @@
 #include "policy/replay.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <new>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
 #include <queue>
+#include <thread>
 
 #include <cctz/civil_time.h>
 #include <cctz/time_zone.h>
@@ -19,14 +28,6 @@ namespace herald::policy {
 namespace {
 
 
-std::uint64_t Mix(std::uint64_t a, std::uint64_t b) {
-  std::uint64_t x = a ^ (b + 0x9e3779b97f4a7c15ull + (a << 6) + (a >> 2));
-  x ^= x >> 31;
-  x *= 0x7fb5d329728ea185ull;
-  x ^= x >> 27;
-  return x;
-}
-
 int LocalDay(Micros t, const cctz::time_zone& tz) {
   using Seconds = std::chrono::time_point<std::chrono::system_clock, cctz::seconds>;
   const cctz::civil_day d(cctz::convert(Seconds(cctz::seconds(t / kMicrosPerSecond)), tz));
@@ -35,26 +36,161 @@ int LocalDay(Micros t, const cctz::time_zone& tz) {
 
 }  // namespace
 
+void* HugeAlloc(size_t bytes) {
+  constexpr size_t kHuge = 2 << 20;
+  bytes = (bytes + kHuge - 1) / kHuge * kHuge;
+  void* p = std::aligned_alloc(kHuge, bytes);
+  if (!p) throw std::bad_alloc();
+  ::madvise(p, bytes, MADV_HUGEPAGE);
+  return p;
+}
+
+// Bump allocation on huge pages for the replay's many small vectors; nothing is
+// returned before the replay ends (a vector that grows leaves its old storage).
+class Arena {
+ public:
+  ~Arena() {
+    for (void* c : chunks_) std::free(c);
+  }
+  void* Allocate(size_t bytes) {
+    bytes = (bytes + 15) & ~size_t{15};
+    if (bytes > kChunk) throw std::bad_alloc();
+    if (used_ + bytes > kChunk || chunks_.empty()) {
+      chunks_.push_back(HugeAlloc(kChunk));
+      used_ = 0;
+    }
+    void* p = static_cast<char*>(chunks_.back()) + used_;
+    used_ += bytes;
+    return p;
+  }
+
+ private:
+  static constexpr size_t kChunk = 64 << 20;
+  std::vector<void*> chunks_;
+  size_t used_ = 0;
+};
+
+template <typename T>
+struct ArenaAllocator {
+  using value_type = T;
+  Arena* arena;
+  explicit ArenaAllocator(Arena* a) : arena(a) {}
+  template <typename U>
+  ArenaAllocator(const ArenaAllocator<U>& o) : arena(o.arena) {}
+  T* allocate(size_t n) { return static_cast<T*>(arena->Allocate(n * sizeof(T))); }
+  void deallocate(T*, size_t) {}
+  bool operator==(const ArenaAllocator& o) const { return arena == o.arena; }
+};
+
+// A message of the user that never reached them (suppressed) or has not yet
+// (deferred): its later events are ignored.
+struct ReplayGone {
+  std::uint32_t message;
+  bool waiting;
+};
+struct ReplayUser {
+  explicit ReplayUser(Arena* a) : follows(ArenaAllocator<FollowPolicy>(a)) {}
+  UserPolicy user;
+  std::vector<FollowPolicy, ArenaAllocator<FollowPolicy>> follows;  // by account key
+  ReplayGone gone[16] = {};           // the latest 16, a ring (message 0: free)
+  std::uint8_t gone_next = 0;
+  std::uint16_t day = 0;              // local day of the latest allowed push
+  std::uint32_t day_pushes = 0;       // allowed pushes on it
+};
+
+// Users of a replay, by key, each with one state per run side by side. An open-
+// addressing table of keys into blocks of users; both on transparent huge pages
+// where the kernel allows, since a replay touches a few random users per event
+// across gigabytes and would otherwise pay a page walk for most of them.
+class ReplayUsers {
+ public:
+  explicit ReplayUsers(size_t runs) : runs_(runs), block_users_(runs * (1 << 15)) { Rehash(1 << 20); }
+  ~ReplayUsers() {
+    for (size_t i = 0; i < n_ * runs_; ++i) At(i)->~ReplayUser();
+    for (void* b : blocks_) std::free(b);
+    std::free(keys_);
+    std::free(index_);
+  }
+  ReplayUsers(const ReplayUsers&) = delete;
+  ReplayUsers& operator=(const ReplayUsers&) = delete;
+
+  // The runs' states of `key` (created on first use).
+  ReplayUser* Get(std::uint64_t key) {
+    key = key ? key : 1;
+    size_t i = Slot(key);
+    if (keys_[i] == key) return At(static_cast<size_t>(index_[i]) * runs_);
+    if ((n_ + 1) * 2 > cap_) {
+      Rehash(cap_ * 2);
+      i = Slot(key);
+    }
+    keys_[i] = key;
+    index_[i] = static_cast<std::uint32_t>(n_);
+    const size_t first = n_ * runs_;
+    if (first + runs_ > blocks_.size() * block_users_) blocks_.push_back(Huge(block_users_ * sizeof(ReplayUser)));
+    for (size_t r = 0; r < runs_; ++r) new (At(first + r)) ReplayUser(&arena_);
+    ++n_;
+    return At(first);
+  }
+  size_t size() const { return n_; }
+  // fn(states of one user) for every user.
+  template <typename Fn>
+  void Each(Fn fn) {
+    for (size_t u = 0; u < n_; ++u) fn(At(u * runs_));
+  }
+
+ private:
+  static void* Huge(size_t bytes) { return HugeAlloc(bytes); }
+  // States per block: a multiple of the run count, so that a user's states
+  // never straddle two blocks.
+  ReplayUser* At(size_t i) { return static_cast<ReplayUser*>(blocks_[i / block_users_]) + i % block_users_; }
+  size_t Slot(std::uint64_t key) const {
+    size_t i = static_cast<size_t>(key * 0x9e3779b97f4a7c15ull) & (cap_ - 1);
+    while (keys_[i] != 0 && keys_[i] != key) i = (i + 1) & (cap_ - 1);
+    return i;
+  }
+  void Rehash(size_t cap) {
+    auto* keys = static_cast<std::uint64_t*>(Huge(cap * sizeof(std::uint64_t)));
+    auto* index = static_cast<std::uint32_t*>(Huge(cap * sizeof(std::uint32_t)));
+    std::memset(keys, 0, cap * sizeof(std::uint64_t));
+    std::swap(keys, keys_);
+    std::swap(index, index_);
+    const size_t old = cap_;
+    cap_ = cap;
+    for (size_t i = 0; i < old; ++i) {
+      if (!keys[i]) continue;
+      const size_t j = Slot(keys[i]);
+      keys_[j] = keys[i];
+      index_[j] = index[i];
+    }
+    std::free(keys);
+    std::free(index);
+  }
+
+  size_t runs_;
+  size_t block_users_;
+  Arena arena_;  // the users' follows; freed after ~ReplayUsers destroyed the users
+  size_t n_ = 0;
+  size_t cap_ = 0;
+  std::uint64_t* keys_ = nullptr;
+  std::uint32_t* index_ = nullptr;
+  std::vector<void*> blocks_;
+};
+
 struct Replay::Run {
-  struct User {
-    UserPolicy user;
-    std::vector<FollowPolicy> follows;  // by account key
-  };
+  using Gone = ReplayGone;
+  using User = ReplayUser;
   struct Deferred {
     Micros until;
     std::uint64_t seq;
+    std::uint64_t user;
     stream::Event event;
     bool operator>(const Deferred& o) const { return until != o.until ? until > o.until : seq > o.seq; }
   };
 
   PolicyConfig cfg;
   Micros lateness = 0;
-  std::unordered_map<std::string, User> users;
-  std::unordered_set<std::uint64_t> seen;     // (user, message) of candidates
-  std::unordered_set<std::uint64_t> dropped;  // ... that never reached the user
-  std::unordered_set<std::uint64_t> waiting;  // ... deferred, not decided yet
   std::priority_queue<Deferred, std::vector<Deferred>, std::greater<>> deferred;
-  std::unordered_map<std::uint64_t, std::uint32_t> per_user_day;
+  std::vector<std::uint64_t> per_day_histogram = std::vector<std::uint64_t>(257);  // user-days by pushes
   std::uint64_t seq = 0;
   ReplayTotals totals;
 
@@ -68,13 +204,32 @@ struct Replay::Run {
     }
     return *it;
   }
+  static Gone* FindGone(User& u, std::uint32_t message) {
+    if (!message) return nullptr;
+    for (auto& g : u.gone) {
+      if (g.message == message) return &g;
+    }
+    return nullptr;
+  }
+  static void SetGone(User& u, std::uint32_t message, bool waiting) {
+    if (!message) return;
+    if (Gone* g = FindGone(u, message)) {
+      g->waiting = waiting;
+      return;
+    }
+    u.gone[u.gone_next] = {message, waiting};
+    u.gone_next = static_cast<std::uint8_t>((u.gone_next + 1) % 16);
+  }
+  void CloseDay(User& u) {
+    if (u.day_pushes) ++per_day_histogram[std::min<std::uint32_t>(u.day_pushes, 256)];
+    u.day_pushes = 0;
+  }
 
   // Decides a candidate at `now`; `again` when it was deferred before.
-  void Decide(User& u, const stream::Event& e, Micros now, const cctz::time_zone& tz, AccountType type,
-              bool again) {
+  void Decide(std::uint64_t key, User& u, const stream::Event& e, Micros now, const cctz::time_zone& tz,
+              AccountType type, bool again) {
     const std::uint64_t account = e.account_id.empty() ? 0 : AccountKey(e.account_id);
     const std::uint32_t message = e.message_id.empty() ? 0 : SmallKey(e.message_id);
-    const std::uint64_t id = Mix(std::hash<std::string>()(e.user_id), message);
     FollowPolicy* f = account ? &FollowFor(u, account) : nullptr;
     PushAttrs attrs = ParsePushAttrs(e.attrs, e.ts);
     Candidate c;
@@ -90,25 +245,34 @@ struct Replay::Run {
     const policy::Decision d = policy::Decide(u.user, f, c, now, tz, cfg);
     if (d.verdict == Verdict::kDefer && d.until > now) {
       if (!again) ++totals.deferred;
-      waiting.insert(id);
-      deferred.push({d.until, seq++, e});
+      SetGone(u, message, true);
+      deferred.push({d.until, seq++, key, e});
       return;
     }
-    waiting.erase(id);
     if (d.verdict != Verdict::kAllow) {
       ++totals.suppressed[static_cast<size_t>(d.rule)];
-      dropped.insert(id);
+      SetGone(u, message, false);
       return;
     }
+    if (Gone* g = FindGone(u, message)) g->waiting = false, g->message = 0;  // delivered after all
     if (again) {
       ++totals.deferred_then_allowed;
     } else {
       ++totals.allowed;
     }
     ApplySend(u.user, f, type, c.lane, message, c.collapse_key, c.idempotency_key, now, tz, cfg);
-    ++per_user_day[Mix(std::hash<std::string>()(e.user_id), static_cast<std::uint64_t>(LocalDay(now, tz)))];
+    const auto day = static_cast<std::uint16_t>(LocalDay(now, tz));
+    if (day != u.day) {
+      CloseDay(u);
+      u.day = day;
+    }
+    ++u.day_pushes;
   }
 };
+
+namespace {
+std::uint64_t UserKey(std::string_view user_id) { return AccountKey(user_id); }
+}  // namespace
 
 Replay::Replay(std::vector<PolicyConfig> configs, std::string tenant,
                std::unordered_map<std::string, AccountType> accounts, Micros lateness)
@@ -118,9 +282,12 @@ Replay::Replay(std::vector<PolicyConfig> configs, std::string tenant,
     runs_.back()->cfg = std::move(c);
     runs_.back()->lateness = lateness;
   }
+  users_ = std::make_unique<ReplayUsers>(runs_.size());
 }
 
 Replay::~Replay() = default;
+
+ReplayUser& Replay::UserOf(std::uint64_t key, size_t run) { return users_->Get(key)[run]; }
 
 void Replay::SetZone(std::string_view user_id, std::string_view tz_name) {
   zones_[std::string(user_id)] = &stream::TimeZoneOrUtc(tz_name);
@@ -137,47 +304,52 @@ AccountType Replay::TypeOf(const stream::Event& e) const {
   return AccountType::kBusiness;
 }
 
+const cctz::time_zone& Replay::ZoneOf(const std::string& user_id) const {
+  if (zones_.empty()) return stream::UtcTimeZone();
+  auto it = zones_.find(user_id);
+  return it != zones_.end() ? *it->second : stream::UtcTimeZone();
+}
+
 void Replay::Add(const stream::Event& e) {
   using stream::EventType;
   ++events_;
-  auto zi = zones_.find(e.user_id);
-  const cctz::time_zone& tz = zi != zones_.end() ? *zi->second : stream::UtcTimeZone();
-  const AccountType type = TypeOf(e);
-  for (auto& run : runs_) {
+  for (size_t r = 0; r < runs_.size(); ++r) {
+    Run* run = runs_[r].get();
     // Deferred pushes due by now are decided first, in time order.
     while (!run->deferred.empty() && run->deferred.top().until <= e.ts) {
       Run::Deferred d = run->deferred.top();
       run->deferred.pop();
-      auto& u = run->users[d.event.user_id];
-      auto dz = zones_.find(d.event.user_id);
-      const AccountType dt = TypeOf(d.event);
-      run->Decide(u, d.event, d.until, dz != zones_.end() ? *dz->second : stream::UtcTimeZone(), dt, true);
+      run->Decide(d.user, UserOf(d.user, r), d.event, d.until, ZoneOf(d.event.user_id), TypeOf(d.event), true);
     }
+  }
+  switch (e.type) {
+    case EventType::kFollow: case EventType::kUnfollow: case EventType::kSent: case EventType::kDelivered:
+    case EventType::kOpened: case EventType::kClicked: case EventType::kNotInterested:
+    case EventType::kComplaint:
+      break;
+    default:
+      return;
+  }
+  const cctz::time_zone& tz = ZoneOf(e.user_id);
+  const std::uint64_t key = UserKey(e.user_id);
+  const std::uint64_t account = e.account_id.empty() ? 0 : AccountKey(e.account_id);
+  const std::uint32_t message = e.message_id.empty() ? 0 : SmallKey(e.message_id);
+  const AccountType type = TypeOf(e);
+  ReplayUser* all = &UserOf(key, 0);  // every run's state of the user, side by side
+  for (size_t r = 0; r < runs_.size(); ++r) {
+    Run* run = runs_[r].get();
+    ReplayUser& u = all[r];
+    const bool gone = Run::FindGone(u, message) != nullptr;
     switch (e.type) {
-      case EventType::kFollow: case EventType::kUnfollow: case EventType::kSent: case EventType::kDelivered:
-      case EventType::kOpened: case EventType::kClicked: case EventType::kNotInterested:
-      case EventType::kComplaint:
+      case EventType::kFollow:
+        if (account) ApplyFollow(run->FollowFor(u, account), std::min(e.ts, AttrTime(e.attrs, "followed_at", e.ts)));
         break;
-      default:
-        continue;
-    }
-    Run::User& u = run->users[e.user_id];
-    const std::uint64_t account = e.account_id.empty() ? 0 : AccountKey(e.account_id);
-    const std::uint32_t message = e.message_id.empty() ? 0 : SmallKey(e.message_id);
-    const std::uint64_t id = Mix(std::hash<std::string>()(e.user_id), message);
-    const bool gone = message && (run->dropped.count(id) || run->waiting.count(id));
-    switch (e.type) {
-      case EventType::kFollow: {
-        if (!account) break;
-        ApplyFollow(run->FollowFor(u, account), std::min(e.ts, AttrTime(e.attrs, "followed_at", e.ts)));
-        break;
-      }
       case EventType::kUnfollow:
         if (account) ApplyUnfollow(run->FollowFor(u, account));
         break;
       case EventType::kSent: case EventType::kDelivered: {
         if (gone) break;
-        if (message && run->seen.count(id)) {
+        if (IsRecentPush(u.user, message)) {
           if (e.type == EventType::kDelivered) {
             Fold(u.user, e.ts - run->lateness, run->cfg);
             ApplyDelivered(u.user, message, e.ts, run->cfg);
@@ -185,9 +357,8 @@ void Replay::Add(const stream::Event& e) {
           break;
         }
         if (e.type == EventType::kDelivered && !message) break;
-        if (message) run->seen.insert(id);
         ++run->totals.candidates;
-        run->Decide(u, e, e.ts, tz, type, false);
+        run->Decide(key, u, e, e.ts, tz, type, false);
         break;
       }
       case EventType::kOpened: case EventType::kClicked:
@@ -209,31 +380,34 @@ void Replay::Add(const stream::Event& e) {
 
 std::vector<ReplayTotals> Replay::Finish() {
   std::vector<ReplayTotals> out;
-  for (auto& run : runs_) {
+  for (size_t r = 0; r < runs_.size(); ++r) {
+    Run* run = runs_[r].get();
     while (!run->deferred.empty()) {
       Run::Deferred d = run->deferred.top();
       run->deferred.pop();
-      auto dz = zones_.find(d.event.user_id);
-      const AccountType dt = TypeOf(d.event);
-      run->Decide(run->users[d.event.user_id], d.event, d.until,
-                  dz != zones_.end() ? *dz->second : stream::UtcTimeZone(), dt, true);
+      run->Decide(d.user, UserOf(d.user, r), d.event, d.until, ZoneOf(d.event.user_id), TypeOf(d.event), true);
     }
+    users_->Each([&](ReplayUser* u) { run->CloseDay(u[r]); });
     ReplayTotals t = run->totals;
-    std::vector<std::uint32_t> counts;
-    counts.reserve(run->per_user_day.size());
-    std::uint64_t sum = 0;
-    for (const auto& [k, n] : run->per_user_day) {
-      counts.push_back(n);
-      sum += n;
+    const auto& h = run->per_day_histogram;
+    std::uint64_t days = 0, pushes = 0;
+    for (size_t n = 1; n < h.size(); ++n) {
+      days += h[n];
+      pushes += h[n] * n;
     }
-    std::sort(counts.begin(), counts.end());
-    t.user_days = counts.size();
-    t.users = run->users.size();
-    if (!counts.empty()) {
-      t.pushes_per_user_day = static_cast<double>(sum) / static_cast<double>(counts.size());
-      t.p50_per_user_day = counts[counts.size() / 2];
-      t.p99_per_user_day = counts[std::min(counts.size() - 1, counts.size() * 99 / 100)];
-      t.max_per_user_day = counts.back();
+    t.user_days = days;
+    t.users = users_->size();
+    if (days) {
+      t.pushes_per_user_day = static_cast<double>(pushes) / static_cast<double>(days);
+      std::uint64_t seen = 0;
+      for (size_t n = 1; n < h.size(); ++n) {
+        if (!h[n]) continue;
+        if (seen < days / 2 + 1 && seen + h[n] >= days / 2 + 1) t.p50_per_user_day = static_cast<std::uint32_t>(n);
+        const std::uint64_t p99 = days - days / 100;
+        if (seen < p99 && seen + h[n] >= p99) t.p99_per_user_day = static_cast<std::uint32_t>(n);
+        seen += h[n];
+        t.max_per_user_day = static_cast<std::uint32_t>(n);
+      }
     }
     out.push_back(t);
   }
@@ -287,26 +461,58 @@ Status ReplayFrom(const std::string& path, Replay& replay) {
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) return Status::InvalidArgument(path + ": cannot open");
-  std::string buf, carry;
-  buf.resize(16 << 20);
-  while (in) {
-    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
-    std::string chunk = carry;
-    chunk.append(buf.data(), static_cast<size_t>(in.gcount()));
-    size_t cut = in ? chunk.rfind('\n') : chunk.size();
-    if (cut == std::string::npos) {
-      carry = std::move(chunk);
-      continue;
+  // Reading and parsing run on a thread of their own, a chunk ahead of the
+  // replay, which is the slower half.
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<stream::ParsedBatch> ready;
+  bool done = false;
+  Status failure;
+  std::thread reader([&] {
+    std::string buf, carry;
+    buf.resize(8 << 20);
+    while (in) {
+      in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+      std::string chunk = carry;
+      chunk.append(buf.data(), static_cast<size_t>(in.gcount()));
+      size_t cut = in ? chunk.rfind('\n') : chunk.size();
+      if (cut == std::string::npos) {
+        carry = std::move(chunk);
+        continue;
+      }
+      carry = chunk.substr(std::min(cut + 1, chunk.size()));
+      chunk.resize(cut);
+      if (chunk.empty()) continue;
+      stream::ParsedBatch batch =
+          stream::ParseEvents(chunk, stream::BatchFormat::kNdjson, replay.tenant(), 100'000'000);
+      std::unique_lock<std::mutex> l(mu);
+      if (batch.fatal) {
+        failure = Status::InvalidArgument(path + ": " + *batch.fatal);
+        break;
+      }
+      cv.wait(l, [&] { return ready.size() < 2; });
+      ready.push_back(std::move(batch));
+      cv.notify_all();
     }
-    carry = chunk.substr(std::min(cut + 1, chunk.size()));
-    chunk.resize(cut);
-    if (chunk.empty()) continue;
-    stream::ParsedBatch batch = stream::ParseEvents(chunk, stream::BatchFormat::kNdjson, replay.tenant(), 100'000'000);
-    if (batch.fatal) return Status::InvalidArgument(path + ": " + *batch.fatal);
+    std::lock_guard<std::mutex> l(mu);
+    done = true;
+    cv.notify_all();
+  });
+  while (true) {
+    stream::ParsedBatch batch;
+    {
+      std::unique_lock<std::mutex> l(mu);
+      cv.wait(l, [&] { return !ready.empty() || done; });
+      if (ready.empty()) break;
+      batch = std::move(ready.front());
+      ready.pop_front();
+      cv.notify_all();
+    }
     replay.CountRejected(batch.rejected.size());
     for (const auto& ev : batch.events) replay.Add(ev);
   }
-  return Status::Ok();
+  reader.join();
+  return failure;
 }
 
 std::string FormatReplay(const std::vector<std::string>& names, const std::vector<ReplayTotals>& totals,

@@ -44,6 +44,9 @@ struct ReplayTotals {
   std::uint64_t users = 0;
 };
 
+struct ReplayUser;
+class ReplayUsers;
+
 class Replay {
  public:
   // One run per config; every event goes through all of them.
@@ -67,11 +70,16 @@ class Replay {
 
  private:
   struct Run;
+  // The user's state in run `run`; the runs' states of one user are side by side.
+  // Users are keyed by a 64-bit hash of their id (a collision merges two users).
+  ReplayUser& UserOf(std::uint64_t key, size_t run);
   AccountType TypeOf(const stream::Event& e) const;
+  const cctz::time_zone& ZoneOf(const std::string& user_id) const;
   std::vector<std::unique_ptr<Run>> runs_;
   std::string tenant_;
   std::unordered_map<std::string, AccountType> accounts_;
   std::unordered_map<std::string, const cctz::time_zone*> zones_;
+  std::unique_ptr<class ReplayUsers> users_;
   std::uint64_t events_ = 0, rejected_ = 0;
 };
 
