@@ -9,6 +9,7 @@
 
 #include "app/bench_ingest.h"
 #include "app/bench_states.h"
+#include "app/model_cmd.h"
 #include "app/policy_cmd.h"
 #include "app/serve.h"
 #include "node/config.h"
@@ -77,10 +78,12 @@ int main(int argc, char** argv) {
   bench->footer(
       "Kinds: ingest (event pipeline throughput and latency), states (the cost of a\n"
       "registered partition state per event), policy (decisions per second per core,\n"
-      "replay throughput), mqtt (the MQTT load generator;\n"
+      "replay throughput), model (CTR predictions and updates per second), mqtt (the MQTT load generator;\n"
       "`herald bench mqtt --help`).");
   auto* policy_cmd = app.add_subcommand("policy", "What-if replay of history through the policy: `herald policy replay --help`");
   policy_cmd->prefix_command();
+  auto* model_cmd = app.add_subcommand("model", "Models: `herald model eval-ctr --help`");
+  model_cmd->prefix_command();
   auto* train = app.add_subcommand("train", "Run incremental model training");
   auto* audit = app.add_subcommand("audit", "Verify and export the audit log");
   for (auto* sub : {simulate, train, audit}) sub->allow_extras();
@@ -131,6 +134,10 @@ int main(int argc, char** argv) {
       args.erase(args.begin());
       return herald::app::BenchPolicy(args);
     }
+    if (!args.empty() && args[0] == "model") {
+      args.erase(args.begin());
+      return herald::app::BenchModel(args);
+    }
     if (!args.empty() && args[0] == "ingest") {
       args.erase(args.begin());
       return herald::app::BenchIngest(args);
@@ -146,6 +153,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: herald policy replay --events FILE [--config ALT.toml] (--help for more)\n");
     return 2;
   }
+  if (model_cmd->parsed()) return herald::app::ModelCommand(model_cmd->remaining());
   if (train->parsed()) return NotAvailable("train");
   if (audit->parsed()) return NotAvailable("audit");
   return 0;

@@ -1,0 +1,152 @@
+#include "app/model_cmd.h"
+
+#include <chrono>
+#include <cstdio>
+#include <random>
+
+#include "model/ctr_eval.h"
+#include "model/learner.h"
+
+namespace herald::app {
+namespace {
+
+double Since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+int EvalCtr(const std::vector<std::string>& args) {
+  std::string train, test, format, kind = "lr";
+  unsigned bits = 0, epochs = 1;
+  bool calibration = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    auto val = [&] { return i + 1 < args.size() ? args[++i] : std::string(); };
+    if (args[i] == "--train") train = val();
+    else if (args[i] == "--test") test = val();
+    else if (args[i] == "--format") format = val();
+    else if (args[i] == "--model") kind = val();
+    else if (args[i] == "--bits") bits = static_cast<unsigned>(std::stoul(val()));
+    else if (args[i] == "--epochs") epochs = static_cast<unsigned>(std::stoul(val()));
+    else if (args[i] == "--calibration") calibration = true;
+    else {
+      std::fprintf(stderr,
+                   "usage: herald model eval-ctr --train FILE --test FILE --format libfm|svmlight|csv\n"
+                   "       [--model lr|fm] [--bits N] [--epochs N] [--calibration]\n"
+                   "Trains on --train, prints one line auc=... logloss=... for --test;\n"
+                   "--calibration adds predicted vs observed by decile on stderr.\n");
+      return 2;
+    }
+  }
+  if (train.empty() || test.empty() || format.empty()) {
+    std::fprintf(stderr, "herald model eval-ctr: --train, --test and --format are required\n");
+    return 2;
+  }
+  auto fmt = model::ParseDataFormat(format);
+  if (!fmt.ok()) {
+    std::fprintf(stderr, "herald model eval-ctr: %s\n", fmt.status().message().c_str());
+    return 2;
+  }
+  model::LearnerConfig c;
+  c.kind = kind;
+  c.bits = bits ? bits : (kind == "fm" ? 20 : 22);
+  auto learner = model::MakeLearner(c);
+  if (!learner.ok()) {
+    std::fprintf(stderr, "herald model eval-ctr: %s\n", learner.status().message().c_str());
+    return 2;
+  }
+  std::vector<std::string> columns;
+  auto t0 = std::chrono::steady_clock::now();
+  auto tr = model::ReadDataset(train, *fmt, c.bits, &columns);
+  if (!tr.ok()) {
+    std::fprintf(stderr, "herald model eval-ctr: %s\n", tr.status().message().c_str());
+    return 1;
+  }
+  auto te = model::ReadDataset(test, *fmt, c.bits, &columns);
+  if (!te.ok()) {
+    std::fprintf(stderr, "herald model eval-ctr: %s\n", te.status().message().c_str());
+    return 1;
+  }
+  const double read_s = Since(t0);
+  auto& m = **learner;
+  t0 = std::chrono::steady_clock::now();
+  for (unsigned e = 0; e < epochs; ++e) {
+    for (size_t i = 0; i < tr->size(); ++i) m.Update(tr->at(i), tr->labels[i]);
+  }
+  const double train_s = Since(t0);
+  t0 = std::chrono::steady_clock::now();
+  std::vector<double> p(te->size());
+  for (size_t i = 0; i < te->size(); ++i) p[i] = m.Predict(te->at(i));
+  const double predict_s = Since(t0);
+  model::Quality q = model::Measure(p, te->labels);
+  std::printf("auc=%.4f logloss=%.4f model=%s train=%zu test=%zu positive_rate=%.4f mean_prediction=%.4f "
+              "read_s=%.2f train_s=%.2f predict_s=%.2f\n",
+              q.auc, q.logloss, kind.c_str(), tr->size(), te->size(), q.positive_rate, q.mean_prediction, read_s,
+              train_s, predict_s);
+  if (calibration) {
+    for (int d = 0; d < 10; ++d) {
+      std::fprintf(stderr, "decile %d: predicted %.4f observed %.4f (%llu samples)\n", d + 1, q.predicted[d],
+                   q.observed[d], static_cast<unsigned long long>(q.count[d]));
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+int ModelCommand(const std::vector<std::string>& args) {
+  if (!args.empty() && args[0] == "eval-ctr") return EvalCtr({args.begin() + 1, args.end()});
+  std::fprintf(stderr, "usage: herald model eval-ctr --train FILE --test FILE --format libfm|svmlight|csv [--model lr|fm]\n");
+  return 2;
+}
+
+int BenchModel(const std::vector<std::string>& args) {
+  size_t fields = 39, samples = 200000;
+  double seconds = 2;
+  for (size_t i = 0; i < args.size(); ++i) {
+    auto val = [&] { return i + 1 < args.size() ? args[++i] : std::string("0"); };
+    if (args[i] == "--fields") fields = std::stoul(val());
+    else if (args[i] == "--seconds") seconds = std::stod(val());
+    else {
+      std::fprintf(stderr, "usage: herald bench model [--fields N] [--seconds S]\n");
+      return 2;
+    }
+  }
+  std::printf("{");
+  const char* sep = "";
+  for (const char* kind : {"lr", "fm"}) {
+    model::LearnerConfig c;
+    c.kind = kind;
+    c.bits = kind == std::string("fm") ? 20 : 22;
+    auto m = model::MakeLearner(c).value();
+    std::mt19937 rng(7);
+    std::vector<model::Feature> data(samples * fields);
+    std::vector<std::uint8_t> labels(samples);
+    for (size_t s = 0; s < samples; ++s) {
+      for (size_t f = 0; f < fields; ++f) {
+        data[s * fields + f] = {model::HashFeature(std::to_string(f) + "=" + std::to_string(rng() % 1000), c.bits), 1};
+      }
+      labels[s] = rng() % 4 == 0;
+    }
+    auto run = [&](bool update) {
+      std::uint64_t n = 0;
+      double sink = 0;
+      auto t0 = std::chrono::steady_clock::now();
+      double el = 0;
+      while (el < seconds) {
+        for (size_t s = 0; s < samples; ++s) {
+          model::Sample x(&data[s * fields], fields);
+          sink += update ? m->Update(x, labels[s]) : m->Predict(x);
+        }
+        n += samples;
+        el = Since(t0);
+      }
+      return static_cast<double>(n) / el + 0 * sink;
+    };
+    const double updates = run(true), predictions = run(false);
+    std::printf("%s\"%s_predictions_per_s\":%.0f,\"%s_updates_per_s\":%.0f", sep, kind, predictions, kind, updates);
+    sep = ",";
+  }
+  std::printf(",\"fields\":%zu}\n", fields);
+  return 0;
+}
+
+}  // namespace herald::app

@@ -1,0 +1,85 @@
+"""Black-box tests of `herald model eval-ctr`: both formats on synthetic data with
+a known signal, one answer line, and bad input named with its line number."""
+import math
+import os
+import random
+import re
+import shutil
+import tempfile
+import unittest
+
+from harness import run_herald
+
+LINE = re.compile(r"^auc=([0-9.]+) logloss=([0-9.]+) model=(lr|fm) train=(\d+) test=(\d+) ")
+
+
+def synthetic(n, seed):
+    """Rows of (label, a, b, c): a and b shift the odds, c is noise."""
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        a, b, c = rng.randrange(10), rng.randrange(10), rng.randrange(50)
+        logit = -1.5 + 1.0 * (a - 4.5) + 0.6 * (b - 4.5)
+        y = 1 if rng.random() < 1 / (1 + math.exp(-logit)) else 0
+        rows.append((y, a, b, c))
+    return rows
+
+
+class EvalCtrTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="herald-model-")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def write(self, name, text):
+        path = os.path.join(self.dir, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def libfm(self, rows):
+        return "".join("%s %d:1 %d:1 %d:1\n" % ("+1" if y else "-1", a, 10 + b, 20 + c) for y, a, b, c in rows)
+
+    def csv(self, rows):
+        return "click,a,b,c\n" + "".join("%d,%d,%d,%d\n" % r for r in rows)
+
+    def test_both_formats_and_models_find_the_signal(self):
+        train, test = synthetic(20000, 1), synthetic(5000, 2)
+        for fmt, render in (("libfm", self.libfm), ("svmlight", self.libfm), ("csv", self.csv)):
+            tr = self.write("train." + fmt, render(train))
+            te = self.write("test." + fmt, render(test))
+            for model in ("lr", "fm"):
+                code, out, err = run_herald("model", "eval-ctr", "--train", tr, "--test", te,
+                                            "--format", fmt, "--model", model, "--epochs", "2",
+                                            timeout=120)
+                self.assertEqual(code, 0, err)
+                lines = out.strip().splitlines()
+                self.assertEqual(len(lines), 1, out)
+                m = LINE.match(lines[0])
+                self.assertTrue(m, lines[0])
+                auc, logloss = float(m.group(1)), float(m.group(2))
+                self.assertGreater(auc, 0.85, (fmt, model, lines[0]))
+                self.assertLess(logloss, 0.5, (fmt, model, lines[0]))
+                self.assertEqual((m.group(4), m.group(5)), ("20000", "5000"))
+
+    def test_bad_input_names_the_line(self):
+        good = self.write("good.libfm", "1 1:1\n0 2:1\n")
+        cases = [
+            (self.write("bad1.libfm", "1 1:1\n7 2:1\n"), "libfm", ":2: label must be 0, 1, -1 or +1"),
+            (self.write("bad2.libfm", "1 1:1\n1 oops\n"), "libfm", ":2: bad feature"),
+            (self.write("empty.libfm", ""), "libfm", "no samples"),
+            (self.write("bad.csv", "click,a\n1,x\n2,y\n"), "csv", ":3: label must be 0 or 1"),
+        ]
+        for path, fmt, want in cases:
+            code, _, err = run_herald("model", "eval-ctr", "--train", path, "--test", good,
+                                      "--format", fmt)
+            self.assertNotEqual(code, 0)
+            self.assertIn(want, err)
+        code, _, err = run_herald("model", "eval-ctr", "--train", good, "--test", good, "--format", "xml")
+        self.assertEqual(code, 2)
+        self.assertIn("--format", err)
+
+
+if __name__ == "__main__":
+    unittest.main()
