@@ -6,6 +6,7 @@
 
 #include "model/ctr_eval.h"
 #include "model/learner.h"
+#include "model/send_time.h"
 
 namespace herald::app {
 namespace {
@@ -92,8 +93,35 @@ int EvalCtr(const std::vector<std::string>& args) {
 
 }  // namespace
 
+int EvalSendTimeCmd(const std::vector<std::string>& args) {
+  std::string events;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--events" && i + 1 < args.size()) {
+      events = args[++i];
+    } else {
+      std::fprintf(stderr,
+                   "usage: herald model eval-sendtime --events FILE\n"
+                   "FILE: CSV with the header user_id,ts,type[,tz]; ts unix seconds; type sent,\n"
+                   "opened or active. Each user's last third of days is held out.\n");
+      return 2;
+    }
+  }
+  if (events.empty()) {
+    std::fprintf(stderr, "herald model eval-sendtime: --events is required\n");
+    return 2;
+  }
+  auto r = model::EvalSendTime(events);
+  if (!r.ok()) {
+    std::fprintf(stderr, "herald model eval-sendtime: %s\n", r.status().message().c_str());
+    return 1;
+  }
+  std::fwrite(r->data(), 1, r->size(), stdout);
+  return 0;
+}
+
 int ModelCommand(const std::vector<std::string>& args) {
   if (!args.empty() && args[0] == "eval-ctr") return EvalCtr({args.begin() + 1, args.end()});
+  if (!args.empty() && args[0] == "eval-sendtime") return EvalSendTimeCmd({args.begin() + 1, args.end()});
   std::fprintf(stderr, "usage: herald model eval-ctr --train FILE --test FILE --format libfm|svmlight|csv [--model lr|fm]\n");
   return 2;
 }

@@ -1,0 +1,82 @@
+// The send-time model, the "golden push window": for each user, local hour and
+// kind of day (weekday or weekend), a Bayesian estimate of the chance that the
+// user is there to see a push, that is, opens a push or is active in the app
+// within an hour of it.
+//
+// Evidence is counted in days: a day of the user's counts once for every hour
+// within ±1 h of an hour in which the user opened a push or was active. The
+// estimate for hour h on a kind of day d is the mean of a Beta posterior
+//   Beta(k_d(h) + m1 * p_all(h), n_d - k_d(h) + m1 * (1 - p_all(h)))
+// whose prior is the user's own all-days rate, itself shrunk toward the
+// population's rate for that hour and kind of day:
+//   p_all(h) = (k(h) + m2 * p_pop_d(h)) / (n + m2).
+// A user with no history gets the population's best hour; one with a few days
+// leans on it; one with months of days has their own. BestHour() takes the
+// posterior mean; SampleHour() draws from each hour's posterior (Thompson
+// sampling), so that serving keeps exploring hours the user might prefer.
+//
+// Thread-compatible.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/status.h"
+
+namespace herald::model {
+
+inline constexpr int kDayKinds = 2;  // 0 weekday (Monday..Friday), 1 weekend
+
+struct SendTimePrior {
+  double user_strength = 2;        // m1: pseudo-days of the user's all-days rate
+  double population_strength = 3;  // m2: pseudo-days of the population's rate
+};
+
+// One user's evidence: days seen by kind, and per kind and hour the days with
+// activity within ±1 h.
+struct SendTimeUser {
+  std::array<std::uint32_t, kDayKinds> days{};
+  std::array<std::array<std::uint32_t, 24>, kDayKinds> near{};
+};
+
+class SendTimeModel {
+ public:
+  explicit SendTimeModel(SendTimePrior prior = {}) : prior_(prior) {}
+
+  // Adds one day of a user: its kind and the local hours with activity (bit h of
+  // `hours` set: active or opened in hour h).
+  void AddDay(SendTimeUser& u, int kind, std::uint32_t hours);
+  // Adds the same day to the population's rates (call once per user-day).
+  void AddPopulationDay(int kind, std::uint32_t hours);
+
+  // The posterior mean for hour h on a day of `kind`.
+  double Rate(const SendTimeUser& u, int kind, int hour) const;
+  // The hour with the highest posterior mean (ties: the earliest).
+  int BestHour(const SendTimeUser& u, int kind) const;
+  // Thompson sampling among hours [from, to] (inclusive, wrapping past 23).
+  int SampleHour(const SendTimeUser& u, int kind, int from, int to, std::mt19937_64& rng) const;
+  // The population's best hour for a kind of day.
+  int PopulationBestHour(int kind) const;
+
+ private:
+  double PopulationRate(int kind, int hour) const;
+  double AllDaysRate(const SendTimeUser& u, int kind, int hour) const;
+
+  SendTimePrior prior_;
+  SendTimeUser population_;
+};
+
+// The bits of the hours within ±1 h of any set bit (circular).
+std::uint32_t NearHours(std::uint32_t hours);
+
+// `herald model eval-sendtime`: reads `path` (CSV: user_id,ts,type[,tz]; type
+// sent, opened or active), holds out each user's last third of days, and returns
+// the report whose last line is "hit_rate model=... global_best_hour=...
+// user_mode=...". Errors name the line.
+Result<std::string> EvalSendTime(const std::string& path);
+
+}  // namespace herald::model
