@@ -84,9 +84,10 @@ int main(int argc, char** argv) {
   policy_cmd->prefix_command();
   auto* model_cmd = app.add_subcommand("model", "Models: `herald model eval-ctr --help`");
   model_cmd->prefix_command();
-  auto* train = app.add_subcommand("train", "Run incremental model training");
+  auto* train = app.add_subcommand("train", "Train the next model version from samples: `herald train --help`");
+  train->prefix_command();
   auto* audit = app.add_subcommand("audit", "Verify and export the audit log");
-  for (auto* sub : {simulate, train, audit}) sub->allow_extras();
+  for (auto* sub : {simulate, audit}) sub->allow_extras();
 
   CLI11_PARSE(app, argc, argv);
 
@@ -154,7 +155,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (model_cmd->parsed()) return herald::app::ModelCommand(model_cmd->remaining());
-  if (train->parsed()) return NotAvailable("train");
+  if (train->parsed()) return herald::app::TrainCommand(train->remaining());
   if (audit->parsed()) return NotAvailable("audit");
   return 0;
 }

@@ -1,12 +1,16 @@
 #include "app/model_cmd.h"
 
 #include <chrono>
+#include <cstdlib>
 #include <cstdio>
 #include <random>
 
+#include "core/clock.h"
 #include "model/ctr_eval.h"
 #include "model/learner.h"
+#include "model/registry.h"
 #include "model/send_time.h"
+#include "model/train.h"
 
 namespace herald::app {
 namespace {
@@ -119,10 +123,119 @@ int EvalSendTimeCmd(const std::vector<std::string>& args) {
   return 0;
 }
 
+namespace {
+
+struct RegistryArgs {
+  std::string data_dir = "./data", name = "ctr";
+  std::vector<std::string> rest;
+};
+RegistryArgs ParseRegistryArgs(const std::vector<std::string>& args) {
+  RegistryArgs r;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--data-dir" && i + 1 < args.size()) r.data_dir = args[++i];
+    else if (args[i] == "--name" && i + 1 < args.size()) r.name = args[++i];
+    else r.rest.push_back(args[i]);
+  }
+  return r;
+}
+
+int Registry(const std::string& verb, const std::vector<std::string>& args) {
+  RegistryArgs ra = ParseRegistryArgs(args);
+  SystemClock clock;
+  auto reg = model::ModelRegistry::Open(ra.data_dir + "/models", ra.name, &clock);
+  if (!reg.ok()) {
+    std::fprintf(stderr, "herald model %s: %s\n", verb.c_str(), reg.status().message().c_str());
+    return 1;
+  }
+  if (!(*reg)->open_warning().empty()) std::fprintf(stderr, "warning: %s\n", (*reg)->open_warning().c_str());
+  Status s;
+  if (verb == "promote") {
+    if (ra.rest.size() != 1) {
+      std::fprintf(stderr, "usage: herald model promote VERSION [--data-dir D] [--name ctr]\n");
+      return 2;
+    }
+    s = (*reg)->Promote(static_cast<std::uint32_t>(std::strtoul(ra.rest[0].c_str(), nullptr, 10)));
+  } else if (verb == "rollback") {
+    s = (*reg)->Rollback();
+  }
+  if (!s.ok()) {
+    std::fprintf(stderr, "herald model %s: %s\n", verb.c_str(), s.message().c_str());
+    return 1;
+  }
+  const std::uint32_t current = (*reg)->current_version();
+  for (const auto& v : (*reg)->List()) {
+    std::printf("%s v%u kind=%s samples=%llu holdout_logloss=%.4f holdout_auc=%.4f\n", v.version == current ? "*" : " ",
+                v.version, v.kind.c_str(), static_cast<unsigned long long>(v.samples), v.holdout_logloss,
+                v.holdout_auc);
+  }
+  return 0;
+}
+
+}  // namespace
+
+int TrainCommand(const std::vector<std::string>& args) {
+  RegistryArgs ra = ParseRegistryArgs(args);
+  std::string samples, format = "libfm", kind = "lr";
+  for (size_t i = 0; i < ra.rest.size(); ++i) {
+    auto val = [&] { return i + 1 < ra.rest.size() ? ra.rest[++i] : std::string(); };
+    if (ra.rest[i] == "--samples") samples = val();
+    else if (ra.rest[i] == "--format") format = val();
+    else if (ra.rest[i] == "--model") kind = val();
+    else {
+      std::fprintf(stderr,
+                   "usage: herald train --samples FILE [--format libfm|svmlight|csv] [--model lr|fm]\n"
+                   "       [--data-dir D] [--name ctr]\n"
+                   "Trains the next version from the model in service on FILE (the last 10%% held out)\n"
+                   "and promotes it only if its holdout logloss is not worse.\n");
+      return 2;
+    }
+  }
+  if (samples.empty()) {
+    std::fprintf(stderr, "herald train: --samples is required\n");
+    return 2;
+  }
+  auto fmt = model::ParseDataFormat(format);
+  if (!fmt.ok()) {
+    std::fprintf(stderr, "herald train: %s\n", fmt.status().message().c_str());
+    return 2;
+  }
+  SystemClock clock;
+  auto reg = model::ModelRegistry::Open(ra.data_dir + "/models", ra.name, &clock);
+  if (!reg.ok()) {
+    std::fprintf(stderr, "herald train: %s\n", reg.status().message().c_str());
+    return 1;
+  }
+  model::LearnerConfig c;
+  c.kind = kind;
+  c.bits = kind == "fm" ? 20 : 22;
+  if (auto cur = (*reg)->Current()) c = cur->config();
+  std::vector<std::string> columns;
+  auto data = model::ReadDataset(samples, *fmt, c.bits, &columns);
+  if (!data.ok()) {
+    std::fprintf(stderr, "herald train: %s\n", data.status().message().c_str());
+    return 1;
+  }
+  auto r = model::TrainIncremental(**reg, *data, c);
+  if (!r.ok()) {
+    std::fprintf(stderr, "herald train: %s\n", r.status().message().c_str());
+    return 1;
+  }
+  std::printf("version=%u promoted=%s holdout_logloss=%.4f holdout_auc=%.4f previous_logloss=%.4f samples=%zu\n",
+              r->version.version, r->promoted ? "yes" : "no", r->holdout.logloss, r->holdout.auc,
+              r->previous_logloss, data->size());
+  return 0;
+}
+
 int ModelCommand(const std::vector<std::string>& args) {
+  if (!args.empty() && (args[0] == "list" || args[0] == "promote" || args[0] == "rollback")) {
+    return Registry(args[0], {args.begin() + 1, args.end()});
+  }
   if (!args.empty() && args[0] == "eval-ctr") return EvalCtr({args.begin() + 1, args.end()});
   if (!args.empty() && args[0] == "eval-sendtime") return EvalSendTimeCmd({args.begin() + 1, args.end()});
-  std::fprintf(stderr, "usage: herald model eval-ctr --train FILE --test FILE --format libfm|svmlight|csv [--model lr|fm]\n");
+  std::fprintf(stderr,
+               "usage: herald model eval-ctr --train FILE --test FILE --format libfm|svmlight|csv [--model lr|fm]\n"
+               "       herald model eval-sendtime --events FILE\n"
+               "       herald model list|rollback|promote VERSION [--data-dir D] [--name ctr]\n");
   return 2;
 }
 

@@ -8,6 +8,8 @@
 namespace herald::app {
 
 int ModelCommand(const std::vector<std::string>& args);
+// `herald train`: the next version of a model from a file of samples.
+int TrainCommand(const std::vector<std::string>& args);
 int BenchModel(const std::vector<std::string>& args);
 
 }  // namespace herald::app

@@ -81,5 +81,46 @@ class EvalCtrTest(unittest.TestCase):
         self.assertIn("--format", err)
 
 
+class TrainTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="herald-train-")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def test_daily_versions_promote_when_not_worse_and_roll_back(self):
+        def day(seed):
+            path = os.path.join(self.dir, "day%d.libfm" % seed)
+            with open(path, "w") as f:
+                for y, a, b, c in synthetic(5000, seed):
+                    f.write("%d %d:1 %d:1 %d:1\n" % (y, a, 10 + b, 20 + c))
+            return path
+        data = os.path.join(self.dir, "data")
+        for seed in (11, 12):
+            code, out, err = run_herald("train", "--data-dir", data, "--samples", day(seed), timeout=120)
+            self.assertEqual(code, 0, err)
+            self.assertIn("promoted=yes", out)
+        code, out, err = run_herald("model", "list", "--data-dir", data)
+        self.assertEqual(code, 0, err)
+        lines = out.strip().splitlines()
+        self.assertEqual(len(lines), 2, out)
+        self.assertTrue(lines[1].startswith("* v2"), out)
+        code, out, err = run_herald("model", "rollback", "--data-dir", data)
+        self.assertEqual(code, 0, err)
+        self.assertTrue(out.splitlines()[0].startswith("* v1"), out)
+        code, out, err = run_herald("model", "promote", "7", "--data-dir", data)
+        self.assertEqual(code, 1)
+        self.assertIn("no model version 7", err)
+        # A damaged snapshot is refused; the version in service stays.
+        snap = os.path.join(data, "models", "ctr", "v000002.hmdl")
+        with open(snap, "r+b") as f:
+            f.truncate(100)
+        code, out, err = run_herald("model", "promote", "2", "--data-dir", data)
+        self.assertEqual(code, 1)
+        self.assertIn("checksum", err)
+        code, out, err = run_herald("model", "list", "--data-dir", data)
+        self.assertTrue(out.splitlines()[0].startswith("* v1"), out)
+
+
 if __name__ == "__main__":
     unittest.main()
