@@ -57,17 +57,21 @@ int SendTimeModel::BestHour(const SendTimeUser& u, int kind) const {
 
 int SendTimeModel::PopulationBestHour(int kind) const { return BestHour(SendTimeUser{}, kind); }
 
+double SendTimeModel::SampleRate(const SendTimeUser& u, int kind, int h, std::mt19937_64& rng) const {
+  const double p_all = AllDaysRate(u, kind, h);
+  const double a = u.near[kind][h] + prior_.user_strength * p_all;
+  const double b = (u.days[kind] - u.near[kind][h]) + prior_.user_strength * (1 - p_all);
+  std::gamma_distribution<double> ga(a, 1.0), gb(b, 1.0);
+  const double x = ga(rng), y = gb(rng);
+  return x / (x + y);
+}
+
 int SendTimeModel::SampleHour(const SendTimeUser& u, int kind, int from, int to, std::mt19937_64& rng) const {
   int best = from;
   double top = -1;
   for (int i = 0; i < 24; ++i) {
     const int h = (from + i) % 24;
-    const double p_all = AllDaysRate(u, kind, h);
-    const double a = u.near[kind][h] + prior_.user_strength * p_all;
-    const double b = (u.days[kind] - u.near[kind][h]) + prior_.user_strength * (1 - p_all);
-    std::gamma_distribution<double> ga(a, 1.0), gb(b, 1.0);
-    const double x = ga(rng), y = gb(rng);
-    const double draw = x / (x + y);
+    const double draw = SampleRate(u, kind, h, rng);
     if (draw > top) {
       top = draw;
       best = h;
@@ -75,6 +79,37 @@ int SendTimeModel::SampleHour(const SendTimeUser& u, int kind, int from, int to,
     if (h == to % 24) break;
   }
   return best;
+}
+
+Micros BestTimeInWindow(const SendTimeModel& model, const SendTimeUser& user, Micros from, Micros to,
+                        const cctz::time_zone& tz, std::mt19937_64& rng) {
+  if (to <= from) return from;
+  using Seconds = std::chrono::time_point<std::chrono::system_clock, cctz::seconds>;
+  // The candidate instants: `from`, then the start of every local hour after it.
+  struct Slot {
+    Micros at;
+    int hour, kind;
+  };
+  std::vector<Slot> slots;
+  Micros t = from;
+  while (t < to && slots.size() < 24 * 14) {
+    const cctz::civil_second cs = cctz::convert(Seconds(cctz::seconds(t / kMicrosPerSecond)), tz);
+    const int kind = static_cast<int>(cctz::get_weekday(cctz::civil_day(cs))) >= 5 ? 1 : 0;
+    slots.push_back({t, cs.hour(), kind});
+    const cctz::civil_hour next = cctz::civil_hour(cs) + 1;
+    t = static_cast<Micros>(cctz::convert(cctz::civil_second(next), tz).time_since_epoch().count()) * kMicrosPerSecond;
+  }
+  size_t best = 0;
+  double top = -1;
+  for (size_t i = 0; i < slots.size(); ++i) {
+    // One Thompson draw per slot, from that hour's posterior on its kind of day.
+    const double draw = model.SampleRate(user, slots[i].kind, slots[i].hour, rng);
+    if (draw > top) {
+      top = draw;
+      best = i;
+    }
+  }
+  return slots[best].at;
 }
 
 namespace {

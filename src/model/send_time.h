@@ -25,7 +25,12 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/clock.h"
 #include "core/status.h"
+
+namespace cctz {
+class time_zone;
+}
 
 namespace herald::model {
 
@@ -57,6 +62,8 @@ class SendTimeModel {
   double Rate(const SendTimeUser& u, int kind, int hour) const;
   // The hour with the highest posterior mean (ties: the earliest).
   int BestHour(const SendTimeUser& u, int kind) const;
+  // One draw from the posterior of hour h (Thompson sampling).
+  double SampleRate(const SendTimeUser& u, int kind, int hour, std::mt19937_64& rng) const;
   // Thompson sampling among hours [from, to] (inclusive, wrapping past 23).
   int SampleHour(const SendTimeUser& u, int kind, int from, int to, std::mt19937_64& rng) const;
   // The population's best hour for a kind of day.
@@ -69,6 +76,13 @@ class SendTimeModel {
   SendTimePrior prior_;
   SendTimeUser population_;
 };
+
+// What the engine asks: the time inside [from, to) to send a push to the user,
+// chosen by Thompson sampling among the local hours the window covers, at the
+// start of the chosen hour (or `from`, when that hour starts before it). The
+// window's first hour wins when the window is shorter than an hour.
+Micros BestTimeInWindow(const SendTimeModel& model, const SendTimeUser& user, Micros from, Micros to,
+                        const cctz::time_zone& tz, std::mt19937_64& rng);
 
 // The bits of the hours within ±1 h of any set bit (circular).
 std::uint32_t NearHours(std::uint32_t hours);

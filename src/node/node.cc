@@ -9,10 +9,12 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <map>
 
 #include "api/devices_routes.h"
 #include "api/events_routes.h"
 #include "api/http.h"
+#include "api/model_routes.h"
 #include "api/policy_routes.h"
 #include "api/router.h"
 #include "api/service.h"
@@ -26,6 +28,7 @@
 #include "mqtt/gateway.h"
 #include "node/gateway_sink.h"
 #include "node/kafka_bridge.h"
+#include "model/registry.h"
 #include "policy/accounts.h"
 #include "policy/policy_store.h"
 #include "store/db.h"
@@ -185,6 +188,8 @@ struct Node::Parts {
   api::ServiceContext service;
   api::EventRoutesContext events;
   api::PolicyRoutesContext policy;
+  std::unique_ptr<model::ModelRegistry> ctr_model;
+  std::map<std::string, model::ModelRegistry*> models;
 };
 
 Node::Node(const Config& config) : config_(config), parts_(std::make_unique<Parts>()) {}
@@ -321,6 +326,13 @@ Status Node::Open(NodeOptions& options) {
   parts_->policy.clock = clock_;
   parts_->policy.max_batch = c.stream.max_batch_events;
   api::RegisterPolicyRoutes(*router_, parts_->policy);
+  // Models: versions under <data_dir>/models/<name>, the newest promoted one served.
+  auto ctr = model::ModelRegistry::Open(dir + "/models", "ctr", clock_);
+  HERALD_RETURN_IF_ERROR(ctr.status());
+  if (!(*ctr)->open_warning().empty()) log::Warn("model snapshot skipped", {{"reason", (*ctr)->open_warning()}});
+  parts_->ctr_model = std::move(*ctr);
+  parts_->models["ctr"] = parts_->ctr_model.get();
+  api::RegisterModelRoutes(*router_, &parts_->models);
 
   if (options.http) {
     api::HttpServerOptions ho{c.http.listen,          c.http.threads,

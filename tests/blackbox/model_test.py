@@ -8,7 +8,7 @@ import shutil
 import tempfile
 import unittest
 
-from harness import run_herald
+from harness import Server, run_herald
 
 LINE = re.compile(r"^auc=([0-9.]+) logloss=([0-9.]+) model=(lr|fm) train=(\d+) test=(\d+) ")
 
@@ -120,6 +120,27 @@ class TrainTest(unittest.TestCase):
         self.assertIn("checksum", err)
         code, out, err = run_herald("model", "list", "--data-dir", data)
         self.assertTrue(out.splitlines()[0].startswith("* v1"), out)
+
+        # The same through the API of a node serving that data directory.
+        s = Server(data_dir=data)
+        try:
+            k = s.admin_key
+            st, body, _ = s.request("GET", "/v1/models", key=k)
+            self.assertEqual(st, 200, body)
+            ctr = body["models"][0]
+            self.assertEqual((ctr["name"], ctr["current"], len(ctr["versions"])), ("ctr", 1, 2))
+            st, body, _ = s.request("POST", "/v1/models/ctr/promote", {"version": 2}, key=k)
+            self.assertEqual(st, 409, body)  # the damaged snapshot
+            self.assertIn("checksum", body["error"]["message"])
+            st, body, _ = s.request("POST", "/v1/models/ctr/promote", {"version": "x"}, key=k)
+            self.assertEqual(st, 400, body)
+            st, body, _ = s.request("POST", "/v1/models/nope/rollback", key=k)
+            self.assertEqual(st, 404, body)
+            st, body, _ = s.request("POST", "/v1/models/ctr/rollback", key=k)
+            self.assertEqual(st, 409, body)  # nothing before v1 in the history
+        finally:
+            s.stop()
+            s.cleanup()
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cctz/time_zone.h>
+
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -86,6 +88,28 @@ TEST(SendTimeTest, ThompsonSamplingExploresThinEvidenceAndSettlesOnStrongEvidenc
     const int h = model.SampleHour(thin, 0, 22, 2, rng);
     EXPECT_TRUE(h >= 22 || h <= 2) << h;
   }
+}
+
+TEST(SendTimeTest, TheBestTimeInAWindowIsTheUsersHourInTheirZone) {
+  std::mt19937_64 rng(10);
+  SendTimeModel model;
+  SendTimeUser u;
+  for (int d = 0; d < 120; ++d) model.AddDay(u, d % 7 >= 5 ? 1 : 0, 1u << 19);  // 19:00 local, every day
+  cctz::time_zone sh;
+  ASSERT_TRUE(cctz::load_time_zone("Asia/Shanghai", &sh));
+  // A window of 2026-03-04 (a Wednesday) 08:00 to 23:00 in Shanghai.
+  const Micros from = 1772582400LL * kMicrosPerSecond, to = from + 15 * 3600 * kMicrosPerSecond;
+  int near19 = 0;  // 18:00, 19:00 or 20:00: each is within an hour of the user's 19:00
+  for (int i = 0; i < 200; ++i) {
+    const Micros t = BestTimeInWindow(model, u, from, to, sh, rng);
+    EXPECT_GE(t, from);
+    EXPECT_LT(t, to);
+    near19 += t >= from + 10 * 3600 * kMicrosPerSecond && t <= from + 12 * 3600 * kMicrosPerSecond &&
+              (t - from) % (3600 * kMicrosPerSecond) == 0;
+  }
+  EXPECT_GT(near19, 190);
+  // A window of 20 minutes: its start.
+  EXPECT_EQ(BestTimeInWindow(model, u, from + 600, from + 1200, sh, rng), from + 600);
 }
 
 TEST(SendTimeTest, EvalSendTimeBeatsBothBaselinesOnPlantedHoursAndNamesBadLines) {
