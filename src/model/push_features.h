@@ -1,0 +1,39 @@
+// The features of a candidate push, hashed for the CTR learners. The engine
+// builds the vector once, scores it, and logs it with the push, so that the
+// sample the model later learns from is exactly what it scored (no skew).
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "model/learner.h"
+
+namespace herald::model {
+
+struct PushContext {
+  std::string user_class;        // profile class ("student", ...), empty if unknown
+  std::string account_id;
+  std::string form;              // text, image_text, video, mini_program, service_card
+  int local_hour = -1;           // 0..23 in the user's zone
+  int weekday = -1;              // 0 = Monday
+  std::string title;
+  std::string device, network;   // e.g. "ios", "wifi"
+  std::vector<std::string> tags;            // the user's top interest tags
+  std::vector<std::string> experiment;      // "layer:variant" of the user's experiments
+  double activity_at_hour = -1;  // the user's decayed activity at this hour of the week
+};
+
+// Title traits the source measured: digits (+19% opens), emoji (+27% CTR), length.
+struct TitleTraits {
+  bool digits = false, emoji = false;
+  size_t chars = 0;  // UTF-8 code points
+};
+TitleTraits TraitsOf(std::string_view title);
+
+// One-hot fields and crosses: class, account, form, hour, weekday, hour x weekday,
+// title traits, device, network, tags, experiments, class x form, account x hour,
+// activity bucket. Indices in [0, 2^bits).
+std::vector<Feature> PushFeatures(const PushContext& c, unsigned bits);
+
+}  // namespace herald::model
