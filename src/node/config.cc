@@ -85,6 +85,7 @@ config::Schema<Config> Build() {
   s.Add(&Config::stream, stream::StreamConfigSection());
   s.Add(&Config::kafka, eventlog::KafkaConfigSection());
   s.Add(&Config::policy, policy::PolicyConfigSection());
+  s.Add(&Config::model, model::ModelConfigSection());
   s.Check(CheckListeners);
   s.Retired("events",
             "this section was split: log_sync, segment_mb and retention_* are in [log] (sync, "

@@ -11,6 +11,7 @@
 #include "api/http_config.h"
 #include "core/config.h"
 #include "log/log_config.h"
+#include "model/model_config.h"
 #include "mqtt/mqtt_config.h"
 #include "policy/policy_config.h"
 #include "store/store_config.h"
@@ -38,6 +39,7 @@ struct Config {
   stream::StreamConfig stream;
   eventlog::KafkaConfig kafka;
   policy::PolicyConfig policy;
+  model::ModelConfig model;
 
   // The defaults.
   static Config Defaults() { return Config{}; }

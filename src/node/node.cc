@@ -28,6 +28,7 @@
 #include "mqtt/gateway.h"
 #include "node/gateway_sink.h"
 #include "node/kafka_bridge.h"
+#include "model/daily.h"
 #include "model/registry.h"
 #include "policy/accounts.h"
 #include "policy/policy_store.h"
@@ -190,6 +191,7 @@ struct Node::Parts {
   api::PolicyRoutesContext policy;
   std::unique_ptr<model::ModelRegistry> ctr_model;
   std::map<std::string, model::ModelRegistry*> models;
+  std::string samples_dir;
 };
 
 Node::Node(const Config& config) : config_(config), parts_(std::make_unique<Parts>()) {}
@@ -333,6 +335,10 @@ Status Node::Open(NodeOptions& options) {
   parts_->ctr_model = std::move(*ctr);
   parts_->models["ctr"] = parts_->ctr_model.get();
   api::RegisterModelRoutes(*router_, &parts_->models);
+  parts_->samples_dir = c.model.samples_dir.empty() ? dir + "/models/samples" : c.model.samples_dir;
+  std::filesystem::create_directories(parts_->samples_dir, ec);
+  if (ec) return Status::IoError("cannot create " + parts_->samples_dir + ": " + ec.message());
+  ArmTraining();
 
   if (options.http) {
     api::HttpServerOptions ho{c.http.listen,          c.http.threads,
@@ -398,6 +404,12 @@ Status Node::Stop() {
   if (http_) http_->Stop();
   if (shards_ && retention_timer_) shards_->Cancel(0, retention_timer_);
   if (shards_ && reputation_timer_) shards_->Cancel(0, reputation_timer_);
+  {
+    std::lock_guard<std::mutex> l(training_mu_);
+    training_stopped_ = true;
+    if (shards_ && training_timer_) shards_->Cancel(0, training_timer_);
+    training_timer_ = 0;
+  }
   if (background_) background_->Stop();  // appends and retention it started finish first
   if (pipeline_) pipeline_->Stop();      // final checkpoint, on the shards
   if (shards_) shards_->Stop();
@@ -408,6 +420,26 @@ Status Node::Stop() {
     if (!flushed.ok()) log::Error("flush at shutdown failed", {{"error", flushed}});
   }
   return flushed;
+}
+
+void Node::ArmTraining() {
+  const Micros due = model::NextLocalTime(clock_->Now(), config_.model.training_time, config_.model.training_tz);
+  std::lock_guard<std::mutex> l(training_mu_);
+  if (training_stopped_) return;
+  training_timer_ = shards_->PostAt(0, due, [this] {
+    background_->Post([this] {
+      model::LearnerConfig lc;
+      lc.kind = config_.model.kind;
+      lc.bits = lc.kind == "fm" ? 20 : 22;
+      model::DailyResult r = model::TrainFromDirectory(*parts_->ctr_model, parts_->samples_dir, lc);
+      if (r.files) {
+        log::Info("daily model training", {{"files", r.files}, {"promoted", r.promoted},
+                                           {"version", parts_->ctr_model->current_version()}});
+      }
+      if (!r.error.empty()) log::Error("daily model training: a sample file was refused", {{"error", r.error}});
+    });
+    ArmTraining();
+  });
 }
 
 void Node::RefreshReputation() {

@@ -14,6 +14,7 @@
 
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "core/clock.h"
@@ -104,6 +105,8 @@ class Node {
   Status Open(NodeOptions& options);
   // Merges every partition's account window into the accounts' reputation.
   void RefreshReputation();
+  // Posts the daily training at the next model.training_time.
+  void ArmTraining();
 
   Config config_;
   MetricsRegistry metrics_;
@@ -126,6 +129,9 @@ class Node {
   std::string created_admin_key_;
   ShardExecutor::TimerId retention_timer_ = 0;
   ShardExecutor::TimerId reputation_timer_ = 0;
+  ShardExecutor::TimerId training_timer_ = 0;
+  std::mutex training_mu_;  // guards training_timer_ and training_stopped_
+  bool training_stopped_ = false;
   bool stopped_ = false;
 };
 

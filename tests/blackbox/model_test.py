@@ -6,6 +6,7 @@ import random
 import re
 import shutil
 import tempfile
+import time
 import unittest
 
 from harness import Server, run_herald
@@ -141,6 +142,50 @@ class TrainTest(unittest.TestCase):
         finally:
             s.stop()
             s.cleanup()
+
+
+class DailyTrainingTest(unittest.TestCase):
+    def test_serve_trains_the_waiting_samples_at_the_configured_local_time(self):
+        base = tempfile.mkdtemp(prefix="herald-daily-")
+        try:
+            data = os.path.join(base, "data")
+            conf = os.path.join(base, "c.toml")
+            with open(conf, "w") as f:
+                f.write('[server]\nvirtual_clock_start = "2026-03-01T00:00:00Z"\n'
+                        '[model]\ntraining_time = "03:00"\ntraining_tz = "Asia/Shanghai"\n')
+            s = Server("--virtual-clock", data_dir=data, config=conf)
+            try:
+                k = s.admin_key
+                samples = os.path.join(data, "models", "samples")
+                with open(os.path.join(samples, "2026-03-01.libfm"), "w") as f:
+                    for y, a, b, c in synthetic(3000, 21):
+                        f.write("%d %d:1 %d:1 %d:1\n" % (y, a, 10 + b, 20 + c))
+                with open(os.path.join(samples, "broken.libfm"), "w") as f:
+                    f.write("1 1:1\n9 2:1\n")
+
+                def versions():
+                    st, body, _ = s.request("GET", "/v1/models", key=k)
+                    self.assertEqual(st, 200, body)
+                    return body["models"][0]
+                # 03:00 in Shanghai is 19:00 UTC the day before: the clock starts at 08:00 there.
+                s.request("POST", "/v1/admin/clock", {"set": "2026-03-01T18:59:59Z"}, key=k)
+                time.sleep(0.3)
+                self.assertEqual(versions()["versions"], [])
+                s.request("POST", "/v1/admin/clock", {"set": "2026-03-01T19:00:01Z"}, key=k)
+                deadline = time.time() + 20
+                while time.time() < deadline and not versions()["versions"]:
+                    time.sleep(0.1)
+                m = versions()
+                self.assertEqual((m["current"], len(m["versions"])), (1, 1), m)
+                done_dir = os.path.join(samples, "done")
+                while time.time() < deadline and len(os.listdir(done_dir)) < 2:
+                    time.sleep(0.1)
+                self.assertEqual(sorted(os.listdir(done_dir)), ["2026-03-01.libfm", "broken.libfm.bad"])
+            finally:
+                s.stop()
+                s.cleanup()
+        finally:
+            shutil.rmtree(base, ignore_errors=True)
 
 
 if __name__ == "__main__":

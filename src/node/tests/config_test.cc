@@ -59,6 +59,9 @@ std::vector<std::string> OtherValues(const std::string& key, const std::string& 
     if (key.find("listen") != std::string::npos) return {"\"127.0.0.1:4242\""};
     if (key == "server.virtual_clock_start") return {"\"2027-02-03T04:05:06Z\""};
     if (key == "policy.quiet_start" || key == "policy.quiet_end") return {"\"06:15\""};
+    if (key == "model.training_time") return {"\"04:30\""};
+    if (key == "model.training_tz") return {"\"Asia/Shanghai\""};
+    if (key == "model.kind") return {"\"fm\""};
     return {"\"" + s + "x\""};
   }
   if (rendered.find('.') != std::string::npos) return {"0.25", "0.5", "1.5", "2.5", "0.01"};

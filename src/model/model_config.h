@@ -1,0 +1,20 @@
+// The models' settings: [model].
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "core/config.h"
+
+namespace herald::model {
+
+struct ModelConfig {
+  std::string kind = "lr";            // the CTR learner a new model starts as: lr or fm
+  std::string training_time = "03:00";  // local time of the daily training, in training_tz
+  std::string training_tz = "UTC";
+  std::string samples_dir;            // default: <data_dir>/models/samples
+};
+
+config::Section<ModelConfig> ModelConfigSection();
+
+}  // namespace herald::model
