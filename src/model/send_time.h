@@ -66,6 +66,8 @@ class SendTimeModel {
   double SampleRate(const SendTimeUser& u, int kind, int hour, std::mt19937_64& rng) const;
   // Thompson sampling among hours [from, to] (inclusive, wrapping past 23).
   int SampleHour(const SendTimeUser& u, int kind, int from, int to, std::mt19937_64& rng) const;
+  // Replaces the population's evidence (restored from a checkpoint).
+  void SetPopulation(const SendTimeUser& population) { population_ = population; }
   // The population's best hour for a kind of day.
   int PopulationBestHour(int kind) const;
 

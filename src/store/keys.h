@@ -20,6 +20,8 @@
 //                                   or 0xff tenant \0 class
 //                                                         stream/outcome_windows.cc
 //                     kIngestKeys   tenant \0 key         stream/ingest_keys.cc
+//                     kSendTime     tenant \0 user_id, \0 "population"
+//                                                         model/send_time_store.h
 //                     kPolicyUser, kPolicyFollow, kPolicyDecision, kPolicyAccounts
 //                                                         policy/policy_store.h
 //                     kTest         any; never written by the herald binary
@@ -61,11 +63,12 @@ enum class StateTag : std::uint8_t {
   kUser = 2,         // stream: per-user attributes (time zone)
   kWindows = 3,      // stream: push outcome windows and counts by local hour
   kIngestKeys = 4,   // stream: idempotency keys of ingests that reached the partition
+  kSendTime = 32,        // model: per-user send-time evidence and the population's
   kPolicyUser = 48,      // policy: per-user counters and fatigue
   kPolicyFollow = 49,    // policy: per user x account (the follow)
   kPolicyDecision = 50,  // policy: recorded decisions
   kPolicyAccounts = 51,  // policy: pushes and marks per account and day
-  // 16..31 profile, 32..47 model, 52..63 policy, 64..95 engine, 96..111 experiment.
+  // 16..31 profile, 33..47 model, 52..63 policy, 64..95 engine, 96..111 experiment.
   kTest = 255,       // tests only
 };
 
