@@ -47,6 +47,9 @@ fuzz: deps
 	cmake --build build-fuzz -j $(JOBS) --target mqtt_codec_fuzz
 	rm -rf build-fuzz/corpus-mqtt && cp -r tests/fuzz/mqtt_codec_corpus build-fuzz/corpus-mqtt
 	./build-fuzz/src/mqtt/mqtt_codec_fuzz -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 build-fuzz/corpus-mqtt
+	cmake --build build-fuzz -j $(JOBS) --target segment_fuzz
+	rm -rf build-fuzz/corpus-segment && cp -r tests/fuzz/segment_corpus build-fuzz/corpus-segment
+	./build-fuzz/src/profile/segment_fuzz -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 build-fuzz/corpus-segment
 
 bench: deps build
 	bash bench/mqtt_vs_mosquitto.sh
