@@ -30,7 +30,6 @@
 #include "node/kafka_bridge.h"
 #include "model/daily.h"
 #include "model/registry.h"
-#include "model/send_time_store.h"
 #include "policy/accounts.h"
 #include "policy/policy_store.h"
 #include "store/db.h"
@@ -193,7 +192,6 @@ struct Node::Parts {
   std::unique_ptr<model::ModelRegistry> ctr_model;
   std::map<std::string, model::ModelRegistry*> models;
   std::string samples_dir;
-  stream::StateHandle<model::SendTimeStore> send_time;
 };
 
 Node::Node(const Config& config) : config_(config), parts_(std::make_unique<Parts>()) {}
@@ -309,16 +307,6 @@ Status Node::Open(NodeOptions& options) {
     parts_->policy.store = pipeline_->Register<policy::PolicyStore>(
         "policy", store::StateTag::kPolicyAccounts, [=, cf = *cf](stream::Partition& p) {
           return std::make_unique<policy::PolicyStore>(db, cf, p.id(), pc, accounts, lateness, hot);
-        });
-  }
-  {
-    store::Db* db = db_.get();
-    auto cf = db_->Family(store::kStateFamily);
-    HERALD_RETURN_IF_ERROR(cf.status());
-    size_t hot = c.stream.max_hot_users;
-    parts_->send_time = pipeline_->Register<model::SendTimeStore>(
-        "send_time", store::StateTag::kSendTime, [=, cf = *cf](stream::Partition& p) {
-          return std::make_unique<model::SendTimeStore>(db, cf, p.id(), hot);
         });
   }
   if (options.register_states) options.register_states(*pipeline_);
