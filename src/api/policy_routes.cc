@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 
 #include "api/json_body.h"
 #include "core/ids.h"
@@ -41,6 +42,30 @@ Result<std::string> RequiredId(const json& j, const char* key, const std::string
   return id;
 }
 
+// A 400 unknown_field naming the first key of `j` not in `allowed`, or nullopt.
+std::optional<HttpResponse> UnknownField(const json& j, std::initializer_list<std::string_view> allowed,
+                                         const std::string& prefix = "") {
+  for (const auto& [k, v] : j.items()) {
+    if (std::find(allowed.begin(), allowed.end(), k) == allowed.end()) {
+      return ErrorResponse(400, "unknown_field", prefix + k + ": unknown field");
+    }
+  }
+  return std::nullopt;
+}
+
+// Answers with the JSON text a shard produced; a missing user is 404 unknown_user.
+std::function<void(Result<std::string>)> AnswerFromShard(Respond respond) {
+  return [respond](Result<std::string> r) {
+    if (!r.ok()) {
+      if (r.status().code() == Code::kNotFound) {
+        return respond(ErrorResponse(404, "unknown_user", r.status().message()));
+      }
+      return respond(ErrorResponse(r.status()));
+    }
+    respond(HttpResponse{200, "application/json", *r, {}});
+  };
+}
+
 json AccountJson(const policy::Account& a, const policy::AccountCounts& c) {
   return {{"id", a.id},
           {"type", std::string(policy::AccountTypeName(a.type))},
@@ -54,11 +79,7 @@ void UpsertAccount(const PolicyRoutesContext& ctx, HttpRequest& req, Respond res
   auto body = ParseJsonObject(req);
   if (!body.ok()) return respond(ErrorResponse(400, "invalid_json", body.status().message()));
   const json& j = *body;
-  for (const auto& [k, v] : j.items()) {
-    if (k != "id" && k != "type" && k != "name" && k != "quality") {
-      return respond(ErrorResponse(400, "invalid_argument", k + ": unknown field"));
-    }
-  }
+  if (auto bad = UnknownField(j, {"id", "type", "name", "quality"})) return respond(std::move(*bad));
   auto id = RequiredId(j, "id", "");
   if (!id.ok()) return respond(ErrorResponse(id.status()));
   policy::Account a;
@@ -191,26 +212,14 @@ void Decisions(const PolicyRoutesContext& ctx, HttpRequest& req, Respond respond
         (void)accounts;
         return json({{"user_id", user}, {"decisions", out}}).dump();
       },
-      std::function<void(Result<std::string>)>([respond](Result<std::string> r) {
-        if (!r.ok()) {
-          if (r.status().code() == Code::kNotFound) {
-            return respond(ErrorResponse(404, "unknown_user", r.status().message()));
-          }
-          return respond(ErrorResponse(r.status()));
-        }
-        respond(HttpResponse{200, "application/json", *r, {}});
-      }));
+      AnswerFromShard(respond));
 }
 
 void Check(const PolicyRoutesContext& ctx, HttpRequest& req, Respond respond) {
   auto body = ParseJsonObject(req);
   if (!body.ok()) return respond(ErrorResponse(400, "invalid_json", body.status().message()));
   const json& j = *body;
-  for (const auto& [k, v] : j.items()) {
-    if (k != "user_id" && k != "account_id" && k != "message" && k != "at") {
-      return respond(ErrorResponse(400, "unknown_field", k + ": unknown field"));
-    }
-  }
+  if (auto bad = UnknownField(j, {"user_id", "account_id", "message", "at"})) return respond(std::move(*bad));
   auto user = RequiredId(j, "user_id", "");
   if (!user.ok()) return respond(ErrorResponse(user.status()));
   auto account_id = RequiredId(j, "account_id", "");
@@ -229,13 +238,11 @@ void Check(const PolicyRoutesContext& ctx, HttpRequest& req, Respond respond) {
   if (j.contains("message")) {
     const json& m = j["message"];
     if (!m.is_object()) return respond(ErrorResponse(400, "invalid_argument", "message: must be an object"));
-    static const char* kMessageFields[] = {"form", "title", "body", "media", "deep_link", "vars", "ttl_s",
-                                           "expires_at", "priority", "urgent", "collapse_key",
-                                           "idempotency_key"};
-    for (const auto& [k, v] : m.items()) {
-      if (std::find(std::begin(kMessageFields), std::end(kMessageFields), k) == std::end(kMessageFields)) {
-        return respond(ErrorResponse(400, "unknown_field", "message." + k + ": unknown field"));
-      }
+    if (auto bad = UnknownField(m,
+                                {"form", "title", "body", "media", "deep_link", "vars", "ttl_s", "expires_at",
+                                 "priority", "urgent", "collapse_key", "idempotency_key"},
+                                "message.")) {
+      return respond(std::move(*bad));
     }
     if (m.contains("priority")) {
       if (!m["priority"].is_string() ||
@@ -288,15 +295,7 @@ void Check(const PolicyRoutesContext& ctx, HttpRequest& req, Respond respond) {
         out["following"] = f && f->followed_at != 0;
         return out.dump();
       },
-      std::function<void(Result<std::string>)>([respond](Result<std::string> r) {
-        if (!r.ok()) {
-          if (r.status().code() == Code::kNotFound) {
-            return respond(ErrorResponse(404, "unknown_user", r.status().message()));
-          }
-          return respond(ErrorResponse(r.status()));
-        }
-        respond(HttpResponse{200, "application/json", *r, {}});
-      }));
+      AnswerFromShard(respond));
 }
 
 }  // namespace

@@ -166,23 +166,6 @@ const PolicyStore::User* PolicyStore::Find(std::string_view tenant, std::string_
   return Lookup(false, failure);
 }
 
-const FollowPolicy* PolicyStore::FollowOf(const User& u, std::uint64_t account) {
-  auto it = std::lower_bound(u.follows.begin(), u.follows.end(), account,
-                             [](const FollowPolicy& f, std::uint64_t k) { return f.account < k; });
-  return it != u.follows.end() && it->account == account ? &*it : nullptr;
-}
-
-FollowPolicy& PolicyStore::FollowFor(User& u, std::uint64_t account) {
-  auto it = std::lower_bound(u.follows.begin(), u.follows.end(), account,
-                             [](const FollowPolicy& f, std::uint64_t k) { return f.account < k; });
-  if (it == u.follows.end() || it->account != account) {
-    FollowPolicy f;
-    f.account = account;
-    it = u.follows.insert(it, f);
-  }
-  return *it;
-}
-
 void PolicyStore::MarkDirty(User& u) {
   if (u.dirty) return;
   u.dirty = true;

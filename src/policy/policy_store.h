@@ -78,7 +78,7 @@ class PolicyStore final : public stream::PartitionState {
   // cannot be read: then *failure says why). Never creates one. Valid until the
   // next event or checkpoint of this partition.
   const User* Find(std::string_view tenant, std::string_view user_id, Status* failure = nullptr);
-  static const FollowPolicy* FollowOf(const User& u, std::uint64_t account);
+  static const FollowPolicy* FollowOf(const User& u, std::uint64_t account) { return FindFollow(u.follows, account); }
   // The user's latest decisions, newest first, at most `limit`, none older than
   // policy.decisions_ttl_s at `now`.
   Result<std::vector<DecisionRecord>> Decisions(std::string_view tenant, std::string_view user_id,
@@ -103,7 +103,7 @@ class PolicyStore final : public stream::PartitionState {
   };
   void BuildKey(std::string_view tenant, std::string_view user_id);
   User* Lookup(bool create, Status* failure);
-  FollowPolicy& FollowFor(User& u, std::uint64_t account);
+  static FollowPolicy& FollowFor(User& u, std::uint64_t account) { return FollowIn(u.follows, account); }
   void MarkDirty(User& u);
   void MarkFollowDirty(User& u, std::uint64_t account);
   void Record(User& u, const stream::Event& e, const Decision& d);

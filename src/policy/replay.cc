@@ -194,16 +194,7 @@ struct Replay::Run {
   std::uint64_t seq = 0;
   ReplayTotals totals;
 
-  FollowPolicy& FollowFor(User& u, std::uint64_t account) {
-    auto it = std::lower_bound(u.follows.begin(), u.follows.end(), account,
-                               [](const FollowPolicy& f, std::uint64_t k) { return f.account < k; });
-    if (it == u.follows.end() || it->account != account) {
-      FollowPolicy f;
-      f.account = account;
-      it = u.follows.insert(it, f);
-    }
-    return *it;
-  }
+  static FollowPolicy& FollowFor(User& u, std::uint64_t account) { return FollowIn(u.follows, account); }
   static Gone* FindGone(User& u, std::uint32_t message) {
     if (!message) return nullptr;
     for (auto& g : u.gone) {

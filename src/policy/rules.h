@@ -14,6 +14,7 @@
 // Thread-compatible: a state is owned by its partition's shard.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -122,6 +123,26 @@ struct FollowPolicy {
   bool operator==(const FollowPolicy&) const = default;
 };
 static_assert(std::is_trivially_copyable_v<FollowPolicy>);
+
+// A user's follows, kept sorted by account key (any vector of FollowPolicy):
+// the follow of `account`, or null; and the follow, added when missing.
+template <typename Follows>
+const FollowPolicy* FindFollow(const Follows& follows, std::uint64_t account) {
+  auto it = std::lower_bound(follows.begin(), follows.end(), account,
+                             [](const FollowPolicy& f, std::uint64_t k) { return f.account < k; });
+  return it != follows.end() && it->account == account ? &*it : nullptr;
+}
+template <typename Follows>
+FollowPolicy& FollowIn(Follows& follows, std::uint64_t account) {
+  auto it = std::lower_bound(follows.begin(), follows.end(), account,
+                             [](const FollowPolicy& f, std::uint64_t k) { return f.account < k; });
+  if (it == follows.end() || it->account != account) {
+    FollowPolicy f;
+    f.account = account;
+    it = follows.insert(it, f);
+  }
+  return *it;
+}
 
 // What the caller knows of the account when it asks.
 struct AccountView {
