@@ -60,6 +60,19 @@ bool GetFloats(ByteReader& r, std::vector<float>* v, size_t want) {
   return true;
 }
 
+// A snapshot: magic, version and config, then what `body` writes, then the CRC32C
+// of everything before it (the frame DeserializeLearner checks).
+template <typename Body>
+std::string Snapshot(const LearnerConfig& c, Body body) {
+  std::string out(kMagic, 4);
+  ByteWriter w(&out);
+  w.Byte(kVersion);
+  PutConfig(w, c);
+  body(w);
+  w.Fixed<std::uint32_t>(eventlog::crc32c::Value(out));
+  return out;
+}
+
 Status CheckConfig(const LearnerConfig& c) {
   if (c.kind != "lr" && c.kind != "fm") return Status::InvalidArgument("model kind must be lr or fm, not " + c.kind);
   if (c.bits < 4 || c.bits > 28) return Status::InvalidArgument("model bits must be between 4 and 28");
@@ -116,21 +129,17 @@ class Ftrl final : public Learner {
   }
 
   std::string Serialize() const override {
-    std::string out(kMagic, 4);
-    ByteWriter w(&out);
-    w.Byte(kVersion);
-    PutConfig(w, c_);
-    w.Fixed<float>(z0_);
-    w.Fixed<float>(sn0_);
-    std::vector<float> z(coord_.size()), sn(coord_.size());
-    for (size_t i = 0; i < coord_.size(); ++i) {
-      z[i] = coord_[i].z;
-      sn[i] = coord_[i].sn;
-    }
-    PutFloats(w, z);
-    PutFloats(w, sn);
-    w.Fixed<std::uint32_t>(eventlog::crc32c::Value(out));
-    return out;
+    return Snapshot(c_, [&](ByteWriter& w) {
+      w.Fixed<float>(z0_);
+      w.Fixed<float>(sn0_);
+      std::vector<float> z(coord_.size()), sn(coord_.size());
+      for (size_t i = 0; i < coord_.size(); ++i) {
+        z[i] = coord_[i].z;
+        sn[i] = coord_[i].sn;
+      }
+      PutFloats(w, z);
+      PutFloats(w, sn);
+    });
   }
 
   bool Load(ByteReader& r) {
@@ -247,15 +256,11 @@ class Fm final : public Learner {
   }
 
   std::string Serialize() const override {
-    std::string out(kMagic, 4);
-    ByteWriter w(&out);
-    w.Byte(kVersion);
-    PutConfig(w, c_);
-    w.Fixed<float>(w0_);
-    w.Fixed<float>(gw0_);
-    PutFloats(w, p_);
-    w.Fixed<std::uint32_t>(eventlog::crc32c::Value(out));
-    return out;
+    return Snapshot(c_, [&](ByteWriter& w) {
+      w.Fixed<float>(w0_);
+      w.Fixed<float>(gw0_);
+      PutFloats(w, p_);
+    });
   }
 
   bool Load(ByteReader& r) { return r.Fixed(&w0_) && r.Fixed(&gw0_) && GetFloats(r, &p_, p_.size()); }
