@@ -14,7 +14,7 @@ PKGS=(
   libtomlplusplus-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   librdkafka-dev
-  libcctz-dev
+  libcctz-dev libs2-dev
   clang libclang-rt-14-dev clang-format
   mosquitto mosquitto-clients python3-paho-mqtt python3-websocket
   redis-server redis-tools

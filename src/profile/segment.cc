@@ -1,5 +1,7 @@
 #include "profile/segment.h"
 
+#include "profile/segment_ast.h"
+
 #include <cctype>
 #include <cmath>
 #include <cstdlib>
@@ -7,15 +9,28 @@
 namespace herald::profile {
 
 const char* FieldName(int f) {
-  static const char* kNames[] = {"class", "region", "city", "language", "os", "device", "gender",
-                                 "age",   "last_active", "registered"};
+  static const char* kNames[] = {"class", "region",  "city",   "language", "os",  "device",
+                                 "gender", "occupation", "age", "friends", "reads", "pays",
+                                 "shares", "ltv",    "last_active", "registered"};
+  static_assert(sizeof kNames / sizeof kNames[0] == kFieldCount);
   return f >= 0 && f < kFieldCount ? kNames[f] : "?";
+}
+
+bool Compare(double a, Cmp c, double b) {
+  switch (c) {
+    case Cmp::kEq: return a == b;
+    case Cmp::kNe: return a != b;
+    case Cmp::kLt: return a < b;
+    case Cmp::kLe: return a <= b;
+    case Cmp::kGt: return a > b;
+    case Cmp::kGe: return a >= b;
+  }
+  return false;
 }
 
 namespace {
 
 enum class Tok { kEnd, kName, kString, kNumber, kDuration, kDistance, kLParen, kRParen, kComma, kCmp };
-enum class Cmp { kEq, kNe, kLt, kLe, kGt, kGe };
 
 struct Token {
   Tok kind = Tok::kEnd;
@@ -37,25 +52,13 @@ const char* CmpText(Cmp c) {
   return "?";
 }
 
-bool Compare(double a, Cmp c, double b) {
-  switch (c) {
-    case Cmp::kEq: return a == b;
-    case Cmp::kNe: return a != b;
-    case Cmp::kLt: return a < b;
-    case Cmp::kLe: return a <= b;
-    case Cmp::kGt: return a > b;
-    case Cmp::kGe: return a >= b;
-  }
-  return false;
-}
-
 int FieldOf(std::string_view name) {
   for (int f = 0; f < kFieldCount; ++f) {
     if (name == FieldName(f)) return f;
   }
   return -1;
 }
-bool IsText(int f) { return f >= kClass && f <= kGender; }
+bool IsText(int f) { return f >= kClass && f <= kOccupation; }
 bool IsTime(int f) { return f == kLastActive || f == kRegistered; }
 
 struct Error {
@@ -65,15 +68,6 @@ struct Error {
 
 }  // namespace
 
-struct Segment::Node {
-  enum Kind { kAnd, kOr, kNot, kTextIn, kTextCmp, kNumberCmp, kTimeCmp, kTag, kFollows, kNear } kind;
-  std::vector<std::shared_ptr<const Node>> children;
-  int field = -1;
-  Cmp cmp = Cmp::kEq;
-  double number = 0;
-  std::vector<std::string> values;  // text values; the tag or account name in [0]
-  double lat = 0, lng = 0;
-};
 
 namespace {
 
@@ -248,18 +242,18 @@ class Parser {
   }
   NodePtr Predicate() {
     if (failed_) return nullptr;
-    if (tok_.kind != Tok::kName) return Fail(tok_.pos, "expected a field, \"tag\", \"follows\", \"near\", \"not\" or '(', got " + Describe(tok_));
+    if (tok_.kind != Tok::kName) return Fail(tok_.pos, "expected a field, \"tag\", \"follows\", \"member\", \"near\", \"not\" or '(', got " + Describe(tok_));
     const Token name = tok_;
     auto n = std::make_shared<Node>();
-    if (name.text == "tag" || name.text == "follows") {
+    if (name.text == "tag" || name.text == "follows" || name.text == "member") {
       Next();
       if (!Expect(Tok::kLParen, "'('")) return nullptr;
       if (tok_.kind != Tok::kString) return Fail(tok_.pos, "expected a string, got " + Describe(tok_));
       n->values = {tok_.text};
       Next();
       if (!Expect(Tok::kRParen, "')'")) return nullptr;
-      if (name.text == "follows") {
-        n->kind = Node::kFollows;
+      if (name.text == "follows" || name.text == "member") {
+        n->kind = name.text == "follows" ? Node::kFollows : Node::kMember;
         return n;
       }
       n->kind = Node::kTag;
@@ -379,6 +373,7 @@ bool Eval(const Node& n, const ProfileView& u, Micros now) {
     }
     case Node::kTag: return Compare(u.Tag(n.values[0]), n.cmp, n.number);
     case Node::kFollows: return u.Follows(n.values[0]);
+    case Node::kMember: return u.Member(n.values[0]);
     case Node::kNear: return u.Near(n.lat, n.lng, n.number);
   }
   return false;
@@ -437,6 +432,7 @@ std::string Show(const Node& n, Node::Kind parent = Node::kOr) {
     case Node::kTimeCmp: return std::string(FieldName(n.field)) + " " + CmpText(n.cmp) + " " + num(n.number / kMicrosPerSecond) + "s";
     case Node::kTag: return "tag(" + Quote(n.values[0]) + ") " + CmpText(n.cmp) + " " + num(n.number);
     case Node::kFollows: return "follows(" + Quote(n.values[0]) + ")";
+    case Node::kMember: return "member(" + Quote(n.values[0]) + ")";
     case Node::kNear: return "near(" + num(n.lat) + ", " + num(n.lng) + ", " + num(n.number) + "m)";
   }
   return "?";
@@ -464,5 +460,7 @@ Result<Segment> Segment::Compile(std::string_view text, size_t* error_position) 
 bool Segment::Matches(const ProfileView& user, Micros now) const { return Eval(*root_, user, now); }
 
 std::string Segment::ToString() const { return Show(*root_); }
+
+const Segment::Node& Segment::root() const { return *root_; }
 
 }  // namespace herald::profile

@@ -11,12 +11,15 @@
 //   unary     := "not" unary | "(" expr ")" | predicate
 //   predicate := FIELD CMP value | FIELD "in" "(" value ("," value)* ")"
 //              | "tag" "(" STRING ")" CMP NUMBER | "follows" "(" STRING ")"
+//              | "member" "(" STRING ")"
 //              | "near" "(" NUMBER "," NUMBER "," DISTANCE ")"
 //   CMP       := "=" | "!=" | "<" | "<=" | ">" | ">="
 //   value     := STRING | NUMBER | NAME | DURATION (30m, 12h, 7d)
-// Fields: class, region, city, language, os, device, gender (text: = != in);
-// age (number); last_active, registered (how long ago, compared with a
-// DURATION: last_active < 7d means active within the last 7 days).
+// Fields: class, region, city, language, os, device, gender, occupation (text:
+// = != in); age, friends, reads, pays, shares, ltv (numbers); last_active,
+// registered (how long ago, compared with a DURATION: last_active < 7d means
+// active within the last 7 days). tag("x") is the tag's share of the user's
+// decayed interest weight (0..1); member("g") a group membership.
 //
 // Errors give the byte position and what was expected ("at 23: expected ')'").
 // An expression is at most 65,536 bytes and nests at most 64 deep.
@@ -44,15 +47,16 @@ class ProfileView {
   virtual Micros Time(int field) const = 0;            // 0 if never
   virtual double Tag(std::string_view tag) const = 0;  // interest weight, 0 if none
   virtual bool Follows(std::string_view account) const = 0;
+  virtual bool Member(std::string_view group) const = 0;
   // True when the user's latest grid cell lies within `meters` of the point.
   virtual bool Near(double lat, double lng, double meters) const = 0;
 };
 
 // Field ids used by ProfileView.
 enum Field : int {
-  kClass = 0, kRegion, kCity, kLanguage, kOs, kDevice, kGender,  // text
-  kAge,                                                          // number
-  kLastActive, kRegistered,                                      // times
+  kClass = 0, kRegion, kCity, kLanguage, kOs, kDevice, kGender, kOccupation,  // text
+  kAge, kFriends, kReads, kPays, kShares, kLtv,                               // numbers
+  kLastActive, kRegistered,                                                   // times
   kFieldCount
 };
 const char* FieldName(int field);
@@ -65,10 +69,11 @@ class Segment {
   // Compiles `text`; on error, InvalidArgument "at N: ..." and *error_position = N.
   static Result<Segment> Compile(std::string_view text, size_t* error_position = nullptr);
   bool Matches(const ProfileView& user, Micros now) const;
-  // The expression as compiled, fully parenthesised (for logs and tests).
+  // The expression as compiled, with only the parentheses it needs.
   std::string ToString() const;
 
-  struct Node;
+  struct Node;  // segment_ast.h
+  const Node& root() const;
 
  private:
   std::shared_ptr<const Node> root_;

@@ -20,6 +20,8 @@
 //                                   or 0xff tenant \0 class
 //                                                         stream/outcome_windows.cc
 //                     kIngestKeys   tenant \0 key         stream/ingest_keys.cc
+//                     kProfile, kProfileActivity, kProfileFollow
+//                                                         profile/profile_store.h
 //                     kSendTime     tenant \0 user_id, \0 "population"
 //                                                         model/send_time_store.h
 //                     kPolicyUser, kPolicyFollow, kPolicyDecision, kPolicyAccounts
@@ -63,6 +65,9 @@ enum class StateTag : std::uint8_t {
   kUser = 2,         // stream: per-user attributes (time zone)
   kWindows = 3,      // stream: push outcome windows and counts by local hour
   kIngestKeys = 4,   // stream: idempotency keys of ingests that reached the partition
+  kProfile = 16,          // profile: per-user attributes
+  kProfileActivity = 17,  // profile: per-user behaviour, interests and cell
+  kProfileFollow = 18,    // profile: follows, for follows(...) in segments
   kSendTime = 32,        // model: per-user send-time evidence and the population's
   kPolicyUser = 48,      // policy: per-user counters and fatigue
   kPolicyFollow = 49,    // policy: per user x account (the follow)

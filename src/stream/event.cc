@@ -43,7 +43,7 @@ Status ValidateAttrs(const Event& e) {
   if (!e.attrs.empty() && (e.attrs.front() != '{' || e.attrs.back() != '}')) {
     return Invalid("attrs must be an object");
   }
-  if (e.type == EventType::kLocation) {
+  if (e.type == EventType::kLocation && !e.cell) {  // a cell stands for the coordinates
     HERALD_RETURN_IF_ERROR(ValidateCoordinate("attrs.lat", e.lat, 90));
     HERALD_RETURN_IF_ERROR(ValidateCoordinate("attrs.lng", e.lng, 180));
   }

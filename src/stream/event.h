@@ -102,6 +102,10 @@ struct Event {
   std::optional<double> lng;      // attrs.lng (location)
   std::string item;               // attrs.item (read); empty if absent
   std::vector<std::string> tags;  // attrs.tags, then attrs.category if given
+  // The location as a grid cell (an S2 cell id of about 500 m), set in place of
+  // lat/lng by the ingest privacy transform before the event reaches the log;
+  // attrs then holds "cell" (the cell's token) and no coordinates. 0: none.
+  std::uint64_t cell = 0;
 
   bool operator==(const Event&) const = default;
 };
@@ -114,5 +118,15 @@ struct Event {
 // item and tag sizes. JSON-level rules (attrs is an object, no unknown
 // top-level fields) are the parser's, since an Event can no longer break them.
 Status Validate(const Event& event);
+
+// Rewrites an event on its way into the log (Pipeline::Ingest), before it is
+// encoded: the profile module's privacy transform turns coordinates into a grid
+// cell and item ids into keyed hashes, so that neither reaches the disk.
+// Called on ingest threads: Apply must be thread-safe.
+class EventTransform {
+ public:
+  virtual ~EventTransform() = default;
+  virtual void Apply(Event& event) const = 0;
+};
 
 }  // namespace herald::stream

@@ -15,6 +15,9 @@ enum Flag : std::uint8_t {
   kHasItem = 0x40,
   kHasTags = 0x80,
 };
+enum ExtFlag : std::uint8_t {
+  kHasCell = 0x01,
+};
 
 Status Corrupt(const char* why) {
   return Status::Corruption(std::string("undecodable event: ") + why);
@@ -46,6 +49,9 @@ void EncodeEvent(const Event& e, std::string* out) {
     w.Varint(e.tags.size());
     for (const std::string& t : e.tags) w.String(t);
   }
+  // Version 2: extension flags, then the fields they announce.
+  w.Byte(e.cell ? kHasCell : 0);
+  if (e.cell) w.Fixed(e.cell);
 }
 
 std::string EncodeEvent(const Event& e) {
@@ -60,7 +66,7 @@ Status DecodeEvent(std::string_view bytes, Event* e) {
   ByteReader r(bytes);
   std::uint8_t version, type, flags;
   if (!r.Byte(&version)) return Corrupt("empty");
-  if (version != kEventEncodingVersion) {
+  if (version != 1 && version != kEventEncodingVersion) {
     return Status::Corruption("undecodable event: unknown encoding version " +
                               std::to_string(version));
   }
@@ -85,6 +91,13 @@ Status DecodeEvent(std::string_view bytes, Event* e) {
     std::uint64_t n = 0;
     ok = r.Varint(&n) && n <= bytes.size();
     for (std::uint64_t i = 0; ok && i < n; ++i) ok = r.String(&e->tags.emplace_back());
+  }
+  e->cell = 0;
+  if (ok && version >= 2) {
+    std::uint8_t ext = 0;
+    ok = r.Byte(&ext);
+    if (ok && (ext & ~kHasCell)) return Corrupt("unknown extension flags");
+    if (ok && (ext & kHasCell)) ok = r.Fixed(&e->cell);
   }
   if (!ok) return Corrupt("truncated");
   if (!r.done()) return Corrupt("trailing bytes");
@@ -114,17 +127,20 @@ void EncodeUserUpdate(const UserUpdate& u, std::string* out) {
   w.Byte(kUserUpdateTag);
   w.String(u.tenant);
   w.String(u.user_id);
-  w.Byte(u.tz ? 0x01 : 0x00);
+  w.Byte((u.tz ? 0x01 : 0x00) | (u.profile ? 0x02 : 0x00));
   if (u.tz) w.String(*u.tz);
+  if (u.profile) w.String(*u.profile);
 }
 
 Status DecodeUserUpdate(std::string_view bytes, UserUpdate* u) {
   ByteReader r(bytes);
   std::uint8_t tag, fields;
   bool ok = r.Byte(&tag) && tag == kUserUpdateTag && r.String(&u->tenant) &&
-            r.String(&u->user_id) && r.Byte(&fields) && (fields & ~0x01) == 0;
+            r.String(&u->user_id) && r.Byte(&fields) && (fields & ~0x03) == 0;
   u->tz.reset();
+  u->profile.reset();
   if (ok && (fields & 0x01)) ok = r.String(&u->tz.emplace());
+  if (ok && (fields & 0x02)) ok = r.String(&u->profile.emplace());
   if (!ok || !r.done()) return Status::Corruption("undecodable user update");
   return Status::Ok();
 }

@@ -2,10 +2,10 @@
 //
 // This is a durable format: the event log keeps records for days and replays
 // them after upgrades, so every later herald must decode what an earlier one
-// wrote. Layout, version 1 (varint = LEB128 unsigned; str = varint length then
+// wrote. Layout, version 2 (varint = LEB128 unsigned; str = varint length then
 // the bytes):
 //
-//   u8      version (1)
+//   u8      version (2; 1 is still decoded: it ends after the tags)
 //   u8      type (EventType's numeric value)
 //   varint  ts, zigzag-encoded microseconds since the Unix epoch
 //   u8      presence flags: 0x01 account_id, 0x02 message_id, 0x04 campaign_id,
@@ -16,6 +16,8 @@
 //   f64     lat, lng            (little-endian IEEE 754, each only if flagged)
 //   str     item                (only if flagged)
 //   varint  tag count, then str each tag   (only if flagged)
+//   u8      extension flags (version 2): 0x01 cell
+//   u64     cell                (little-endian, only if flagged)
 //
 // The fields extracted from attrs (lat, lng, item, tags) are stored next to the
 // attrs text so that replay never parses JSON. Compatibility: a new version
@@ -32,7 +34,7 @@
 
 namespace herald::stream {
 
-constexpr std::uint8_t kEventEncodingVersion = 1;
+constexpr std::uint8_t kEventEncodingVersion = 2;
 
 // The other kind of log record: the mark an idempotent ingest leaves as the last
 // record of its append to each partition (Pipeline::IngestOnce), so that a retry
@@ -68,6 +70,8 @@ constexpr std::uint8_t kUserUpdateTag = 0x81;
 struct UserUpdate {
   std::string tenant, user_id;
   std::optional<std::string> tz;
+  // The profile fields given, encoded by the profile module (opaque here).
+  std::optional<std::string> profile;
   bool operator==(const UserUpdate&) const = default;
 };
 void EncodeUserUpdate(const UserUpdate& update, std::string* out);

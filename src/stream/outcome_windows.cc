@@ -121,6 +121,9 @@ void OutcomeWindows::OnEvent(AppliedEvent& e) {
       std::chrono::system_clock::time_point(std::chrono::microseconds(e.event.ts)), *e.user.tz);
   static const std::string kAll(kAllUsers);
   counts_.Add(e.event, kAll, local.hour(), e.watermark);
+  if (!e.user.user_class.empty()) {
+    counts_.Add(e.event, std::string(e.user.user_class), local.hour(), e.watermark);
+  }
 }
 
 void OutcomeWindows::Checkpoint(CheckpointWriter& w) {

@@ -64,6 +64,7 @@ class time_zone;
 namespace herald::stream {
 
 struct UserFeatures;
+struct UserUpdate;
 class FeatureStore;
 class Partition;
 class Pipeline;
@@ -74,6 +75,9 @@ class Pipeline;
 struct UserView {
   const cctz::time_zone* tz = nullptr;
   const UserFeatures* features = nullptr;  // after this event was applied
+  // The user's class (profile/classes.h) for push outcomes, from the pipeline's
+  // classifier (Pipeline::SetClassifier); empty otherwise.
+  std::string_view user_class;
 };
 
 // One event as it is applied: the event, where it sits in the log, and the
@@ -117,7 +121,9 @@ class CheckpointWriter {
 class StateReader {
  public:
   StateReader(store::Db* db, store::ColumnFamily cf, PartitionId p, store::StateTag tag)
-      : db_(db), cf_(cf), prefix_(store::PartitionTagPrefix(p, tag)) {}
+      : db_(db), cf_(cf), partition_(p), prefix_(store::PartitionTagPrefix(p, tag)) {}
+  // A reader of the same partition's records of another tag this state owns.
+  StateReader For(store::StateTag tag) const { return StateReader(db_, cf_, partition_, tag); }
   Result<std::optional<std::string>> Get(std::string_view suffix);
   // fn(suffix, value) for each record whose suffix starts with `prefix`, in key
   // order, until fn returns false.
@@ -127,6 +133,7 @@ class StateReader {
  private:
   store::Db* db_;
   store::ColumnFamily cf_;
+  PartitionId partition_;
   std::string prefix_;
 };
 
@@ -142,6 +149,10 @@ class PartitionState {
   // Folds one applied event in. Events come in log order; events later than the
   // pipeline's allowed lateness never come. Must not block.
   virtual void OnEvent(AppliedEvent& e) = 0;
+
+  // Folds one user update (POST /v1/users: a zone, a profile) in, in log order
+  // with the events, after the feature store has applied its zone.
+  virtual void OnUserUpdate(const UserUpdate&, const Clock&) {}
 
   // Writes what changed since the last call. The pipeline commits the batch
   // atomically with the partition's offset; when the write fails, this instance

@@ -301,6 +301,7 @@ void Pipeline::Ingest(std::vector<Event> events, std::function<void(Status)> don
   pending->first.resize(partitioner_.partitions());
   pending->done = std::move(done);
   for (Event& e : events) {
+    if (opt_.transform) opt_.transform->Apply(e);
     pending->by_partition[partitioner_.PartitionOf(e.user_id)].push_back(std::move(e));
   }
   m_ingested_->Inc(events.size());
@@ -476,7 +477,7 @@ void Pipeline::CatchUp(Slot& slot, std::uint64_t until) {
                                  if (is_mark) {
                                    ApplyMark(slot, mark, ts);
                                  } else if (is_user) {
-                                   ApplyUserUpdate(slot, update);
+                                   ApplyUserUpdate(slot, update, off);
                                  } else if (!ApplyOne(slot, off, e)) {
                                    return false;  // stopped
                                  }
@@ -502,12 +503,14 @@ bool Pipeline::ApplyOne(Slot& slot, std::uint64_t offset, const Event& e) {
   }
   Micros watermark = std::max(slot.watermark, e.ts);
   AppliedEvent applied{e, slot.part.id(), offset, watermark, {}, {}};
-  for (auto& state : slot.part.states_) {
-    state->OnEvent(applied);
+  const bool classify = classifier_ && IsWindowOutcome(e.type);
+  for (size_t i = 0; i < slot.part.states_.size(); ++i) {
+    slot.part.states_[i]->OnEvent(applied);
     if (!applied.failure.ok()) {
       StopPartition(slot, applied.failure);
       return false;
     }
+    if (i == 0 && classify) applied.user.user_class = classifier_(slot.part, e);
   }
   slot.watermark = watermark;
   slot.dirty = true;
@@ -756,7 +759,7 @@ void Pipeline::UpdateUsers(std::vector<UserUpdate> updates, std::function<void(S
           for (size_t i = 0; i < list.size(); ++i) {
             if (first + i < slot.next) continue;
             if (first + i > slot.next) return;
-            ApplyUserUpdate(slot, list[i]);
+            ApplyUserUpdate(slot, list[i], first + i);
             slot.next = first + i + 1;
           }
         });
@@ -773,8 +776,11 @@ Status Pipeline::SetTimeZone(const std::string& tenant, const std::string& user_
   return p.get_future().get();
 }
 
-void Pipeline::ApplyUserUpdate(Slot& slot, const UserUpdate& update) {
+void Pipeline::ApplyUserUpdate(Slot& slot, const UserUpdate& update, std::uint64_t) {
   slot.part.features().Apply(update);
+  for (size_t i = 1; i < slot.part.states_.size(); ++i) {
+    slot.part.states_[i]->OnUserUpdate(update, *opt_.clock);
+  }
   slot.dirty = true;
 }
 

@@ -70,6 +70,9 @@ struct PipelineOptions {
   // Where work that may wait for the log runs instead of a shard; may be null
   // (it then runs on the shard).
   WorkerPool* background = nullptr;
+  // Applied to every ingested event before it is encoded into the log (the
+  // privacy transform); may be null. Must outlive the pipeline.
+  const EventTransform* transform = nullptr;
 };
 
 // What IngestOnce did.
@@ -98,6 +101,13 @@ class Pipeline {
     });
     return StateHandle<S>(specs_.size() - 1);
   }
+
+  // The class of an event's user, for the per-class outcome windows: called on
+  // the shard for each push outcome (sent, delivered, opened, converted) after
+  // the feature store has applied it; the answer must outlive the call's event.
+  // Only before Start().
+  using Classifier = std::function<std::string_view(Partition&, const Event&)>;
+  void SetClassifier(Classifier classifier) { classifier_ = std::move(classifier); }
 
   // Loads every partition's checkpoint on its shard, replays the log from it up
   // to the end, tells the states (OnRecovered) and starts the checkpoint timers.
@@ -190,9 +200,11 @@ class Pipeline {
   void GetByLocalHour(const std::string& tenant,
                       std::function<void(std::array<OutcomeCounts, 24>)> done);
 
-  // Appends user updates (time zones) to the log, in order with the users'
-  // events, and calls done once all are durable (on a log thread); events
+  // Appends user updates (time zones, profiles) to the log, in order with the
+  // users' events, and calls done once all are durable (on a log thread); events
   // appended after that are applied in the new zone, at once and on replay.
+  // Every state sees each update (PartitionState::OnUserUpdate) after the
+  // feature store.
   // InvalidArgument, before anything is appended, for an unknown zone.
   void UpdateUsers(std::vector<UserUpdate> updates, std::function<void(Status)> done);
   // UpdateUsers of one user's zone, waiting for it. Never from a shard.
@@ -241,7 +253,7 @@ class Pipeline {
   // False when a state failed the event; the partition is then stopped.
   bool ApplyOne(Slot& slot, std::uint64_t offset, const Event& e);
   void ApplyMark(Slot& slot, const IngestMark& mark, Micros appended_at);
-  void ApplyUserUpdate(Slot& slot, const UserUpdate& update);
+  void ApplyUserUpdate(Slot& slot, const UserUpdate& update, std::uint64_t offset);
   void PublishCounts(unsigned shard);
   store::WriteBatch BuildCheckpoint(Slot& slot);
   void CheckpointAsync(Slot& slot);
@@ -251,6 +263,7 @@ class Pipeline {
   Micros TickInterval() const;
 
   PipelineOptions opt_;
+  Classifier classifier_;
   Partitioner partitioner_;
   store::ColumnFamily state_cf_;
   std::vector<StateSpec> specs_;

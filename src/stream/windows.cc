@@ -21,6 +21,11 @@ Micros Floor(Micros t, Micros size) {
 
 }  // namespace
 
+bool IsWindowOutcome(EventType t) {
+  OutcomeCounts probe;
+  return Slot(probe, t) != nullptr;
+}
+
 void WindowCounts::Add(const Event& e, const std::string& user_class, int local_hour,
                        Micros watermark) {
   OutcomeCounts probe;

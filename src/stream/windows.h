@@ -21,6 +21,9 @@
 
 namespace herald::stream {
 
+// True for the push outcomes the windows count: sent, delivered, opened, converted.
+bool IsWindowOutcome(EventType type);
+
 struct OutcomeCounts {
   std::uint64_t sent = 0, delivered = 0, opened = 0, converted = 0;
   OutcomeCounts& operator+=(const OutcomeCounts& o) {

@@ -20,6 +20,7 @@ struct Empty final : ProfileView {
   Micros Time(int) const override { return 0; }
   double Tag(std::string_view) const override { return 0; }
   bool Follows(std::string_view) const override { return false; }
+  bool Member(std::string_view) const override { return false; }
   bool Near(double, double, double) const override { return false; }
 };
 

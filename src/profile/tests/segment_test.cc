@@ -25,13 +25,14 @@ struct User final : ProfileView {
   bool located = false;
 
   std::string_view Text(int f) const override { return text[f]; }
-  double Number(int) const override { return age; }
+  double Number(int f) const override { return f == kAge ? age : NAN; }
   Micros Time(int f) const override { return f == kLastActive ? last_active : registered; }
   double Tag(std::string_view t) const override {
     auto it = tags.find(std::string(t));
     return it == tags.end() ? 0 : it->second;
   }
   bool Follows(std::string_view a) const override { return follows.count(std::string(a)) > 0; }
+  bool Member(std::string_view) const override { return false; }
   bool Near(double la, double ln, double m) const override {
     if (!located) return false;
     const double dy = (lat - la) * 111320, dx = (lng - ln) * 111320 * std::cos(la * M_PI / 180);

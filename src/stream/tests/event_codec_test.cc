@@ -39,8 +39,9 @@ TEST(EventCodecTest, MinimalEventRoundTripsAndIsSmall) {
   e.type = EventType::kUninstall;
   e.ts = 946684800LL * 1000000;
   std::string bytes = EncodeEvent(e);
-  // version, type, flags, 8-byte varint ts, a 1-byte length before each string
-  EXPECT_EQ(bytes.size(), 13 + e.tenant.size() + e.user_id.size());
+  // version, type, flags, 8-byte varint ts, a 1-byte length before each string,
+  // the extension flags
+  EXPECT_EQ(bytes.size(), 14 + e.tenant.size() + e.user_id.size());
   EXPECT_EQ(DecodeEvent(bytes).value(), e);
 }
 

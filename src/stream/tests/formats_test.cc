@@ -55,18 +55,30 @@ Event FullEvent() {
   return e;
 }
 
-TEST(FormatsTest, EventRecordVersion1) {
-  const char* golden =
+// Version 1 records (written before grid cells) still decode; version 2 adds
+// the extension flags and the cell.
+TEST(FormatsTest, EventRecordVersions1And2) {
+  const char* v1 =
       "01028080d7a1eee7a306ff0274310275310161016d0163167b226974656d223a2278222c226c6174223a312e357d"
       "000000000000f83f00000000000000c00178010673706f727473";
-  EXPECT_EQ(Hex(EncodeEvent(FullEvent())), golden);
-  EXPECT_EQ(DecodeEvent(Unhex(golden)).value(), FullEvent());
+  EXPECT_EQ(DecodeEvent(Unhex(v1)).value(), FullEvent());
+  const char* v2 =
+      "02028080d7a1eee7a306ff0274310275310161016d0163167b226974656d223a2278222c226c6174223a312e357d"
+      "000000000000f83f00000000000000c00178010673706f72747300";
+  EXPECT_EQ(Hex(EncodeEvent(FullEvent())), v2);
+  EXPECT_EQ(DecodeEvent(Unhex(v2)).value(), FullEvent());
   Event minimal;
   minimal.tenant = "t";
   minimal.user_id = "u";
   minimal.type = EventType::kQueued;
   minimal.ts = At("2026-01-05T08:00:00Z");
-  EXPECT_EQ(Hex(EncodeEvent(minimal)), "01118080d7a1eee7a30600017401" "75");
+  EXPECT_EQ(Hex(EncodeEvent(minimal)), "02118080d7a1eee7a30600017401" "7500");
+  EXPECT_EQ(DecodeEvent(Unhex("01118080d7a1eee7a30600017401" "75")).value(), minimal);
+  minimal.type = EventType::kLocation;
+  minimal.cell = 0x35d2fc0000000000ULL;
+  EXPECT_EQ(Hex(EncodeEvent(minimal)), "02078080d7a1eee7a30600017401" "75" "01" "0000000000fcd235");
+  EXPECT_EQ(DecodeEvent(EncodeEvent(minimal)).value(), minimal);
+  EXPECT_FALSE(DecodeEvent(Unhex("02118080d7a1eee7a30600017401" "7502")).ok());  // unknown extension
 }
 
 // The outcome-windows state writes the hour rows under 0xff tenant \0 class, and
