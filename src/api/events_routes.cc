@@ -104,42 +104,6 @@ void IngestEvents(const EventRoutesContext& ctx, InFlightKeys& inflight, HttpReq
       });
 }
 
-void UpsertUsers(const EventRoutesContext& ctx, HttpRequest& req, Respond respond) {
-  auto body = ParseJsonObject(req);
-  if (!body.ok()) return respond(ErrorResponse(400, "invalid_json", body.status().message()));
-  const auto& j = *body;
-  if (!j.contains("users") || !j["users"].is_array()) {
-    return respond(ErrorResponse(400, "invalid_argument", "users: required array"));
-  }
-  std::vector<stream::UserUpdate> updates;
-  size_t n = 0;
-  for (const auto& u : j["users"]) {
-    std::string where = "users[" + std::to_string(n) + "]";
-    if (!u.is_object() || !u.contains("id") || !u["id"].is_string()) {
-      return respond(ErrorResponse(400, "invalid_argument", where + ".id: required string"));
-    }
-    std::string id = u["id"].get<std::string>();
-    if (Status s = ValidateId(where + ".id", id); !s.ok()) return respond(ErrorResponse(s));
-    if (u.contains("tz")) {
-      if (!u["tz"].is_string()) {
-        return respond(ErrorResponse(400, "invalid_argument", where + ".tz: must be a string"));
-      }
-      std::string tz = u["tz"].get<std::string>();
-      if (!stream::ValidTimeZone(tz)) {
-        return respond(ErrorResponse(400, "invalid_argument", where + ".tz: unknown time zone " + tz));
-      }
-      updates.push_back({req.tenant_id, id, tz});
-    }
-    ++n;
-  }
-  // Nothing is appended unless every user is valid; the answer waits until the
-  // updates are durable in the log.
-  ctx.pipeline->UpdateUsers(std::move(updates), [n, respond](Status s) {
-    if (!s.ok()) return respond(ErrorResponse(503, "unavailable", "users not stored: " + s.message()));
-    respond(JsonResponse({{"upserted", n}}));
-  });
-}
-
 nlohmann::json CountsJson(const stream::OutcomeCounts& c) {
   return {{"sent", c.sent}, {"delivered", c.delivered}, {"opened", c.opened},
           {"converted", c.converted}};
@@ -155,9 +119,12 @@ void Windows(const EventRoutesContext& ctx, HttpRequest& req, Respond respond) {
     if (!t.ok()) return respond(ErrorResponse(400, "invalid_argument", "since: " + t.status().message()));
     since = *t;
   }
-  ctx.pipeline->GetWindows(req.tenant_id, width, since, [respond, width](std::vector<stream::WindowRow> rows) {
+  // One class ("all" users, the default) or every class ("*").
+  const std::string cls = req.query.count("class") ? req.query["class"] : "all";
+  ctx.pipeline->GetWindows(req.tenant_id, width, since, [respond, width, cls](std::vector<stream::WindowRow> rows) {
     nlohmann::json list = nlohmann::json::array();
     for (const auto& r : rows) {
+      if (cls != "*" && r.user_class != cls) continue;
       nlohmann::json w = CountsJson(r.counts);
       w["class"] = r.user_class;
       w["start"] = FormatIsoTime(r.start);
@@ -174,9 +141,6 @@ void RegisterEventRoutes(Router& router, const EventRoutesContext& ctx) {
   static InFlightKeys inflight;  // one per process, like the router
   router.Add("POST", "/v1/events", Access::kTenant, [ctx](HttpRequest& req, Respond respond) {
     IngestEvents(ctx, inflight, req, std::move(respond));
-  });
-  router.Add("POST", "/v1/users", Access::kTenant, [ctx](HttpRequest& req, Respond respond) {
-    UpsertUsers(ctx, req, std::move(respond));
   });
   router.Add("GET", "/v1/stats/windows", Access::kTenant,
              [ctx](HttpRequest& req, Respond respond) { Windows(ctx, req, std::move(respond)); });

@@ -1,4 +1,4 @@
-// Event pipeline routes: ingest, users' time zones, and features.
+// Event pipeline routes: ingest, features and outcome statistics.
 #pragma once
 
 #include "api/router.h"
@@ -21,9 +21,9 @@ struct EventRoutesContext {
 //                                    application/x-ndjson); Content-Encoding: gzip
 //                                    allowed; Idempotency-Key header optional: a retry
 //                                    applies each event once (Pipeline::IngestOnce)
-//   POST /v1/users                   {"users":[{"id","tz","profile"}]}
 //   GET  /v1/users/{id}/features
-//   GET  /v1/stats/windows?size=1m|1h&since=TIME   push outcomes in tumbling windows
+//   GET  /v1/stats/windows?size=1m|1h&since=TIME&class=C   push outcomes in tumbling
+//                                    windows, of one user class ("all" by default, "*": every class)
 //   GET  /v1/stats/hours                            push outcomes by users' local hour
 // `ctx` must outlive the router.
 void RegisterEventRoutes(Router& router, const EventRoutesContext& ctx);

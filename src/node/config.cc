@@ -86,6 +86,7 @@ config::Schema<Config> Build() {
   s.Add(&Config::kafka, eventlog::KafkaConfigSection());
   s.Add(&Config::policy, policy::PolicyConfigSection());
   s.Add(&Config::model, model::ModelConfigSection());
+  s.Add(&Config::profile, profile::ProfileConfigSection());
   s.Check(CheckListeners);
   s.Retired("events",
             "this section was split: log_sync, segment_mb and retention_* are in [log] (sync, "

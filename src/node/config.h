@@ -14,6 +14,7 @@
 #include "model/model_config.h"
 #include "mqtt/mqtt_config.h"
 #include "policy/policy_config.h"
+#include "profile/classes.h"
 #include "store/store_config.h"
 #include "stream/stream_config.h"
 
@@ -40,6 +41,7 @@ struct Config {
   eventlog::KafkaConfig kafka;
   policy::PolicyConfig policy;
   model::ModelConfig model;
+  profile::ProfileConfig profile;
 
   // The defaults.
   static Config Defaults() { return Config{}; }

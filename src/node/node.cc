@@ -16,6 +16,7 @@
 #include "api/http.h"
 #include "api/model_routes.h"
 #include "api/policy_routes.h"
+#include "api/profile_routes.h"
 #include "api/router.h"
 #include "api/service.h"
 #include "api/tenants.h"
@@ -32,6 +33,8 @@
 #include "model/registry.h"
 #include "policy/accounts.h"
 #include "policy/policy_store.h"
+#include "profile/privacy.h"
+#include "profile/segment_directory.h"
 #include "store/db.h"
 #include "store/keys.h"
 #include "stream/layout.h"
@@ -148,6 +151,40 @@ Status WriteAdminKey(const std::string& data_dir, const std::string& key) {
   return ok ? Status::Ok() : Status::IoError("cannot write " + path);
 }
 
+// The privacy secret: read from `path`, or created there (32 random bytes, hex)
+// when the file does not exist.
+Result<std::string> LoadOrCreateSecret(const std::string& path) {
+  if (FILE* f = std::fopen(path.c_str(), "r")) {
+    char buf[512];
+    const size_t n = std::fread(buf, 1, sizeof buf, f);
+    std::fclose(f);
+    std::string secret(buf, n);
+    while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r' || secret.back() == ' ')) secret.pop_back();
+    if (secret.size() < 16) return Status::InvalidArgument("profile.secret_file: " + path + " holds fewer than 16 bytes");
+    return secret;
+  }
+  if (errno != ENOENT) return Status::IoError("cannot read " + path + ": " + std::strerror(errno));
+  unsigned char raw[32];
+  FILE* r = std::fopen("/dev/urandom", "rb");
+  const bool got = r && std::fread(raw, 1, sizeof raw, r) == sizeof raw;
+  if (r) std::fclose(r);
+  if (!got) return Status::IoError("cannot read /dev/urandom");
+  static const char* kHex = "0123456789abcdef";
+  std::string secret;
+  for (unsigned char c : raw) {
+    secret.push_back(kHex[c >> 4]);
+    secret.push_back(kHex[c & 15]);
+  }
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::IoError("cannot create " + path + ": " + std::strerror(errno));
+  std::string line = secret + "\n";
+  bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+  ok = ::fsync(fd) == 0 && ok;
+  ::close(fd);
+  if (!ok) return Status::IoError("cannot write " + path);
+  return secret;
+}
+
 void AddProcessMetrics(MetricsRegistry& m, Micros started_at) {
   m.GetGauge("herald_build_info", "Build information.", {{"version", HERALD_VERSION}}).Set(1);
   m.AddCollector([started_at](MetricsRegistry& r) {
@@ -175,6 +212,7 @@ std::vector<std::string> ColumnFamilies() {
   families.push_back(kMetaFamily);
   families.push_back(api::kTenantsFamily);
   families.push_back(policy::kAccountsFamily);
+  families.push_back(profile::kSegmentsFamily);
   for (const auto& f : stream::PipelineColumnFamilies()) families.push_back(f);
   return families;
 }
@@ -189,6 +227,10 @@ struct Node::Parts {
   api::ServiceContext service;
   api::EventRoutesContext events;
   api::PolicyRoutesContext policy;
+  api::ProfileRoutesContext profile;
+  std::unique_ptr<profile::PrivacyTransform> privacy;
+  std::unique_ptr<profile::SegmentDirectory> segments;
+  std::array<profile::Strategy, profile::kClassCount> strategies;
   std::unique_ptr<model::ModelRegistry> ctr_model;
   std::map<std::string, model::ModelRegistry*> models;
   std::string samples_dir;
@@ -281,7 +323,20 @@ Status Node::Open(NodeOptions& options) {
   HERALD_RETURN_IF_ERROR(event_log.status());
   log_ = std::move(*event_log);
 
+  // Profiles: the strategies by class, saved segments, and the privacy transform
+  // every ingested event passes before the log.
+  auto strategies = profile::BuildStrategies(c.profile);
+  HERALD_RETURN_IF_ERROR(strategies.status());
+  parts_->strategies = *strategies;
+  auto segments = profile::SegmentDirectory::Load(db_.get());
+  HERALD_RETURN_IF_ERROR(segments.status());
+  parts_->segments = std::move(*segments);
+  auto secret = LoadOrCreateSecret(c.profile.secret_file.empty() ? dir + "/privacy.key" : c.profile.secret_file);
+  HERALD_RETURN_IF_ERROR(secret.status());
+  parts_->privacy = std::make_unique<profile::PrivacyTransform>(std::move(*secret));
+
   stream::PipelineOptions po;
+  po.transform = parts_->privacy.get();
   po.log = log_.get();
   po.db = db_.get();
   po.shards = shards_.get();
@@ -309,6 +364,16 @@ Status Node::Open(NodeOptions& options) {
           return std::make_unique<policy::PolicyStore>(db, cf, p.id(), pc, accounts, lateness, hot);
         });
   }
+  {
+    const profile::ProfileConfig* pc = &config_.profile;
+    auto profiles = pipeline_->Register<profile::ProfileStore>(
+        "profile", store::StateTag::kProfile,
+        [pc](stream::Partition& p) { return std::make_unique<profile::ProfileStore>(pc, p.id()); });
+    parts_->profile.store = profiles;
+    pipeline_->SetClassifier([profiles](stream::Partition& p, const stream::Event& e) {
+      return profile::ClassName(p.Get(profiles).ClassOf(e.tenant, e.user_id, e.ts));
+    });
+  }
   if (options.register_states) options.register_states(*pipeline_);
   HERALD_RETURN_IF_ERROR(pipeline_->Start());
   parts_->gateway_events = std::make_unique<GatewayEventSink>(pipeline_.get(), &metrics_);
@@ -328,6 +393,12 @@ Status Node::Open(NodeOptions& options) {
   parts_->policy.clock = clock_;
   parts_->policy.max_batch = c.stream.max_batch_events;
   api::RegisterPolicyRoutes(*router_, parts_->policy);
+  parts_->profile.pipeline = pipeline_.get();
+  parts_->profile.segments = parts_->segments.get();
+  parts_->profile.strategies = &parts_->strategies;
+  parts_->profile.clock = clock_;
+  parts_->profile.max_batch = c.stream.max_batch_events;
+  api::RegisterProfileRoutes(*router_, parts_->profile);
   // Models: versions under <data_dir>/models/<name>, the newest promoted one served.
   auto ctr = model::ModelRegistry::Open(dir + "/models", "ctr", clock_);
   HERALD_RETURN_IF_ERROR(ctr.status());

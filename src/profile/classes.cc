@@ -104,7 +104,7 @@ std::array<Strategy, kClassCount> DefaultStrategies() {
   return s;
 }
 
-Result<std::array<Strategy, kClassCount>> BuildStrategies(const ClassConfig& c) {
+Result<std::array<Strategy, kClassCount>> BuildStrategies(const ProfileConfig& c) {
   if (c.student_min_age > c.student_max_age) {
     return Status::InvalidArgument("profile.student_min_age: must not exceed student_max_age");
   }
@@ -153,8 +153,8 @@ Result<std::array<Strategy, kClassCount>> BuildStrategies(const ClassConfig& c) 
   return strategies;
 }
 
-config::Section<ClassConfig> ClassConfigSection() {
-  using C = ClassConfig;
+config::Section<ProfileConfig> ProfileConfigSection() {
+  using C = ProfileConfig;
   config::Section<C> s("profile", "User profiles and the 12 classes (docs/segments.md).");
   s.Uint("new_user_hours", &C::new_user_hours, 1, 24 * 365, "A user is new_user this many hours after registering.");
   s.Double("high_value_ltv", &C::high_value_ltv, 0, 1e12, "high_value_silent: lifetime value (profile ltv) from this.");
@@ -177,11 +177,15 @@ config::Section<ClassConfig> ClassConfigSection() {
             "Preferred local windows by class, \"class=any|weekdays|weekends HH:MM-HH:MM\"; the\n"
             "entries given for a class replace its defaults.");
   s.Strings("holidays", &C::holidays, "Dates \"YYYY-MM-DD\" treated like weekends by win-back windows.");
+  s.String("secret_file", &C::secret_file,
+           "A file holding the secret that keys the hashes of item ids. Keep it outside the data\n"
+           "directory, so that the data alone cannot tell what users read. Empty:\n"
+           "<data_dir>/privacy.key, created on first start.");
   s.Check([](const C& c) { return BuildStrategies(c).status(); });
   return s;
 }
 
-Classified Classify(const ClassInputs& in, const ClassConfig& c, Micros now) {
+Classified Classify(const ClassInputs& in, const ProfileConfig& c, Micros now) {
   // Every rule's time boundary still ahead: the class may change there.
   Micros until = now + kDay;
   auto boundary = [&](Micros t) {

@@ -72,7 +72,8 @@ struct Strategy {
 bool ParseWindow(std::string_view text, Window* out);
 std::string WindowText(const Window& w);
 
-struct ClassConfig {
+// The [profile] section: the class rules, strategies and the privacy secret.
+struct ProfileConfig {
   std::uint64_t new_user_hours = 24;
   double high_value_ltv = 100;
   std::uint64_t high_value_pays = 3;
@@ -89,12 +90,15 @@ struct ClassConfig {
   // "class=value" entries overriding the defaults of the strategies.
   std::vector<std::string> focus, trigger, windows;
   std::vector<std::string> holidays;  // "YYYY-MM-DD": low-frequency win-back days
+  // The privacy secret that keys the item hashes (profile/privacy.h): a file
+  // holding it. Empty: <data_dir>/privacy.key, created on first start.
+  std::string secret_file;
 };
-config::Section<ClassConfig> ClassConfigSection();
+config::Section<ProfileConfig> ProfileConfigSection();
 // The strategies the source describes, by class.
 std::array<Strategy, kClassCount> DefaultStrategies();
 // The defaults with the config's overrides; InvalidArgument naming the entry.
-Result<std::array<Strategy, kClassCount>> BuildStrategies(const ClassConfig& c);
+Result<std::array<Strategy, kClassCount>> BuildStrategies(const ProfileConfig& c);
 
 // What a class is computed from.
 struct ClassInputs {
@@ -112,6 +116,6 @@ struct Classified {
   UserClass cls = UserClass::kLowFrequency;
   Micros until = 0;  // the answer holds before this time, if nothing changes
 };
-Classified Classify(const ClassInputs& in, const ClassConfig& c, Micros now);
+Classified Classify(const ClassInputs& in, const ProfileConfig& c, Micros now);
 
 }  // namespace herald::profile

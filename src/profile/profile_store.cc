@@ -75,7 +75,7 @@ class Dict {
   // The code of `s`, or -1 when no row has it.
   std::int64_t Find(std::string_view s) const {
     auto it = codes_.find(s);
-    return it == codes_.end() ? -1 : it->second;
+    return it == codes_.end() ? std::int64_t{-1} : std::int64_t{it->second};
   }
   const std::string& Text(std::uint32_t code) const { return *text_[code]; }
   size_t Bytes() const {
@@ -113,7 +113,7 @@ bool HasSorted(const std::vector<std::uint32_t>& list, std::uint32_t row) {
 }  // namespace
 
 struct ProfileStore::Table {
-  const ClassConfig* cfg = nullptr;
+  const ProfileConfig* cfg = nullptr;
   PartitionId partition = 0;
 
   std::unordered_map<std::string, std::uint32_t, KeyHash, std::equal_to<>> index;  // tenant \0 user
@@ -155,7 +155,7 @@ struct ProfileStore::Table {
   std::int64_t Find(std::string_view t, std::string_view u) {
     BuildKey(t, u);
     auto it = index.find(probe);
-    return it == index.end() ? -1 : it->second;
+    return it == index.end() ? std::int64_t{-1} : std::int64_t{it->second};
   }
   std::uint32_t FindOrAdd(std::string_view t, std::string_view u) {
     BuildKey(t, u);
@@ -560,7 +560,7 @@ class RowView final : public ProfileView {
 
 }  // namespace
 
-ProfileStore::ProfileStore(const ClassConfig* classes, PartitionId p) : t_(std::make_unique<Table>()) {
+ProfileStore::ProfileStore(const ProfileConfig* classes, PartitionId p) : t_(std::make_unique<Table>()) {
   t_->cfg = classes;
   t_->partition = p;
 }

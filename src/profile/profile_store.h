@@ -83,7 +83,7 @@ Result<std::vector<stream::UserUpdate>> ParseUsers(std::string_view body, std::s
 // store from its posting lists; exposed for tests).
 class ProfileStore final : public stream::PartitionState {
  public:
-  ProfileStore(const ClassConfig* classes, PartitionId p);
+  ProfileStore(const ProfileConfig* classes, PartitionId p);
   ~ProfileStore() override;
 
   // Appends {"id":..,"tz":..,"class":..,"profile":{...},"behaviour":{...},

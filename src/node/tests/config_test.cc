@@ -54,6 +54,11 @@ std::vector<std::string> OtherValues(const std::string& key, const std::string& 
   if (rendered == "false") return {"true"};
   if (rendered == "\"process\"") return {"\"fsync\""};
   if (rendered == "\"info\"") return {"\"warn\""};
+  if (rendered.front() == '[') {  // string lists
+    if (key == "profile.windows") return {"[\"student=any 20:00-21:00\"]"};
+    if (key == "profile.holidays") return {"[\"2026-10-01\"]"};
+    return {"[\"student=x\"]"};
+  }
   if (rendered.front() == '"') {
     std::string s = rendered.substr(1, rendered.size() - 2);
     if (key.find("listen") != std::string::npos) return {"\"127.0.0.1:4242\""};

@@ -88,9 +88,13 @@ class ProfileStoreTest : public ::testing::Test {
     po.checkpoint_interval = 3600 * kMicrosPerSecond;
     po.transform = &privacy_;
     pipeline_ = stream::Pipeline::Create(po).value();
-    const ClassConfig* cfg = &classes_;
+    const ProfileConfig* cfg = &classes_;
     profiles_ = pipeline_->Register<ProfileStore>("profile", store::StateTag::kProfile, [=](stream::Partition& p) {
       return std::make_unique<ProfileStore>(cfg, p.id());
+    });
+    auto h = profiles_;
+    pipeline_->SetClassifier([h](stream::Partition& p, const stream::Event& e) {
+      return ClassName(p.Get(h).ClassOf(e.tenant, e.user_id, e.ts));
     });
     ASSERT_TRUE(pipeline_->Start().ok());
   }
@@ -168,7 +172,7 @@ class ProfileStoreTest : public ::testing::Test {
   }
 
   std::filesystem::path dir_;
-  ClassConfig classes_;
+  ProfileConfig classes_;
   PrivacyTransform privacy_{"test-secret"};
   VirtualClock clock_{T("2026-03-01T00:00:00Z")};
   MetricsRegistry metrics_;
@@ -269,7 +273,9 @@ TEST_F(ProfileStoreTest, SegmentCountsMatchABruteForceEvaluationOfEveryUser) {
 
 TEST_F(ProfileStoreTest, ANewUserStopsBeingNewAfterTheConfiguredPeriod) {
   const Micros t0 = T("2026-03-01T09:00:00Z");
+  Ingest({Ev("n0", stream::EventType::kSent, t0)});  // classified before any row exists
   Ingest({Ev("n1", stream::EventType::kRegister, t0)});
+  Ingest({Ev("n1", stream::EventType::kSent, t0)});
   EXPECT_EQ(ClassOf("n1", t0 + kHour), UserClass::kNewUser);
   EXPECT_EQ(ClassOf("n1", t0 + 24 * kHour - 1), UserClass::kNewUser);
   EXPECT_EQ(ClassOf("n1", t0 + 24 * kHour), UserClass::kLowFrequency);
