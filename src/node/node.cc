@@ -399,6 +399,20 @@ Status Node::Open(NodeOptions& options) {
   parts_->profile.clock = clock_;
   parts_->profile.max_batch = c.stream.max_batch_events;
   api::RegisterProfileRoutes(*router_, parts_->profile);
+  // Operators: checkpoint every partition, drop the log segments every state has
+  // checkpointed past (within retention), and compact the store, off the loops.
+  router_->Add("POST", "/v1/admin/compact", api::Access::kAdmin, [this](api::HttpRequest&, api::Respond respond) {
+    const bool posted = background_->Post([this, respond] {
+      Status s = pipeline_->Checkpoint();
+      if (s.ok()) s = log_->EnforceRetention(pipeline_->RetainFrom());
+      if (s.ok()) s = db_->CompactAll();
+      if (!s.ok()) return respond(api::ErrorResponse(s));
+      api::HttpResponse r;
+      r.body = "{\"compacted\":true,\"log_disk_bytes\":" + std::to_string(log_->DiskBytes()) + "}";
+      respond(std::move(r));
+    });
+    if (!posted) respond(api::ErrorResponse(503, "unavailable", "shutting down"));
+  });
   // Models: versions under <data_dir>/models/<name>, the newest promoted one served.
   auto ctr = model::ModelRegistry::Open(dir + "/models", "ctr", clock_);
   HERALD_RETURN_IF_ERROR(ctr.status());

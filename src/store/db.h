@@ -114,6 +114,9 @@ class Db {
 
   // Flushes memtables to SST files (used at clean shutdown to speed up reopening).
   virtual Status Flush() = 0;
+  // Flushes, then compacts every family fully (deleted and overwritten records
+  // are gone from disk afterwards). Blocking: never on a shard or an I/O loop.
+  virtual Status CompactAll() = 0;
 
   // Writes a consistent, openable copy of the database to `dir` (hard links where
   // possible). `dir` must not exist.

@@ -55,6 +55,7 @@ class RocksDb final : public Db {
   Status ScanFrom(ColumnFamily cf, std::string_view prefix, std::string_view start,
                   const std::function<bool(std::string_view, std::string_view)>& fn) override;
   Status Flush() override;
+  Status CompactAll() override;
   Status Checkpoint(const std::string& dir) override;
 
  private:
@@ -288,6 +289,16 @@ Status RocksDb::ScanFrom(ColumnFamily cf, std::string_view prefix, std::string_v
 Status RocksDb::Flush() {
   rocksdb::FlushOptions fo;
   return FromRocks(db_->Flush(fo, handles_), "flush");
+}
+
+Status RocksDb::CompactAll() {
+  HERALD_RETURN_IF_ERROR(Flush());
+  rocksdb::CompactRangeOptions co;
+  co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+  for (rocksdb::ColumnFamilyHandle* h : handles_) {
+    HERALD_RETURN_IF_ERROR(FromRocks(db_->CompactRange(co, h, nullptr, nullptr), "compaction"));
+  }
+  return Status::Ok();
 }
 
 Status RocksDb::Checkpoint(const std::string& dir) {

@@ -42,6 +42,7 @@ class FaultyDb final : public store::Db {
     return real_->Scan(cf, prefix, fn);
   }
   Status Flush() override { return real_->Flush(); }
+  Status CompactAll() override { return real_->CompactAll(); }
   Status Checkpoint(const std::string& dir) override { return real_->Checkpoint(dir); }
 
  private:
