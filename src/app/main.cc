@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "app/bench_ingest.h"
+#include "app/bench_profile.h"
 #include "app/bench_states.h"
 #include "app/model_cmd.h"
 #include "app/policy_cmd.h"
@@ -138,6 +139,10 @@ int main(int argc, char** argv) {
     if (!args.empty() && args[0] == "model") {
       args.erase(args.begin());
       return herald::app::BenchModel(args);
+    }
+    if (!args.empty() && args[0] == "profile") {
+      args.erase(args.begin());
+      return herald::app::BenchProfile(args);
     }
     if (!args.empty() && args[0] == "ingest") {
       args.erase(args.begin());

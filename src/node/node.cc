@@ -240,6 +240,8 @@ Node::Node(const Config& config) : config_(config), parts_(std::make_unique<Part
 
 Node::~Node() { (void)Stop(); }
 
+stream::StateHandle<profile::ProfileStore> Node::profiles() const { return parts_->profile.store; }
+
 Result<std::unique_ptr<Node>> Node::Start(const Config& config, NodeOptions options) {
   HERALD_RETURN_IF_ERROR(config.Validate());
   std::unique_ptr<Node> node(new Node(config));

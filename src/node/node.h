@@ -22,6 +22,7 @@
 #include "core/shard.h"
 #include "core/worker_pool.h"
 #include "node/config.h"
+#include "stream/partition_state.h"
 
 namespace herald {
 namespace store {
@@ -35,6 +36,9 @@ class Pipeline;
 }
 namespace policy {
 class AccountDirectory;
+}
+namespace profile {
+class ProfileStore;
 }
 namespace mqtt {
 class Gateway;
@@ -86,6 +90,8 @@ class Node {
   // The policy's rules as this node runs them (config().policy, resolved).
   const policy::PolicyConfig& policy_config() const { return policy_config_; }
   mqtt::DeviceRegistry& devices() { return *devices_; }
+  // The profiles' partition state (profile/profile_store.h).
+  stream::StateHandle<profile::ProfileStore> profiles() const;
   api::Router& router() { return *router_; }
   mqtt::Gateway* gateway() { return gateway_.get(); }  // null without NodeOptions::mqtt
 
