@@ -18,6 +18,8 @@
 #include "api/tenants.h"
 #include "node/node.h"
 #include "profile/profile_store.h"
+#include "core/metrics.h"
+#include "stream/feature_store.h"
 #include "stream/pipeline.h"
 
 namespace herald::app {
@@ -219,6 +221,7 @@ int BenchProfile(const std::vector<std::string>& args) {
 
   // 3. One event per user: the features and policy state join the profile.
   long rss_events = rss_profiles;
+  size_t hot = 0;
   if (o.events) {
     const Micros now = n->clock().Now();
     for (size_t b = 0; b < batches; ++b) {
@@ -228,7 +231,7 @@ int BenchProfile(const std::vector<std::string>& args) {
         e.tenant = "default";
         e.user_id = "p" + std::to_string(i);
         e.type = stream::EventType::kAppOpen;
-        e.ts = now - static_cast<Micros>(i % 3600) * kMicrosPerSecond;
+        e.ts = now - static_cast<Micros>(i % 300) * kMicrosPerSecond;  // within the allowed lateness
         evs.push_back(std::move(e));
       }
       std::promise<Status> done;
@@ -238,7 +241,15 @@ int BenchProfile(const std::vector<std::string>& args) {
         return 1;
       }
     }
+    auto& applied = n->metrics().GetCounter("herald_stream_events_applied_total", "");
+    while (applied.Value() < o.users) std::this_thread::sleep_for(std::chrono::milliseconds(20));
     (void)n->pipeline().Checkpoint();  // applied and written: the state is all there
+    for (PartitionId p = 0; p < n->pipeline().partitioner().partitions(); ++p) {
+      auto r = n->pipeline().CallOnPartition(p, [&](stream::Partition& part) -> Result<size_t> {
+        return part.features().hot_users();
+      });
+      if (r.ok()) hot += *r;
+    }
     rss_events = RssBytes();
   }
   const double users = static_cast<double>(o.users);
@@ -259,9 +270,9 @@ int BenchProfile(const std::vector<std::string>& args) {
                 "%zu matched\n",
                 profile_rows, median, ms.front(), matched);
     std::printf("memory per user: profile columns %.0f B (counted), RSS %.0f B after the profiles, %.0f B with "
-                "features and policy state\n",
+                "features and policy state (%zu users' features in memory)\n",
                 static_cast<double>(profile_bytes) / users, static_cast<double>(rss_profiles - rss0) / users,
-                static_cast<double>(rss_events - rss0) / users);
+                static_cast<double>(rss_events - rss0) / users, hot);
   }
   (void)n->Stop();
   n.reset();

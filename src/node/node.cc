@@ -372,8 +372,8 @@ Status Node::Open(NodeOptions& options) {
         "profile", store::StateTag::kProfile,
         [pc](stream::Partition& p) { return std::make_unique<profile::ProfileStore>(pc, p.id()); });
     parts_->profile.store = profiles;
-    pipeline_->SetClassifier([profiles](stream::Partition& p, const stream::Event& e) {
-      return profile::ClassName(p.Get(profiles).ClassOf(e.tenant, e.user_id, e.ts));
+    pipeline_->SetClassifier([profiles](stream::Partition& p, const stream::AppliedEvent& e) {
+      return profile::ClassName(p.Get(profiles).ClassOf(e));
     });
   }
   if (options.register_states) options.register_states(*pipeline_);

@@ -163,6 +163,15 @@ struct ProfileStore::Table {
     if (it != index.end()) return it->second;
     return Add(probe);
   }
+  // The event's user's row, created if new, found through the user's slot when
+  // the features hold it.
+  std::uint32_t RowOf(const stream::AppliedEvent& e) {
+    std::uint32_t* slot = e.user.slots ? &e.user.slots->slot[0] : nullptr;
+    if (slot && *slot) return *slot - 1;
+    const std::uint32_t r = FindOrAdd(e.event.tenant, e.event.user_id);
+    if (slot) *slot = r + 1;
+    return r;
+  }
   std::uint32_t Add(const std::string& k) {
     const auto row = static_cast<std::uint32_t>(key.size());
     auto [it, _] = index.emplace(k, row);
@@ -690,6 +699,12 @@ bool ProfileStore::UserJson(std::string_view tenant, std::string_view user, std:
   return true;
 }
 
+UserClass ProfileStore::ClassOf(const stream::AppliedEvent& e) {
+  const std::uint32_t* slot = e.user.slots ? &e.user.slots->slot[0] : nullptr;
+  if (slot && *slot) return t_->ClassAt(*slot - 1, e.event.ts);
+  return ClassOf(e.event.tenant, e.event.user_id, e.event.ts);
+}
+
 UserClass ProfileStore::ClassOf(std::string_view tenant, std::string_view user, Micros now) {
   const std::int64_t r = t_->Find(tenant, user);
   return r < 0 ? UserClass::kLowFrequency : t_->ClassAt(static_cast<std::uint32_t>(r), now);
@@ -806,7 +821,7 @@ void ProfileStore::OnEvent(stream::AppliedEvent& e) {
     default: break;
   }
   Table& t = *t_;
-  const std::uint32_t r = t.FindOrAdd(ev.tenant, ev.user_id);
+  const std::uint32_t r = t.RowOf(e);
   if (e.user.features) t.Sync(r, *e.user.features);
   switch (ev.type) {
     case EventType::kRegister:

@@ -92,6 +92,8 @@ class ProfileStore final : public stream::PartitionState {
                 std::string* out);
   // The user's class at `now` (low_frequency for an unknown user).
   UserClass ClassOf(std::string_view tenant, std::string_view user, Micros now);
+  // The class of the user of an event being applied, at its time.
+  UserClass ClassOf(const stream::AppliedEvent& e);
   // A text field of the profile for templates ({{user.name}},
   // {{user.profile.city}}); false when the user or the field is unknown.
   bool TextField(std::string_view tenant, std::string_view user, std::string_view field,

@@ -138,6 +138,7 @@ void FeatureStore::OnEvent(AppliedEvent& e) {
   MarkDirty(u);
   e.user.tz = u.tz;
   e.user.features = &u.features;
+  e.user.slots = &u.slots;
 }
 
 void FeatureStore::Checkpoint(CheckpointWriter& w) {

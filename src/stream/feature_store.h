@@ -61,6 +61,7 @@ class FeatureStore final : public PartitionState {
  private:
   struct Entry {
     UserFeatures features;
+    UserSlots slots;  // the states' own row numbers for this user (UserView::slots)
     const cctz::time_zone* tz = nullptr;
     bool exists = false;      // has features (applied or loaded)
     bool dirty = false;       // changed since the last checkpoint

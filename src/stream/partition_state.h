@@ -69,12 +69,22 @@ class FeatureStore;
 class Partition;
 class Pipeline;
 
+// Per-user slots a state may use to remember where it keeps the user (a row
+// number plus one; 0: not noted), so that it finds the user without a lookup of
+// its own while the user's features are in memory. Slot 0 is the profile
+// store's. A slot is lost when the features are evicted or the partition is
+// rebuilt: a state falls back to its own index then.
+struct UserSlots {
+  std::uint32_t slot[2] = {};
+};
+
 // What the states see of the user an event belongs to. Filled by the feature
 // store, which always runs first: every later state can read the user's time
 // zone and features without a lookup of its own.
 struct UserView {
   const cctz::time_zone* tz = nullptr;
   const UserFeatures* features = nullptr;  // after this event was applied
+  UserSlots* slots = nullptr;              // the user's slots, with the features
   // The user's class (profile/classes.h) for push outcomes, from the pipeline's
   // classifier (Pipeline::SetClassifier); empty otherwise.
   std::string_view user_class;

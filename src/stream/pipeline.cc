@@ -510,7 +510,7 @@ bool Pipeline::ApplyOne(Slot& slot, std::uint64_t offset, const Event& e) {
       StopPartition(slot, applied.failure);
       return false;
     }
-    if (i == 0 && classify) applied.user.user_class = classifier_(slot.part, e);
+    if (i == 0 && classify) applied.user.user_class = classifier_(slot.part, applied);
   }
   slot.watermark = watermark;
   slot.dirty = true;

@@ -106,7 +106,7 @@ class Pipeline {
   // the shard for each push outcome (sent, delivered, opened, converted) after
   // the feature store has applied it; the answer must outlive the call's event.
   // Only before Start().
-  using Classifier = std::function<std::string_view(Partition&, const Event&)>;
+  using Classifier = std::function<std::string_view(Partition&, const AppliedEvent&)>;
   void SetClassifier(Classifier classifier) { classifier_ = std::move(classifier); }
 
   // Loads every partition's checkpoint on its shard, replays the log from it up

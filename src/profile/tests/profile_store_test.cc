@@ -93,8 +93,8 @@ class ProfileStoreTest : public ::testing::Test {
       return std::make_unique<ProfileStore>(cfg, p.id());
     });
     auto h = profiles_;
-    pipeline_->SetClassifier([h](stream::Partition& p, const stream::Event& e) {
-      return ClassName(p.Get(h).ClassOf(e.tenant, e.user_id, e.ts));
+    pipeline_->SetClassifier([h](stream::Partition& p, const stream::AppliedEvent& e) {
+      return ClassName(p.Get(h).ClassOf(e));
     });
     ASSERT_TRUE(pipeline_->Start().ok());
   }
