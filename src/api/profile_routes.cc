@@ -170,10 +170,11 @@ void RegisterProfileRoutes(Router& router, const ProfileRoutesContext& ctx) {
     const std::string tenant = req.tenant_id;
     const Micros now = ctx.clock->Now();
     auto strategies = ctx.strategies;
+    auto holidays = ctx.holidays;
     using Counts = std::array<size_t, profile::kClassCount>;
     ctx.pipeline->RunOnEveryPartition(
         [=](stream::Partition& p) -> Counts { return p.Get(h).ClassCounts(tenant, now); },
-        std::function<void(Result<std::vector<Counts>>)>([respond, strategies](Result<std::vector<Counts>> parts) {
+        std::function<void(Result<std::vector<Counts>>)>([respond, strategies, holidays](Result<std::vector<Counts>> parts) {
           if (!parts.ok()) return respond(ErrorResponse(parts.status()));
           json classes = json::array();
           for (size_t c = 0; c < profile::kClassCount; ++c) {
@@ -186,7 +187,7 @@ void RegisterProfileRoutes(Router& router, const ProfileRoutesContext& ctx) {
                                {"users", n},
                                {"strategy", {{"focus", s.focus}, {"trigger", s.trigger}, {"windows", windows}}}});
           }
-          respond(JsonResponse({{"classes", classes}}));
+          respond(JsonResponse({{"classes", classes}, {"holidays", holidays ? *holidays : std::vector<std::string>{}}}));
         }));
   });
   router.Add("POST", "/v1/segments/preview", Access::kTenant,

@@ -14,6 +14,7 @@ struct ProfileRoutesContext {
   stream::StateHandle<profile::ProfileStore> store;
   profile::SegmentDirectory* segments = nullptr;
   const std::array<profile::Strategy, profile::kClassCount>* strategies = nullptr;
+  const std::vector<std::string>* holidays = nullptr;  // profile.holidays
   const Clock* clock = nullptr;
   size_t max_batch = 100'000;  // users per POST /v1/users
 };

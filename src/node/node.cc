@@ -151,6 +151,27 @@ Status WriteAdminKey(const std::string& data_dir, const std::string& key) {
   return ok ? Status::Ok() : Status::IoError("cannot write " + path);
 }
 
+// Where the privacy secret lives: profile.secret_file, by default the file
+// "<data_dir>.privacy.key" beside the data directory. Never inside it: the data
+// directory alone must not reveal what users read.
+Result<std::string> PrivacySecretPath(const std::string& data_dir, const std::string& configured) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path dir = fs::weakly_canonical(fs::absolute(data_dir), ec);
+  if (configured.empty()) {
+    std::string p = dir.string();
+    while (p.size() > 1 && p.back() == '/') p.pop_back();
+    return p + ".privacy.key";
+  }
+  const fs::path file = fs::weakly_canonical(fs::absolute(configured), ec);
+  const std::string d = dir.string() + "/", f = file.string();
+  if (f.compare(0, d.size(), d) == 0) {
+    return Status::InvalidArgument("profile.secret_file: " + configured +
+                                   " is inside the data directory; keep the privacy secret elsewhere");
+  }
+  return f;
+}
+
 // The privacy secret: read from `path`, or created there (32 random bytes, hex)
 // when the file does not exist.
 Result<std::string> LoadOrCreateSecret(const std::string& path) {
@@ -333,7 +354,9 @@ Status Node::Open(NodeOptions& options) {
   auto segments = profile::SegmentDirectory::Load(db_.get());
   HERALD_RETURN_IF_ERROR(segments.status());
   parts_->segments = std::move(*segments);
-  auto secret = LoadOrCreateSecret(c.profile.secret_file.empty() ? dir + "/privacy.key" : c.profile.secret_file);
+  auto secret_path = PrivacySecretPath(dir, c.profile.secret_file);
+  HERALD_RETURN_IF_ERROR(secret_path.status());
+  auto secret = LoadOrCreateSecret(*secret_path);
   HERALD_RETURN_IF_ERROR(secret.status());
   parts_->privacy = std::make_unique<profile::PrivacyTransform>(std::move(*secret));
 
@@ -398,6 +421,7 @@ Status Node::Open(NodeOptions& options) {
   parts_->profile.pipeline = pipeline_.get();
   parts_->profile.segments = parts_->segments.get();
   parts_->profile.strategies = &parts_->strategies;
+  parts_->profile.holidays = &config_.profile.holidays;
   parts_->profile.clock = clock_;
   parts_->profile.max_batch = c.stream.max_batch_events;
   api::RegisterProfileRoutes(*router_, parts_->profile);

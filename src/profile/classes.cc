@@ -178,9 +178,9 @@ config::Section<ProfileConfig> ProfileConfigSection() {
             "entries given for a class replace its defaults.");
   s.Strings("holidays", &C::holidays, "Dates \"YYYY-MM-DD\" treated like weekends by win-back windows.");
   s.String("secret_file", &C::secret_file,
-           "A file holding the secret that keys the hashes of item ids. Keep it outside the data\n"
-           "directory, so that the data alone cannot tell what users read. Empty:\n"
-           "<data_dir>/privacy.key, created on first start.");
+           "A file holding the secret that keys the hashes of item ids, outside the data\n"
+           "directory (refused inside it), so that the data alone cannot tell what users read.\n"
+           "Empty: <data_dir>.privacy.key beside the data directory, created on first start.");
   s.Check([](const C& c) { return BuildStrategies(c).status(); });
   return s;
 }

@@ -91,7 +91,8 @@ struct ProfileConfig {
   std::vector<std::string> focus, trigger, windows;
   std::vector<std::string> holidays;  // "YYYY-MM-DD": low-frequency win-back days
   // The privacy secret that keys the item hashes (profile/privacy.h): a file
-  // holding it. Empty: <data_dir>/privacy.key, created on first start.
+  // holding it, outside the data directory. Empty: <data_dir>.privacy.key,
+  // created on first start.
   std::string secret_file;
 };
 config::Section<ProfileConfig> ProfileConfigSection();

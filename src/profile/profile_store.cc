@@ -119,7 +119,7 @@ struct ProfileStore::Table {
   std::unordered_map<std::string, std::uint32_t, KeyHash, std::equal_to<>> index;  // tenant \0 user
   std::vector<const std::string*> key;
   Dict tenants, text;
-  std::vector<std::uint16_t> tenant;
+  std::vector<std::uint32_t> tenant;
   std::vector<std::uint8_t> cls;
   std::vector<std::uint32_t> cls_at, cls_until;  // the class holds in [at, until), unix seconds
   std::vector<std::uint8_t> age;
@@ -176,7 +176,7 @@ struct ProfileStore::Table {
     const auto row = static_cast<std::uint32_t>(key.size());
     auto [it, _] = index.emplace(k, row);
     key.push_back(&it->first);
-    tenant.push_back(static_cast<std::uint16_t>(tenants.Intern(std::string_view(k).substr(0, k.find('\0')))));
+    tenant.push_back(tenants.Intern(std::string_view(k).substr(0, k.find('\0'))));
     cls.push_back(static_cast<std::uint8_t>(UserClass::kLowFrequency));
     cls_at.push_back(0);
     cls_until.push_back(0);
@@ -526,7 +526,7 @@ struct ProfileStore::Table {
     }
   };
 
-  void RefreshClasses(std::uint16_t tenant_code, Micros now) {
+  void RefreshClasses(std::uint32_t tenant_code, Micros now) {
     const std::uint32_t s = Seconds(now);
     for (std::uint32_t i = 0; i < rows(); ++i) {
       if ((cls_until[i] <= s || s < cls_at[i]) && tenant[i] == tenant_code) ClassAt(i, now);
@@ -539,9 +539,9 @@ namespace {
 // The per-user view of a row, for Segment::Matches.
 class RowView final : public ProfileView {
  public:
-  RowView(ProfileStore::Table* t, std::uint32_t r) : t_(t), r_(r) {}
+  RowView(ProfileStore::Table* t, std::uint32_t r, Micros now) : t_(t), r_(r), now_(now) {}
   std::string_view Text(int field) const override {
-    if (field == kClass) return ClassName(static_cast<UserClass>(t_->cls[r_]));
+    if (field == kClass) return ClassName(t_->ClassAt(r_, now_));
     const int col = TextColumn(field);
     return col < 0 ? std::string_view() : std::string_view(t_->text.Text(t_->texts[static_cast<size_t>(col)][r_]));
   }
@@ -565,6 +565,7 @@ class RowView final : public ProfileView {
  private:
   ProfileStore::Table* t_;
   std::uint32_t r_;
+  Micros now_;
 };
 
 }  // namespace
@@ -581,7 +582,7 @@ size_t ProfileStore::MemoryBytes() const {
   const Table& t = *t_;
   const size_t n = t.key.capacity();
   // Per row: the columns, then the index entry (node, key string, bucket).
-  size_t per_row = sizeof(void*) + 2 + 1 + 8 + 1 + kTextColumns * 4 + sizeof(std::string) + 4 * 4 + 4 * 2 + 1 +
+  size_t per_row = sizeof(void*) + 4 + 1 + 8 + 1 + kTextColumns * 4 + sizeof(std::string) + 4 * 4 + 4 * 2 + 1 +
                    5 * 4 + stream::kTopInterests * 5 + 8 + 1;
   size_t b = n * per_row;
   for (const auto& [k, _] : t.index) b += 32 + sizeof(std::string) + (k.capacity() > 15 ? k.capacity() + 1 : 0) + 8;
@@ -739,7 +740,7 @@ size_t ProfileStore::Match(const Segment& segment, std::string_view tenant, Micr
   Table& t = *t_;
   const std::int64_t code = t.tenants.Find(tenant);
   if (code < 0 || t.rows() == 0) return 0;
-  t.RefreshClasses(static_cast<std::uint16_t>(code), now);
+  if (segment.UsesClass()) t.RefreshClasses(static_cast<std::uint32_t>(code), now);
   const Table::Eval eval{t, now, t.rows()};
   Bits bits = eval.Run(segment.root());
   size_t count = 0;
@@ -767,10 +768,10 @@ std::array<size_t, kClassCount> ProfileStore::ClassCounts(std::string_view tenan
   return out;
 }
 
-std::unique_ptr<ProfileView> ProfileStore::View(std::string_view tenant, std::string_view user) {
+std::unique_ptr<ProfileView> ProfileStore::View(std::string_view tenant, std::string_view user, Micros now) {
   const std::int64_t r = t_->Find(tenant, user);
   if (r < 0) return nullptr;
-  return std::make_unique<RowView>(t_.get(), static_cast<std::uint32_t>(r));
+  return std::make_unique<RowView>(t_.get(), static_cast<std::uint32_t>(r), now);
 }
 
 Status ProfileStore::Load(stream::StateReader& reader) {

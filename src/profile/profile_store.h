@@ -106,8 +106,9 @@ class ProfileStore final : public stream::PartitionState {
   // Per class, the tenant's users at `now`.
   std::array<size_t, kClassCount> ClassCounts(std::string_view tenant, Micros now);
 
-  // The row's values as a ProfileView (for the per-user evaluator and tests).
-  std::unique_ptr<ProfileView> View(std::string_view tenant, std::string_view user);
+  // The row's values as a ProfileView at `now` (for the per-user evaluator and
+  // tests); valid until the next change of this store.
+  std::unique_ptr<ProfileView> View(std::string_view tenant, std::string_view user, Micros now);
 
   size_t rows() const;
   // Bytes held by this partition's columns, dictionaries and indexes.

@@ -242,6 +242,9 @@ class Parser {
   }
   NodePtr Predicate() {
     if (failed_) return nullptr;
+    if (++predicates_ > kMaxPredicates) {
+      return Fail(tok_.pos, "more than " + std::to_string(kMaxPredicates) + " predicates");
+    }
     if (tok_.kind != Tok::kName) return Fail(tok_.pos, "expected a field, \"tag\", \"follows\", \"member\", \"near\", \"not\" or '(', got " + Describe(tok_));
     const Token name = tok_;
     auto n = std::make_shared<Node>();
@@ -287,7 +290,9 @@ class Parser {
         Next();
         if (k == 0 && (v[0] < -90 || v[0] > 90)) return Fail(at, "latitude must be between -90 and 90");
         if (k == 1 && (v[1] < -180 || v[1] > 180)) return Fail(at, "longitude must be between -180 and 180");
-        if (k == 2 && (v[2] <= 0 || v[2] > 1000000)) return Fail(at, "the distance must be between 0 and 1000km");
+        if (k == 2 && (v[2] < kMinNearMeters || v[2] > 1000000)) {
+          return Fail(at, "the distance must be between 1km and 1000km");
+        }
         if (k < 2 && !Expect(Tok::kComma, "','")) return nullptr;
       }
       if (!Expect(Tok::kRParen, "')'")) return nullptr;
@@ -344,6 +349,7 @@ class Parser {
 
   std::string_view s_;
   size_t i_ = 0;
+  size_t predicates_ = 0;
   Token tok_;
   bool failed_ = false;
   Error error_;
@@ -458,6 +464,18 @@ Result<Segment> Segment::Compile(std::string_view text, size_t* error_position) 
 }
 
 bool Segment::Matches(const ProfileView& user, Micros now) const { return Eval(*root_, user, now); }
+
+namespace {
+bool ReadsClass(const Node& n) {
+  if (n.field == kClass && (n.kind == Node::kTextIn || n.kind == Node::kTextCmp)) return true;
+  for (const auto& c : n.children) {
+    if (ReadsClass(*c)) return true;
+  }
+  return false;
+}
+}  // namespace
+
+bool Segment::UsesClass() const { return ReadsClass(*root_); }
 
 std::string Segment::ToString() const { return Show(*root_); }
 

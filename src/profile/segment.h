@@ -22,7 +22,8 @@
 // decayed interest weight (0..1); member("g") a group membership.
 //
 // Errors give the byte position and what was expected ("at 23: expected ')'").
-// An expression is at most 65,536 bytes and nests at most 64 deep.
+// An expression is at most 65,536 bytes, nests at most 64 deep and has at most
+// 256 predicates.
 //
 // Thread-safe once compiled: Matches() only reads.
 #pragma once
@@ -63,12 +64,18 @@ const char* FieldName(int field);
 
 inline constexpr size_t kMaxExpressionBytes = 65536;
 inline constexpr int kMaxDepth = 64;
+inline constexpr size_t kMaxPredicates = 256;
+// near() radii start at 1 km (a few grid cells), so that no answer narrows a
+// user down to one cell.
+inline constexpr double kMinNearMeters = 1000;
 
 class Segment {
  public:
   // Compiles `text`; on error, InvalidArgument "at N: ..." and *error_position = N.
   static Result<Segment> Compile(std::string_view text, size_t* error_position = nullptr);
   bool Matches(const ProfileView& user, Micros now) const;
+  // True when the expression reads the user's class.
+  bool UsesClass() const;
   // The expression as compiled, with only the parentheses it needs.
   std::string ToString() const;
 

@@ -76,7 +76,7 @@ Status ParseField(ProfilePatch& p, ProfilePatch::Field f, element v, const std::
     }
     case ProfilePatch::kLtv: {
       double d;
-      if (v.get(d) || !std::isfinite(d) || d < 0) return Bad(where, "must be a number of at least 0");
+      if (v.get(d) || !std::isfinite(d) || d < 0 || d > 1e15) return Bad(where, "must be a number between 0 and 1e15");
       p.ltv = d;
       return Status::Ok();
     }

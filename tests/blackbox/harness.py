@@ -92,6 +92,10 @@ class Server:
                 f.close()
         if self.own_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
+            try:
+                os.remove(self.data_dir.rstrip("/") + ".privacy.key")
+            except OSError:
+                pass
 
 
 def _decode(resp):

@@ -39,6 +39,10 @@ class ProfileTest(unittest.TestCase):
         self.s.cleanup()
         shutil.rmtree(self.data_dir, ignore_errors=True)
         shutil.rmtree(self.conf_dir, ignore_errors=True)
+        try:
+            os.remove(self.data_dir + ".privacy.key")
+        except OSError:
+            pass
 
     def req(self, method, path, body=None):
         return self.s.request(method, path, body, key=self.k)[:2]
@@ -220,6 +224,14 @@ class ProfileTest(unittest.TestCase):
                         found.append((path, n))
         self.assertGreater(files, 5)
         self.assertEqual(found, [])
+        # The secret that keys the item hashes is beside the data directory, not in it.
+        with open(self.data_dir + ".privacy.key", "rb") as f:
+            secret = f.read().strip()
+        self.assertGreaterEqual(len(secret), 32)
+        for root, _, names in os.walk(self.data_dir):
+            for name in names:
+                with open(os.path.join(root, name), "rb") as f:
+                    self.assertNotIn(secret, f.read(), name)
         for n in needles[:6]:
             self.assertNotIn(n.decode(), logs)
 

@@ -145,7 +145,7 @@ class ProfileStoreTest : public ::testing::Test {
     for (const auto& u : users) {
       brute += pipeline_
                    ->CallOnUser(u, [&](stream::Partition& part) -> Result<size_t> {
-                     auto v = part.Get(h).View("t", u);
+                     auto v = part.Get(h).View("t", u, now);
                      return v && seg->Matches(*v, now) ? 1 : 0;
                    })
                    .value();
@@ -246,7 +246,7 @@ TEST_F(ProfileStoreTest, SegmentCountsMatchABruteForceEvaluationOfEveryUser) {
       "tag(\"sports\") >= 0.5 or tag(\"games\") < 0.2",
       "follows(\"acct_42\") and not follows(\"acct_1\")",
       "near(31.23, 121.47, 3km)",
-      "near(31.25, 121.45, 800m) or member(\"g1\")",
+      "near(31.25, 121.45, 1200m) or member(\"g1\")",
       "friends > 100 and reads >= 3 and last_active < 20d and region != \"Sichuan\" and age <= 60",
       "registered < 10d or pays >= 1 or ltv > 250",
       "region = \"Atlantis\"",
@@ -329,7 +329,7 @@ TEST_F(ProfileStoreTest, NoAnswerShowsTheCellOrTheItem) {
   EXPECT_EQ(json.find("31.23"), std::string::npos) << json;
   EXPECT_EQ(json.find("secret"), std::string::npos) << json;
   std::vector<std::string> users = {"p1"};
-  EXPECT_EQ(Counts("near(31.2304, 121.4737, 500m)", users, T("2026-03-01T11:00:00Z")).first, 1u);
+  EXPECT_EQ(Counts("near(31.2304, 121.4737, 1km)", users, T("2026-03-01T11:00:00Z")).first, 1u);
   EXPECT_EQ(Counts("near(39.90, 116.40, 5km)", users, T("2026-03-01T11:00:00Z")).first, 0u);
 }
 

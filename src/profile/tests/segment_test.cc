@@ -75,7 +75,7 @@ TEST(SegmentTest, PrecedenceNotAndNear) {
   u.lat = 31.24;
   u.lng = 121.48;
   EXPECT_TRUE(Match("near(31.23, 121.47, 3km)", u));
-  EXPECT_FALSE(Match("near(31.23, 121.47, 500m)", u));
+  EXPECT_FALSE(Match("near(31.23, 121.47, 1km)", u));
   EXPECT_TRUE(Match("not os = \"ios\"", u));
   EXPECT_TRUE(Match("os = \"ios\" or os = \"android\" and not follows(\"x\")", u));  // and binds tighter
   EXPECT_EQ(Segment::Compile("a_x = 1 or b").status().ok(), false);
@@ -100,6 +100,7 @@ TEST(SegmentTest, ErrorsGiveThePositionAndWhatWasExpected) {
       {"last_active < 7", 14, "expected a duration"},
       {"tag(finance) > 1", 4, "expected a string"},
       {"near(95, 0, 1km)", 5, "latitude must be between -90 and 90"},
+      {"near(31.2, 121.4, 500m)", 18, "between 1km and 1000km"},
       {"age > 3 age > 4", 8, "expected \"and\", \"or\" or the end"},
       {"(age > 3", 8, "expected ')'"},
       {"region = \"open", 9, "unterminated string"},
@@ -132,10 +133,16 @@ TEST(SegmentTest, HugeAndDeepExpressionsAreRefusedClearly) {
   auto b = Segment::Compile(big);
   ASSERT_FALSE(b.ok());
   EXPECT_NE(b.status().message().find("longer than 65536 bytes"), std::string::npos);
-  // A long chain within the limits compiles (or/and chains do not nest).
+  // A long chain within the limits compiles (or/and chains do not count as nesting),
+  // up to 256 predicates.
   std::string chain = "age > 1";
-  for (int i = 0; i < 2000; ++i) chain += " or age > 1";
+  for (int i = 1; i < 256; ++i) chain += " or age > 1";
   EXPECT_TRUE(Segment::Compile(chain).ok());
+  chain += " and age > 2";
+  auto many = Segment::Compile(chain, &pos);
+  ASSERT_FALSE(many.ok());
+  EXPECT_NE(many.status().message().find("more than 256 predicates"), std::string::npos);
+  EXPECT_EQ(pos, chain.size() - 7);
 }
 
 TEST(SegmentTest, CountsMatchABruteForceReferenceOnRandomUsers) {
