@@ -17,6 +17,7 @@
 #include "api/model_routes.h"
 #include "api/policy_routes.h"
 #include "api/profile_routes.h"
+#include "api/engine_routes.h"
 #include "api/router.h"
 #include "api/service.h"
 #include "api/tenants.h"
@@ -32,6 +33,7 @@
 #include "model/daily.h"
 #include "model/registry.h"
 #include "policy/accounts.h"
+#include "engine/engine.h"
 #include "policy/policy_store.h"
 #include "profile/privacy.h"
 #include "profile/segment_directory.h"
@@ -249,6 +251,9 @@ struct Node::Parts {
   api::EventRoutesContext events;
   api::PolicyRoutesContext policy;
   api::ProfileRoutesContext profile;
+  api::EngineRoutesContext engine_routes;
+  stream::StateHandle<engine::EngineStore> engine_store;
+  std::unique_ptr<engine::Engine> engine;
   std::unique_ptr<profile::PrivacyTransform> privacy;
   std::unique_ptr<profile::SegmentDirectory> segments;
   std::array<profile::Strategy, profile::kClassCount> strategies;
@@ -399,6 +404,14 @@ Status Node::Open(NodeOptions& options) {
       return profile::ClassName(p.Get(profiles).ClassOf(e));
     });
   }
+  {
+    store::Db* db = db_.get();
+    auto cf = db_->Family(store::kStateFamily);
+    HERALD_RETURN_IF_ERROR(cf.status());
+    parts_->engine_store = pipeline_->Register<engine::EngineStore>(
+        "engine", store::StateTag::kEngineMessage,
+        [db, cf = *cf](stream::Partition& p) { return std::make_unique<engine::EngineStore>(db, cf, p.id()); });
+  }
   if (options.register_states) options.register_states(*pipeline_);
   HERALD_RETURN_IF_ERROR(pipeline_->Start());
   parts_->gateway_events = std::make_unique<GatewayEventSink>(pipeline_.get(), &metrics_);
@@ -425,6 +438,18 @@ Status Node::Open(NodeOptions& options) {
   parts_->profile.clock = clock_;
   parts_->profile.max_batch = c.stream.max_batch_events;
   api::RegisterProfileRoutes(*router_, parts_->profile);
+  engine::EngineOptions eo;
+  eo.pipeline = pipeline_.get();
+  eo.policy = parts_->policy.store;
+  eo.profiles = parts_->profile.store;
+  eo.store = parts_->engine_store;
+  eo.accounts = accounts_.get();
+  eo.policy_config = &policy_config_;
+  eo.clock = clock_;
+  eo.metrics = &metrics_;
+  parts_->engine = std::make_unique<engine::Engine>(eo);
+  parts_->engine_routes = {parts_->engine.get(), &policy_config_};
+  api::RegisterEngineRoutes(*router_, parts_->engine_routes);
   // Operators: checkpoint every partition, drop the log segments every state has
   // checkpointed past (within retention), and compact the store, off the loops.
   router_->Add("POST", "/v1/admin/compact", api::Access::kAdmin, [this](api::HttpRequest&, api::Respond respond) {
@@ -480,6 +505,9 @@ Status Node::Open(NodeOptions& options) {
     auto gateway = mqtt::Gateway::Start(go);
     HERALD_RETURN_IF_ERROR(gateway.status());
     gateway_ = std::move(*gateway);
+    mqtt::Gateway* g = gateway_.get();
+    parts_->engine->SetDeliver(
+        [g](mqtt::PushMessage m, mqtt::DeliveryCallback done) { return g->Deliver(std::move(m), std::move(done)); });
   }
   // Retention: a timer on the clock hands the file work to the background pool.
   Gauge* disk = &metrics_.GetGauge("herald_log_disk_bytes", "Bytes of event log segments on disk.");

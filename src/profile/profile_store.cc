@@ -700,6 +700,8 @@ bool ProfileStore::UserJson(std::string_view tenant, std::string_view user, std:
   return true;
 }
 
+bool ProfileStore::Has(std::string_view tenant, std::string_view user) const { return t_->Find(tenant, user) >= 0; }
+
 UserClass ProfileStore::ClassOf(const stream::AppliedEvent& e) {
   const std::uint32_t* slot = e.user.slots ? &e.user.slots->slot[0] : nullptr;
   if (slot && *slot) return t_->ClassAt(*slot - 1, e.event.ts);

@@ -90,6 +90,8 @@ class ProfileStore final : public stream::PartitionState {
   // "interests":[...],"social":{...}} for a known user; false when unknown.
   bool UserJson(std::string_view tenant, std::string_view user, std::string_view tz, Micros now,
                 std::string* out);
+  // True when the user has a row (a profile or an event).
+  bool Has(std::string_view tenant, std::string_view user) const;
   // The user's class at `now` (low_frequency for an unknown user).
   UserClass ClassOf(std::string_view tenant, std::string_view user, Micros now);
   // The class of the user of an event being applied, at its time.

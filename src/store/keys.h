@@ -73,6 +73,7 @@ enum class StateTag : std::uint8_t {
   kPolicyFollow = 49,    // policy: per user x account (the follow)
   kPolicyDecision = 50,  // policy: recorded decisions
   kPolicyAccounts = 51,  // policy: pushes and marks per account and day
+  kEngineMessage = 64,   // engine: every push's life (engine/engine_store.h)
   // 16..31 profile, 33..47 model, 52..63 policy, 64..95 engine, 96..111 experiment.
   kTest = 255,       // tests only
 };

@@ -1,0 +1,91 @@
+#include "api/engine_routes.h"
+
+#include "api/json_body.h"
+#include "core/ids.h"
+#include "core/time_format.h"
+
+namespace herald::api {
+
+namespace {
+
+using json = nlohmann::json;
+
+json Time(Micros t) { return t ? json(FormatIsoTime(t)) : json(nullptr); }
+
+void Push(const EngineRoutesContext& ctx, HttpRequest& req, Respond respond) {
+  auto body = ParseJsonObject(req);
+  if (!body.ok()) return respond(ErrorResponse(400, "invalid_json", body.status().message()));
+  const json& j = *body;
+  for (const auto& [k, v] : j.items()) {
+    if (k != "user_id" && k != "account_id" && k != "message" && k != "campaign_id") {
+      return respond(ErrorResponse(400, "unknown_field", k + ": unknown field (user_id, account_id, message, campaign_id)"));
+    }
+  }
+  engine::PushRequest r;
+  r.tenant = req.tenant_id;
+  for (auto [key, to] : {std::pair{"user_id", &r.user_id}, std::pair{"account_id", &r.account_id}}) {
+    if (!j.contains(key) || !j[key].is_string()) {
+      return respond(ErrorResponse(400, "invalid_argument", std::string(key) + ": required string"));
+    }
+    *to = j[key].get<std::string>();
+    if (Status s = ValidateId(key, *to); !s.ok()) return respond(ErrorResponse(s));
+  }
+  if (j.contains("campaign_id")) {
+    if (!j["campaign_id"].is_string()) return respond(ErrorResponse(400, "invalid_argument", "campaign_id: must be a string"));
+    r.campaign_id = j["campaign_id"].get<std::string>();
+    if (Status s = ValidateId("campaign_id", r.campaign_id); !s.ok()) return respond(ErrorResponse(s));
+  }
+  if (!j.contains("message")) return respond(ErrorResponse(400, "invalid_argument", "message: required object"));
+  auto m = engine::ParseMessage(j["message"]);
+  if (!m.ok()) return respond(ErrorResponse(m.status()));
+  r.message = std::move(*m);
+  ctx.engine->Push(std::move(r), [respond](Result<engine::PushResult> res) {
+    if (!res.ok()) {
+      const bool account = res.status().message().rfind("account_id", 0) == 0;
+      if (res.status().code() == Code::kNotFound) {
+        return respond(ErrorResponse(404, account ? "unknown_account" : "unknown_user", res.status().message()));
+      }
+      return respond(ErrorResponse(res.status()));
+    }
+    const policy::Decision& d = res->decision;
+    json out = {{"message_id", res->message_id},
+                {"decision", d.verdict == policy::Verdict::kAllow   ? "allow"
+                             : d.verdict == policy::Verdict::kDefer ? "defer"
+                                                                    : "suppress"},
+                {"rule", policy::RuleName(d.rule)},
+                {"until", Time(d.until)},
+                {"explanation", res->explanation}};
+    respond(JsonResponse(out));
+  });
+}
+
+void GetMessage(const EngineRoutesContext& ctx, HttpRequest& req, Respond respond) {
+  const std::string id = req.params["id"];
+  if (Status s = ValidateId("id", id); !s.ok()) return respond(ErrorResponse(s));
+  ctx.engine->FindMessage(req.tenant_id, id, [respond, id](Result<engine::MessageRecord> r) {
+    if (!r.ok()) return respond(ErrorResponse(r.status()));
+    json receipts = json::array();
+    for (const auto& rc : r->receipts) receipts.push_back({{"type", rc.type}, {"at", FormatIsoTime(rc.at)}});
+    respond(JsonResponse({{"id", id},
+                          {"user_id", r->user_id},
+                          {"account_id", r->account_id},
+                          {"campaign_id", r->campaign_id.empty() ? json(nullptr) : json(r->campaign_id)},
+                          {"decision", "allow"},
+                          {"sent_at", Time(r->sent_at)},
+                          {"expires_at", Time(r->expires_at)},
+                          {"outcome", r->outcome.empty() ? json(nullptr) : json(r->outcome)},
+                          {"outcome_at", Time(r->outcome_at)},
+                          {"receipts", receipts}}));
+  });
+}
+
+}  // namespace
+
+void RegisterEngineRoutes(Router& router, const EngineRoutesContext& ctx) {
+  router.Add("POST", "/v1/push", Access::kTenant,
+             [ctx](HttpRequest& req, Respond respond) { Push(ctx, req, std::move(respond)); });
+  router.Add("GET", "/v1/messages/{id}", Access::kTenant,
+             [ctx](HttpRequest& req, Respond respond) { GetMessage(ctx, req, std::move(respond)); });
+}
+
+}  // namespace herald::api

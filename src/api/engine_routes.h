@@ -1,0 +1,21 @@
+// Engine routes: the single push and a push's life.
+#pragma once
+
+#include "api/router.h"
+#include "engine/engine.h"
+
+namespace herald::api {
+
+struct EngineRoutesContext {
+  engine::Engine* engine = nullptr;
+  const policy::PolicyConfig* policy_config = nullptr;
+};
+
+// Registers (tenant key):
+//   POST /v1/push            {"user_id","account_id","message":{...},"campaign_id"?}
+//                            -> {"message_id","decision","rule","until","explanation"}
+//   GET  /v1/messages/{id}   the push: user, account, sent, outcome, receipts
+// `ctx` must outlive the router.
+void RegisterEngineRoutes(Router& router, const EngineRoutesContext& ctx);
+
+}  // namespace herald::api

@@ -1,0 +1,177 @@
+#include "engine/engine_store.h"
+
+#include <algorithm>
+
+#include "core/bytes.h"
+#include "core/log.h"
+#include "store/keys.h"
+
+namespace herald::engine {
+
+namespace {
+constexpr std::uint8_t kVersion = 1;
+}  // namespace
+
+std::string EncodeMessage(const MessageRecord& m) {
+  std::string out;
+  ByteWriter w(&out);
+  w.Byte(kVersion);
+  w.String(m.user_id);
+  w.String(m.account_id);
+  w.String(m.campaign_id);
+  w.Zigzag(m.sent_at);
+  w.Zigzag(m.expires_at);
+  w.String(m.outcome);
+  w.Zigzag(m.outcome_at);
+  w.Varint(m.receipts.size());
+  for (const auto& r : m.receipts) {
+    w.String(r.type);
+    w.Zigzag(r.at);
+  }
+  return out;
+}
+
+Result<MessageRecord> DecodeMessage(std::string_view bytes) {
+  ByteReader r(bytes);
+  MessageRecord m;
+  std::uint8_t v = 0;
+  std::uint64_t n = 0;
+  bool ok = r.Byte(&v) && v == kVersion && r.String(&m.user_id) && r.String(&m.account_id) &&
+            r.String(&m.campaign_id) && r.Zigzag(&m.sent_at) && r.Zigzag(&m.expires_at) && r.String(&m.outcome) &&
+            r.Zigzag(&m.outcome_at) && r.Varint(&n) && n <= 64;
+  for (std::uint64_t i = 0; ok && i < n; ++i) {
+    Receipt rc;
+    ok = r.String(&rc.type) && r.Zigzag(&rc.at);
+    m.receipts.push_back(std::move(rc));
+  }
+  if (!ok || !r.done()) return Status::Corruption("undecodable message record");
+  return m;
+}
+
+std::string EngineStore::Key(std::string_view tenant, std::string_view id) const {
+  std::string k(tenant);
+  k.push_back('\0');
+  k.append(id);
+  return k;
+}
+
+Result<MessageRecord> EngineStore::Find(std::string_view tenant, std::string_view message_id) {
+  const std::string key = Key(tenant, message_id);
+  if (auto it = messages_.find(key); it != messages_.end()) return it->second;
+  auto v = db_->Get(cf_, store::PartitionKey(partition_, store::StateTag::kEngineMessage, key));
+  if (!v.ok()) return v.status();
+  if (!*v) return Status::NotFound("no message " + std::string(message_id));
+  return DecodeMessage(**v);
+}
+
+const std::vector<Reservation>* EngineStore::Reserved(std::string_view tenant, std::string_view user_id) const {
+  auto it = reserved_.find(Key(tenant, user_id));
+  return it == reserved_.end() ? nullptr : &it->second;
+}
+
+void EngineStore::Reserve(std::string_view tenant, std::string_view user_id, Reservation r) {
+  reserved_[Key(tenant, user_id)].push_back(std::move(r));
+}
+
+void EngineStore::Release(std::string_view tenant, std::string_view user_id, std::string_view message_id) {
+  auto it = reserved_.find(Key(tenant, user_id));
+  if (it == reserved_.end()) return;
+  auto& list = it->second;
+  list.erase(std::remove_if(list.begin(), list.end(), [&](const Reservation& r) { return r.message_id == message_id; }),
+             list.end());
+  if (list.empty()) reserved_.erase(it);
+}
+
+void EngineStore::ApplyReservations(std::string_view tenant, std::string_view user_id, policy::UserPolicy& u,
+                                    policy::FollowPolicy* follow, std::uint64_t account, const cctz::time_zone& tz,
+                                    const policy::PolicyConfig& cfg) const {
+  const auto* list = Reserved(tenant, user_id);
+  if (!list) return;
+  for (const Reservation& r : *list) {
+    policy::FollowPolicy* f = follow && r.account == account ? follow : nullptr;
+    policy::ApplySend(u, f, r.type, r.lane, policy::SmallKey(r.message_id), r.collapse_key, r.idempotency_key, r.at,
+                      tz, cfg);
+  }
+}
+
+Status EngineStore::Load(stream::StateReader&) {
+  return Status::Ok();  // messages load on first use
+}
+
+void EngineStore::OnEvent(stream::AppliedEvent& e) {
+  using stream::EventType;
+  const stream::Event& ev = e.event;
+  watermark_ = std::max(watermark_, e.watermark);
+  if (ev.message_id.empty()) return;
+  const char* receipt = nullptr;
+  switch (ev.type) {
+    case EventType::kSent:
+    case EventType::kDelivered:
+    case EventType::kQueued:
+    case EventType::kExpired:
+    case EventType::kRefused:
+      break;
+    case EventType::kOpened: receipt = "opened"; break;
+    case EventType::kClicked: receipt = "clicked"; break;
+    case EventType::kDismissed: receipt = "dismissed"; break;
+    case EventType::kNotInterested: receipt = "not_interested"; break;
+    case EventType::kComplaint: receipt = "complaint"; break;
+    case EventType::kConverted: receipt = "converted"; break;
+    default: return;
+  }
+  const std::string key = Key(ev.tenant, ev.message_id);
+  auto it = messages_.find(key);
+  if (it == messages_.end()) {
+    auto stored = Find(ev.tenant, ev.message_id);
+    if (!stored.ok() && stored.status().code() != Code::kNotFound) {
+      e.failure = Status::Unavailable("message record unreadable: " + stored.status().message());
+      return;
+    }
+    if (!stored.ok() && ev.type != EventType::kSent) return;  // a receipt for a push herald did not send
+    it = messages_.emplace(key, stored.ok() ? std::move(*stored) : MessageRecord{}).first;
+  }
+  MessageRecord& m = it->second;
+  switch (ev.type) {
+    case EventType::kSent: {
+      m.user_id = ev.user_id;
+      m.account_id = ev.account_id;
+      m.campaign_id = ev.campaign_id;
+      m.sent_at = ev.ts;
+      m.expires_at = policy::AttrTime(ev.attrs, "expires_at", 0);
+      // The push is in the policy's state now (it was registered first).
+      Release(ev.tenant, ev.user_id, ev.message_id);
+      break;
+    }
+    case EventType::kDelivered:
+    case EventType::kQueued:
+    case EventType::kExpired:
+    case EventType::kRefused:
+      // Delivered wins over queued (a queued push is delivered later).
+      if (m.outcome != "delivered") {
+        m.outcome = std::string(stream::EventTypeName(ev.type));
+        m.outcome_at = ev.ts;
+      }
+      break;
+    default:
+      if (m.receipts.size() < 64) m.receipts.push_back({receipt, ev.ts});
+      break;
+  }
+  dirty_.push_back(key);
+}
+
+void EngineStore::Checkpoint(stream::CheckpointWriter& w) {
+  std::sort(dirty_.begin(), dirty_.end());
+  dirty_.erase(std::unique(dirty_.begin(), dirty_.end()), dirty_.end());
+  for (const std::string& key : dirty_) {
+    auto it = messages_.find(key);
+    if (it != messages_.end()) w.Put(key, EncodeMessage(it->second));
+  }
+  dirty_.clear();
+  // Written messages leave memory; those past their days leave the store too.
+  for (auto it = messages_.begin(); it != messages_.end();) {
+    if (it->second.sent_at && it->second.sent_at + kMessageDays * kMicrosPerDay < watermark_) w.Delete(it->first);
+    it = messages_.erase(it);
+  }
+}
+
+}  // namespace herald::engine

@@ -1,0 +1,100 @@
+// EngineStore: the engine's state of one partition, a PartitionState registered
+// after the policy store.
+//
+// - Messages: the life of every push of the partition's users, folded from the
+//   log: its `sent` event (account, campaign, expiry), the gateway's outcome
+//   (delivered, queued, expired, refused) and the device receipts (opened,
+//   clicked, dismissed, not_interested, complaint, converted). GET
+//   /v1/messages/{id} reads them. A record leaves memory at the next
+//   checkpoint; one still changing `kMessageDays` after its push is deleted.
+// - Reservations: pushes decided on the shard and not yet applied through the
+//   log. A decision counts them as sent (policy::ApplySend on a copy of the
+//   user's state), so two pushes decided one after the other cannot both pass a
+//   cap; the `sent` event of a reservation, once applied, replaces it.
+//
+// Records, in the state family (store/keys.h):
+//   kEngineMessage  tenant \0 message_id -> EncodeMessage
+//
+// Lives on the partition's shard.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "policy/policy_store.h"
+#include "policy/rules.h"
+#include "stream/partition_state.h"
+
+namespace herald::engine {
+
+inline constexpr Micros kMessageDays = 7;
+
+struct Receipt {
+  std::string type;  // opened, clicked, dismissed, not_interested, complaint, converted
+  Micros at = 0;
+  bool operator==(const Receipt&) const = default;
+};
+
+struct MessageRecord {
+  std::string user_id, account_id, campaign_id;
+  Micros sent_at = 0, expires_at = 0;
+  std::string outcome;  // "", delivered, queued, expired, refused
+  Micros outcome_at = 0;
+  std::vector<Receipt> receipts;
+  bool operator==(const MessageRecord&) const = default;
+};
+std::string EncodeMessage(const MessageRecord& m);
+Result<MessageRecord> DecodeMessage(std::string_view bytes);
+
+// A push decided and not yet applied.
+struct Reservation {
+  std::string message_id;
+  std::uint64_t account = 0;  // policy::AccountKey
+  policy::AccountType type = policy::AccountType::kBusiness;
+  policy::Lane lane = policy::Lane::kMarketing;
+  std::uint32_t collapse_key = 0, idempotency_key = 0;
+  Micros at = 0;
+};
+
+class EngineStore final : public stream::PartitionState {
+ public:
+  EngineStore(store::Db* db, store::ColumnFamily cf, PartitionId p) : db_(db), cf_(cf), partition_(p) {}
+
+  // The message, from memory or the store; NotFound when unknown.
+  Result<MessageRecord> Find(std::string_view tenant, std::string_view message_id);
+
+  // The user's reservations, oldest first.
+  const std::vector<Reservation>* Reserved(std::string_view tenant, std::string_view user_id) const;
+  void Reserve(std::string_view tenant, std::string_view user_id, Reservation r);
+  // Drops a reservation whose push was not appended after all.
+  void Release(std::string_view tenant, std::string_view user_id, std::string_view message_id);
+
+  // `u` and `follow` with the user's reservations applied as sends.
+  void ApplyReservations(std::string_view tenant, std::string_view user_id, policy::UserPolicy& u,
+                         policy::FollowPolicy* follow, std::uint64_t account, const cctz::time_zone& tz,
+                         const policy::PolicyConfig& cfg) const;
+
+  Status Load(stream::StateReader& reader) override;
+  void OnEvent(stream::AppliedEvent& e) override;
+  void Checkpoint(stream::CheckpointWriter& writer) override;
+
+ private:
+  struct KeyHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+  };
+  std::string Key(std::string_view tenant, std::string_view id) const;
+
+  store::Db* db_;
+  store::ColumnFamily cf_;
+  PartitionId partition_;
+  std::unordered_map<std::string, MessageRecord, KeyHash, std::equal_to<>> messages_;  // changed since load
+  std::vector<std::string> dirty_;
+  std::unordered_map<std::string, std::vector<Reservation>, KeyHash, std::equal_to<>> reserved_;
+  Micros watermark_ = 0;
+};
+
+}  // namespace herald::engine

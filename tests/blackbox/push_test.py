@@ -1,0 +1,177 @@
+"""Black-box tests of the single push (POST /v1/push) end to end: an account, users
+with profiles, a follow and a device through the API; the device connects with paho
+(persistent session) and receives the payload with its ids and the rendered title;
+its opened receipt shows in GET /v1/messages/{id}; the policy suppresses a new
+follower's 6th push of day 1; bad input; and a push acknowledged before kill -9
+keeps its record."""
+import json
+import os
+import queue
+import secrets
+import shutil
+import signal
+import tempfile
+import time
+import unittest
+
+import paho.mqtt.client as mqtt
+
+from harness import Server
+
+
+class PushTest(unittest.TestCase):
+    def setUp(self):
+        self.conf_dir = tempfile.mkdtemp(prefix="herald-conf-")
+        self.conf = os.path.join(self.conf_dir, "push.toml")
+        with open(self.conf, "w") as f:
+            f.write('[server]\nvirtual_clock_start = "2026-03-02T02:00:00Z"\n'
+                    "[stream]\ncheckpoint_interval_ms = 50\n"
+                    '[policy]\nquiet_start = "00:00"\nquiet_end = "00:00"\ndaily_cap = 100\n')
+        self.data_dir = tempfile.mkdtemp(prefix="herald-bb-push-")
+        self.s = Server("--virtual-clock", data_dir=self.data_dir, config=self.conf)
+        self.k = self.s.admin_key
+        self.clients = []
+
+    def tearDown(self):
+        for c in self.clients:
+            c.loop_stop()
+            c.disconnect()
+        self.s.cleanup()
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+        shutil.rmtree(self.conf_dir, ignore_errors=True)
+        try:
+            os.remove(self.data_dir + ".privacy.key")
+        except OSError:
+            pass
+
+    def req(self, method, path, body=None):
+        return self.s.request(method, path, body, key=self.k)[:2]
+
+    def ok(self, method, path, body=None, status=200):
+        got, answer = self.req(method, path, body)
+        self.assertEqual(got, status, (path, answer))
+        return answer
+
+    def device(self, user):
+        """A paho client of a new device of `user`, subscribed to u/<user>; the queue
+        gets every payload."""
+        device_id = "d-" + secrets.token_hex(4)
+        token = self.ok("POST", "/v1/devices", {"user_id": user, "device_id": device_id}, 201)["token"]
+        host, port = self.s.mqtt.rsplit(":", 1)
+        got = queue.Queue()
+        subscribed = queue.Queue()
+        c = mqtt.Client(client_id=device_id, clean_session=False)
+        c.username_pw_set(device_id, token)
+        c.on_message = lambda cl, ud, msg: got.put(msg)
+        c.on_subscribe = lambda cl, ud, mid, qos: subscribed.put(qos)
+        c.on_connect = lambda cl, ud, flags, rc: cl.subscribe("u/" + user, qos=1)
+        c.connect(host, int(port), keepalive=30)
+        c.loop_start()
+        self.clients.append(c)
+        subscribed.get(timeout=10)
+        return c, got
+
+    def setup_user(self, user, account="news", account_type="business"):
+        self.ok("POST", "/v1/accounts", {"id": account, "type": account_type, "name": "News"})
+        self.ok("POST", "/v1/users", {"users": [{"id": user, "tz": "Asia/Shanghai",
+                                                 "profile": {"name": "Li Lei", "city": "Shenzhen"}}]})
+        self.ok("POST", "/v1/follows", {"follows": [{"user_id": user, "account_id": account,
+                                                     "followed_at": "2026-03-02T01:00:00Z"}]})
+
+    def push(self, user, account="news", **message):
+        message.setdefault("title", "Hi {{user.name}}")
+        message.setdefault("body", "News from {{user.profile.city}}")
+        return self.req("POST", "/v1/push", {"user_id": user, "account_id": account, "message": message})
+
+    def message(self, mid, want):
+        deadline = time.time() + 10
+        while True:
+            status, m = self.req("GET", "/v1/messages/" + mid)
+            if status == 200 and want(m) or time.time() > deadline:
+                return status, m
+            time.sleep(0.05)
+
+    def test_a_push_reaches_the_device_and_its_receipt_the_record(self):
+        self.setup_user("u1")
+        client, got = self.device("u1")
+        status, answer = self.push("u1", form="image_text", deep_link="app://x", collapse_key="ck")
+        self.assertEqual(status, 200, answer)
+        self.assertEqual(answer["decision"], "allow", answer)
+        mid = answer["message_id"]
+        msg = got.get(timeout=10)
+        payload = json.loads(msg.payload)
+        self.assertEqual(payload["id"], mid)
+        self.assertEqual(payload["account_id"], "news")
+        self.assertEqual(payload["form"], "image_text")
+        self.assertEqual(payload["title"], "Hi Li Lei")
+        self.assertEqual(payload["body"], "News from Shenzhen")
+        self.assertEqual(payload["collapse_key"], "ck")
+        self.assertEqual(payload["deep_link"], "app://x")
+        self.assertIn("expires_at", payload)
+        self.assertNotIn("folded", payload)
+        status, m = self.message(mid, lambda m: m["outcome"] == "delivered")
+        self.assertEqual((status, m["outcome"], m["user_id"]), (200, "delivered", "u1"), m)
+        client.publish("r/u1", json.dumps({"message_id": mid, "type": "opened"}), qos=1)
+        status, m = self.message(mid, lambda m: m["receipts"])
+        self.assertEqual([r["type"] for r in m["receipts"]], ["opened"], m)
+        # A service account's push is shown folded.
+        self.ok("POST", "/v1/accounts", {"id": "svc", "type": "service", "name": "Svc"})
+        status, answer = self.push("u1", account="svc")
+        self.assertEqual(answer["decision"], "allow", answer)
+        self.assertTrue(json.loads(got.get(timeout=10).payload)["folded"])
+        self.assertEqual(self.req("GET", "/v1/messages/m-nope")[0], 404)
+
+    def test_a_new_followers_sixth_push_on_day_one_is_suppressed(self):
+        self.setup_user("u2")
+        decisions = []
+        for i in range(6):
+            status, answer = self.push("u2", title="n%d" % i)
+            self.assertEqual(status, 200, answer)
+            decisions.append((answer["decision"], answer["rule"]))
+        self.assertEqual(decisions[:5], [("allow", "allowed")] * 5)
+        self.assertEqual(decisions[5][0], "suppress", decisions)
+        self.assertEqual(decisions[5][1], "new_follower_first_days", decisions)
+        # A transactional push is not a marketing push: it still goes.
+        status, answer = self.push("u2", title="code 1234", priority="transactional")
+        self.assertEqual(answer["decision"], "allow", answer)
+        # The sent pushes are recorded with their decisions.
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            d = self.ok("GET", "/v1/users/u2/decisions?limit=20")["decisions"]
+            if len(d) >= 6:
+                break
+            time.sleep(0.05)
+        self.assertEqual(len(d), 6, d)
+
+    def test_bad_input_names_the_field(self):
+        self.setup_user("u3")
+        cases = [
+            ({"user_id": "u3", "account_id": "nope", "message": {"title": "x"}}, 404, "account_id"),
+            ({"user_id": "ghost", "account_id": "news", "message": {"title": "x"}}, 404, "user_id"),
+            ({"user_id": "u3", "account_id": "news", "message": {"title": "x", "ttl_s": 0}}, 400, "message.ttl_s"),
+            ({"user_id": "u3", "account_id": "news", "message": {"title": "{{user.shoe}}"}}, 400, "message.title"),
+            ({"user_id": "u3", "account_id": "news", "message": {"title": "x", "body": "b" * (2 << 20)}}, 400,
+             "message.body"),
+            ({"user_id": "u3", "account_id": "news"}, 400, "message"),
+            ({"user_id": "u3", "account_id": "news", "message": {"title": "x"}, "when": 1}, 400, "when"),
+        ]
+        for body, code, field in cases:
+            status, answer = self.req("POST", "/v1/push", body)
+            self.assertEqual(status, code, (body.get("message", {}).get("title"), answer))
+            self.assertTrue(answer["error"]["message"].startswith(field), answer)
+        status, answer = self.push("u3")
+        self.assertEqual(answer["decision"], "allow", answer)
+
+    def test_an_acknowledged_push_survives_kill9(self):
+        self.setup_user("u4")
+        status, answer = self.push("u4")
+        self.assertEqual(answer["decision"], "allow", answer)
+        mid = answer["message_id"]
+        self.s.stop(signal.SIGKILL)
+        self.s = Server("--virtual-clock", data_dir=self.data_dir, config=self.conf)
+        status, m = self.message(mid, lambda m: True)
+        self.assertEqual((status, m["user_id"], m["account_id"]), (200, "u4", "news"), m)
+
+
+if __name__ == "__main__":
+    unittest.main()
