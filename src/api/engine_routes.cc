@@ -79,11 +79,63 @@ void GetMessage(const EngineRoutesContext& ctx, HttpRequest& req, Respond respon
   });
 }
 
+HttpResponse CampaignError(const Status& s, size_t position) {
+  if (s.code() == Code::kNotFound && s.message().rfind("account_id", 0) == 0) {
+    return ErrorResponse(404, "unknown_account", s.message());
+  }
+  if (s.code() == Code::kInvalidArgument && s.message().rfind("target.segment", 0) == 0) {
+    HttpResponse r = ErrorResponse(400, "invalid_expression", s.message());
+    json body = json::parse(r.body);
+    body["error"]["position"] = position;
+    r.body = body.dump();
+    return r;
+  }
+  return ErrorResponse(s);
+}
+
+void CreateCampaign(const EngineRoutesContext& ctx, HttpRequest& req, Respond respond) {
+  auto c = engine::ParseCampaign(req.body);
+  if (!c.ok()) {
+    const bool syntax = c.status().message() == "invalid JSON";
+    return respond(ErrorResponse(400, syntax ? "invalid_json" : "invalid_argument", c.status().message()));
+  }
+  std::string key(req.Header("idempotency-key"));
+  if (key.size() > 128) return respond(ErrorResponse(400, "invalid_argument", "Idempotency-Key: at most 128 bytes"));
+  ctx.engine->CreateCampaign(req.tenant_id, std::move(*c), key,
+                             [respond](Result<engine::Campaign> r, bool created, size_t position) {
+                               if (!r.ok()) return respond(CampaignError(r.status(), position));
+                               respond(JsonResponse({{"id", r->id}, {"status", r->status}}, created ? 201 : 200));
+                             });
+}
+
 }  // namespace
 
 void RegisterEngineRoutes(Router& router, const EngineRoutesContext& ctx) {
   router.Add("POST", "/v1/push", Access::kTenant,
              [ctx](HttpRequest& req, Respond respond) { Push(ctx, req, std::move(respond)); });
+  router.Add("POST", "/v1/campaigns", Access::kTenant,
+             [ctx](HttpRequest& req, Respond respond) { CreateCampaign(ctx, req, std::move(respond)); });
+  router.Add("GET", "/v1/campaigns/{id}", Access::kTenant, [ctx](HttpRequest& req, Respond respond) {
+    ctx.engine->CampaignStatus(req.tenant_id, req.params["id"], [respond](Result<std::string> r) {
+      if (!r.ok()) return respond(ErrorResponse(r.status()));
+      HttpResponse out;
+      out.body = std::move(*r);
+      respond(std::move(out));
+    });
+  });
+  router.Add("GET", "/v1/campaigns", Access::kTenant, [ctx](HttpRequest& req, Respond respond) {
+    json list = json::array();
+    for (const auto& c : ctx.campaigns->List(req.tenant_id)) {
+      list.push_back({{"id", c.id}, {"account_id", c.account_id}, {"status", c.status},
+                      {"created_at", FormatIsoTime(c.created_at)}, {"targeted", c.targeted}, {"sent", c.sent}});
+    }
+    respond(JsonResponse({{"campaigns", list}}));
+  });
+  router.Add("POST", "/v1/campaigns/{id}/cancel", Access::kTenant, [ctx](HttpRequest& req, Respond respond) {
+    Status s = ctx.engine->Cancel(req.tenant_id, req.params["id"]);
+    if (!s.ok()) return respond(ErrorResponse(s));
+    respond(JsonResponse({{"id", req.params["id"]}, {"status", "cancelling"}}));
+  });
   router.Add("GET", "/v1/messages/{id}", Access::kTenant,
              [ctx](HttpRequest& req, Respond respond) { GetMessage(ctx, req, std::move(respond)); });
 }

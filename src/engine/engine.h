@@ -14,17 +14,21 @@
 
 #include <atomic>
 #include <functional>
+#include <set>
 #include <memory>
 #include <string>
 
 #include "core/clock.h"
 #include "core/metrics.h"
+#include "core/worker_pool.h"
+#include "engine/campaigns.h"
 #include "engine/engine_store.h"
 #include "engine/message.h"
 #include "mqtt/delivery.h"
 #include "policy/accounts.h"
 #include "policy/policy_store.h"
 #include "profile/profile_store.h"
+#include "profile/segment_directory.h"
 #include "stream/pipeline.h"
 
 namespace herald::engine {
@@ -41,6 +45,9 @@ struct EngineOptions {
   const policy::PolicyConfig* policy_config = nullptr;
   const Clock* clock = nullptr;
   MetricsRegistry* metrics = nullptr;
+  CampaignDirectory* campaigns = nullptr;
+  const profile::SegmentDirectory* segments = nullptr;
+  WorkerPool* background = nullptr;  // where campaigns are sent from
 };
 
 struct PushRequest {
@@ -67,12 +74,29 @@ class Engine {
   // event is durable (NotFound for an unknown user or account).
   void Push(PushRequest request, std::function<void(Result<PushResult>)> done);
 
+  // Checks and stores the campaign, then plans and sends it in the background
+  // (schedule "now"): the audience is expanded on every shard in parallel, each
+  // user decided as a single push. `done` gets the stored campaign (created is
+  // false for a retried Idempotency-Key); InvalidArgument names the field, with
+  // *position for a bad segment expression.
+  void CreateCampaign(const std::string& tenant, Campaign c, const std::string& idempotency_key,
+                      std::function<void(Result<Campaign>, bool created, size_t position)> done);
+  // The campaign as JSON with its whole funnel.
+  void CampaignStatus(const std::string& tenant, const std::string& id, std::function<void(Result<std::string>)> done);
+  // Cancels a campaign still planning (FailedPrecondition once it was sent).
+  Status Cancel(const std::string& tenant, const std::string& id);
+
   // The message's record, looked up on every partition.
   void FindMessage(const std::string& tenant, const std::string& message_id,
                    std::function<void(Result<MessageRecord>)> done);
 
  private:
   std::string NewMessageId();
+  void Plan(const std::string& tenant, const Campaign& c, std::shared_ptr<const profile::Segment> segment);
+  struct Planned;
+  void Send(const std::string& tenant, const std::string& id, std::shared_ptr<Planned> planned);
+  std::mutex cancel_mu_;
+  std::set<std::string> cancelled_;  // tenant \0 id of campaigns cancelled while planning
   EngineOptions o_;
   std::shared_ptr<Deliver> deliver_;
   std::mutex deliver_mu_;

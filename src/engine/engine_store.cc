@@ -94,8 +94,49 @@ void EngineStore::ApplyReservations(std::string_view tenant, std::string_view us
   }
 }
 
-Status EngineStore::Load(stream::StateReader&) {
-  return Status::Ok();  // messages load on first use
+Funnel& Funnel::operator+=(const Funnel& o) {
+  sent += o.sent;
+  delivered += o.delivered;
+  queued += o.queued;
+  expired += o.expired;
+  refused += o.refused;
+  opened += o.opened;
+  clicked += o.clicked;
+  converted += o.converted;
+  dismissed += o.dismissed;
+  not_interested += o.not_interested;
+  complaint += o.complaint;
+  return *this;
+}
+
+namespace {
+std::uint64_t* Fields(Funnel& f, size_t i) {
+  std::uint64_t* all[] = {&f.sent,   &f.delivered, &f.queued,    &f.expired,        &f.refused,  &f.opened,
+                          &f.clicked, &f.converted, &f.dismissed, &f.not_interested, &f.complaint};
+  return all[i];
+}
+constexpr size_t kFunnelFields = 11;
+}  // namespace
+
+Funnel EngineStore::FunnelOf(std::string_view tenant, std::string_view campaign_id) const {
+  auto it = funnels_.find(Key(tenant, campaign_id));
+  return it == funnels_.end() ? Funnel{} : it->second;
+}
+
+Status EngineStore::Load(stream::StateReader& reader) {
+  // Messages load on first use; the campaigns' counts are few and load here.
+  return reader.For(store::StateTag::kEngineCampaign).Scan("", [&](std::string_view suffix, std::string_view value) {
+    ByteReader r(value);
+    Funnel f;
+    bool ok = true;
+    for (size_t i = 0; ok && i < kFunnelFields; ++i) ok = r.Varint(Fields(f, i));
+    if (!ok || !r.done()) {
+      log::Error("unreadable campaign counts skipped", {{"partition", partition_}});
+      return true;
+    }
+    funnels_[std::string(suffix)] = f;
+    return true;
+  });
 }
 
 void EngineStore::OnEvent(stream::AppliedEvent& e) {
@@ -131,8 +172,17 @@ void EngineStore::OnEvent(stream::AppliedEvent& e) {
     it = messages_.emplace(key, stored.ok() ? std::move(*stored) : MessageRecord{}).first;
   }
   MessageRecord& m = it->second;
+  const std::string campaign = ev.type == EventType::kSent ? ev.campaign_id : m.campaign_id;
+  auto count = [&](std::uint64_t Funnel::*field) {
+    if (campaign.empty()) return;
+    const std::string ck = Key(ev.tenant, campaign);
+    auto [f, fresh] = funnels_.try_emplace(ck);
+    ++(f->second.*field);
+    dirty_funnels_.push_back(ck);
+  };
   switch (ev.type) {
     case EventType::kSent: {
+      if (!m.sent_at) count(&Funnel::sent);
       m.user_id = ev.user_id;
       m.account_id = ev.account_id;
       m.campaign_id = ev.campaign_id;
@@ -147,14 +197,29 @@ void EngineStore::OnEvent(stream::AppliedEvent& e) {
     case EventType::kExpired:
     case EventType::kRefused:
       // Delivered wins over queued (a queued push is delivered later).
-      if (m.outcome != "delivered") {
+      if (m.outcome != "delivered" && m.outcome != stream::EventTypeName(ev.type)) {
         m.outcome = std::string(stream::EventTypeName(ev.type));
         m.outcome_at = ev.ts;
+        count(ev.type == EventType::kDelivered ? &Funnel::delivered
+              : ev.type == EventType::kQueued  ? &Funnel::queued
+              : ev.type == EventType::kExpired ? &Funnel::expired
+                                               : &Funnel::refused);
       }
       break;
-    default:
+    default: {
+      const bool first = std::none_of(m.receipts.begin(), m.receipts.end(),
+                                      [&](const Receipt& r) { return r.type == receipt; });
       if (m.receipts.size() < 64) m.receipts.push_back({receipt, ev.ts});
+      if (first) {
+        count(ev.type == EventType::kOpened          ? &Funnel::opened
+              : ev.type == EventType::kClicked       ? &Funnel::clicked
+              : ev.type == EventType::kConverted     ? &Funnel::converted
+              : ev.type == EventType::kDismissed     ? &Funnel::dismissed
+              : ev.type == EventType::kNotInterested ? &Funnel::not_interested
+                                                     : &Funnel::complaint);
+      }
       break;
+    }
   }
   dirty_.push_back(key);
 }
@@ -167,6 +232,17 @@ void EngineStore::Checkpoint(stream::CheckpointWriter& w) {
     if (it != messages_.end()) w.Put(key, EncodeMessage(it->second));
   }
   dirty_.clear();
+  stream::CheckpointWriter fw = w.For(store::StateTag::kEngineCampaign);
+  std::sort(dirty_funnels_.begin(), dirty_funnels_.end());
+  dirty_funnels_.erase(std::unique(dirty_funnels_.begin(), dirty_funnels_.end()), dirty_funnels_.end());
+  for (const std::string& key : dirty_funnels_) {
+    std::string v;
+    ByteWriter bw(&v);
+    Funnel& f = funnels_[key];
+    for (size_t i = 0; i < kFunnelFields; ++i) bw.Varint(*Fields(f, i));
+    fw.Put(key, v);
+  }
+  dirty_funnels_.clear();
   // Written messages leave memory; those past their days leave the store too.
   for (auto it = messages_.begin(); it != messages_.end();) {
     if (it->second.sent_at && it->second.sent_at + kMessageDays * kMicrosPerDay < watermark_) w.Delete(it->first);

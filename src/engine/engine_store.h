@@ -13,7 +13,8 @@
 //   cap; the `sent` event of a reservation, once applied, replaces it.
 //
 // Records, in the state family (store/keys.h):
-//   kEngineMessage  tenant \0 message_id -> EncodeMessage
+//   kEngineMessage   tenant \0 message_id  -> EncodeMessage
+//   kEngineCampaign  tenant \0 campaign_id -> 11 varints (Funnel, in field order)
 //
 // Lives on the partition's shard.
 #pragma once
@@ -49,6 +50,13 @@ struct MessageRecord {
 std::string EncodeMessage(const MessageRecord& m);
 Result<MessageRecord> DecodeMessage(std::string_view bytes);
 
+// A campaign's outcomes in one partition, each counted once per push.
+struct Funnel {
+  std::uint64_t sent = 0, delivered = 0, queued = 0, expired = 0, refused = 0;
+  std::uint64_t opened = 0, clicked = 0, converted = 0, dismissed = 0, not_interested = 0, complaint = 0;
+  Funnel& operator+=(const Funnel& o);
+};
+
 // A push decided and not yet applied.
 struct Reservation {
   std::string message_id;
@@ -65,6 +73,9 @@ class EngineStore final : public stream::PartitionState {
 
   // The message, from memory or the store; NotFound when unknown.
   Result<MessageRecord> Find(std::string_view tenant, std::string_view message_id);
+
+  // The campaign's counts in this partition (zeros when none).
+  Funnel FunnelOf(std::string_view tenant, std::string_view campaign_id) const;
 
   // The user's reservations, oldest first.
   const std::vector<Reservation>* Reserved(std::string_view tenant, std::string_view user_id) const;
@@ -94,6 +105,8 @@ class EngineStore final : public stream::PartitionState {
   std::unordered_map<std::string, MessageRecord, KeyHash, std::equal_to<>> messages_;  // changed since load
   std::vector<std::string> dirty_;
   std::unordered_map<std::string, std::vector<Reservation>, KeyHash, std::equal_to<>> reserved_;
+  std::unordered_map<std::string, Funnel, KeyHash, std::equal_to<>> funnels_;  // tenant \0 campaign
+  std::vector<std::string> dirty_funnels_;
   Micros watermark_ = 0;
 };
 

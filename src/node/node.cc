@@ -236,6 +236,7 @@ std::vector<std::string> ColumnFamilies() {
   families.push_back(api::kTenantsFamily);
   families.push_back(policy::kAccountsFamily);
   families.push_back(profile::kSegmentsFamily);
+  families.push_back(engine::kCampaignsFamily);
   for (const auto& f : stream::PipelineColumnFamilies()) families.push_back(f);
   return families;
 }
@@ -254,6 +255,7 @@ struct Node::Parts {
   api::EngineRoutesContext engine_routes;
   stream::StateHandle<engine::EngineStore> engine_store;
   std::unique_ptr<engine::Engine> engine;
+  std::unique_ptr<engine::CampaignDirectory> campaigns;
   std::unique_ptr<profile::PrivacyTransform> privacy;
   std::unique_ptr<profile::SegmentDirectory> segments;
   std::array<profile::Strategy, profile::kClassCount> strategies;
@@ -438,7 +440,13 @@ Status Node::Open(NodeOptions& options) {
   parts_->profile.clock = clock_;
   parts_->profile.max_batch = c.stream.max_batch_events;
   api::RegisterProfileRoutes(*router_, parts_->profile);
+  auto campaigns = engine::CampaignDirectory::Load(db_.get());
+  HERALD_RETURN_IF_ERROR(campaigns.status());
+  parts_->campaigns = std::move(*campaigns);
   engine::EngineOptions eo;
+  eo.campaigns = parts_->campaigns.get();
+  eo.segments = parts_->segments.get();
+  eo.background = background_.get();
   eo.pipeline = pipeline_.get();
   eo.policy = parts_->policy.store;
   eo.profiles = parts_->profile.store;
@@ -448,7 +456,7 @@ Status Node::Open(NodeOptions& options) {
   eo.clock = clock_;
   eo.metrics = &metrics_;
   parts_->engine = std::make_unique<engine::Engine>(eo);
-  parts_->engine_routes = {parts_->engine.get(), &policy_config_};
+  parts_->engine_routes = {parts_->engine.get(), parts_->campaigns.get(), &policy_config_};
   api::RegisterEngineRoutes(*router_, parts_->engine_routes);
   // Operators: checkpoint every partition, drop the log segments every state has
   // checkpointed past (within retention), and compact the store, off the loops.

@@ -759,6 +759,21 @@ size_t ProfileStore::Match(const Segment& segment, std::string_view tenant, Micr
   return count;
 }
 
+size_t ProfileStore::ForEachFollower(std::string_view tenant, std::string_view account,
+                                     const std::function<bool(std::string_view)>& fn) {
+  Table& t = *t_;
+  const std::int64_t code = t.tenants.Find(tenant);
+  auto it = t.follows.find(stream::KeyOf(account));
+  if (code < 0 || it == t.follows.end()) return 0;
+  size_t n = 0;
+  for (std::uint32_t r : it->second) {
+    if (t.tenant[r] != code) continue;
+    ++n;
+    if (!fn(t.UserId(r))) break;
+  }
+  return n;
+}
+
 std::array<size_t, kClassCount> ProfileStore::ClassCounts(std::string_view tenant, Micros now) {
   std::array<size_t, kClassCount> out{};
   Table& t = *t_;

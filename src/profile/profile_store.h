@@ -105,6 +105,10 @@ class ProfileStore final : public stream::PartitionState {
   // fn(user_id) for each in row order until fn returns false.
   size_t Match(const Segment& segment, std::string_view tenant, Micros now,
                const std::function<bool(std::string_view user_id)>& fn = nullptr);
+  // fn(user_id) for each of the tenant's users that follow `account`, until fn
+  // returns false; their count.
+  size_t ForEachFollower(std::string_view tenant, std::string_view account,
+                         const std::function<bool(std::string_view user_id)>& fn);
   // Per class, the tenant's users at `now`.
   std::array<size_t, kClassCount> ClassCounts(std::string_view tenant, Micros now);
 

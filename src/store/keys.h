@@ -74,6 +74,7 @@ enum class StateTag : std::uint8_t {
   kPolicyDecision = 50,  // policy: recorded decisions
   kPolicyAccounts = 51,  // policy: pushes and marks per account and day
   kEngineMessage = 64,   // engine: every push's life (engine/engine_store.h)
+  kEngineCampaign = 65,  // engine: a campaign's funnel counts in the partition
   // 16..31 profile, 33..47 model, 52..63 policy, 64..95 engine, 96..111 experiment.
   kTest = 255,       // tests only
 };

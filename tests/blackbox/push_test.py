@@ -162,6 +162,78 @@ class PushTest(unittest.TestCase):
         status, answer = self.push("u3")
         self.assertEqual(answer["decision"], "allow", answer)
 
+    def campaign(self, cid, want):
+        deadline = time.time() + 10
+        while True:
+            c = self.ok("GET", "/v1/campaigns/" + cid)
+            if want(c) or time.time() > deadline:
+                return c
+            time.sleep(0.05)
+
+    def test_a_campaign_reaches_the_followers_and_counts_its_funnel(self):
+        self.setup_user("c1")
+        self.ok("POST", "/v1/users", {"users": [{"id": "c%d" % i, "profile": {"name": "U%d" % i}} for i in range(2, 6)]})
+        self.ok("POST", "/v1/follows", {"follows": [{"user_id": "c%d" % i, "account_id": "news",
+                                                     "followed_at": "2026-03-02T01:00:00Z"} for i in range(2, 6)]})
+        client, got = self.device("c1")
+        body = {"account_id": "news", "target": {"followers_of": "news"}, "schedule": {"type": "now"},
+                "message": {"form": "text", "title": "Morning {{user.name}}", "body": "Top stories"}}
+        status, created, _ = self.s.request("POST", "/v1/campaigns", body, key=self.k,
+                                            headers={"Idempotency-Key": "camp-1"})
+        self.assertEqual(status, 201, created)
+        cid = created["id"]
+        payload = json.loads(got.get(timeout=10).payload)
+        self.assertEqual((payload["campaign_id"], payload["account_id"], payload["title"]),
+                         (cid, "news", "Morning Li Lei"))
+        c = self.campaign(cid, lambda c: c["status"] == "sent" and c["funnel"]["delivered"] >= 1)
+        self.assertEqual(c["funnel"]["targeted"], 5, c)
+        self.assertEqual(c["funnel"]["sent"], 5, c)
+        self.assertEqual(c["funnel"]["delivered"], 1, c)  # only c1 has a device
+        client.publish("r/c1", json.dumps({"message_id": payload["id"], "type": "opened"}), qos=1)
+        c = self.campaign(cid, lambda c: c["funnel"]["opened"] == 1)
+        self.assertEqual(c["funnel"]["opened"], 1, c)
+        # A retried create with the same key is the same campaign, sent once.
+        status, again, _ = self.s.request("POST", "/v1/campaigns", body, key=self.k,
+                                          headers={"Idempotency-Key": "camp-1"})
+        self.assertEqual((status, again["id"]), (200, cid))
+        self.assertTrue(got.empty())
+        self.assertEqual([x["id"] for x in self.ok("GET", "/v1/campaigns")["campaigns"]], [cid])
+        # A segment target and an explicit list.
+        status, seg = self.req("POST", "/v1/campaigns", {"account_id": "news", "target": {"segment": 'city = "Shenzhen"'},
+                                                          "message": {"title": "x"}})
+        self.assertEqual(status, 201, seg)
+        c = self.campaign(seg["id"], lambda c: c["status"] != "planning")
+        self.assertEqual((c["status"], c["funnel"]["targeted"]), ("sent", 1), c)
+        status, lst = self.req("POST", "/v1/campaigns", {"account_id": "news", "target": {"users": ["c2", "nobody"]},
+                                                          "message": {"title": "x"}})
+        c = self.campaign(lst["id"], lambda c: c["status"] != "planning")
+        self.assertEqual(c["funnel"]["targeted"], 2, c)
+        self.assertEqual(c["funnel"]["suppressed"].get("unknown_user"), 1, c)
+        self.assertEqual(self.req("POST", "/v1/campaigns/%s/cancel" % lst["id"])[0], 409)
+
+    def test_bad_campaigns_name_the_field_and_nothing_is_lost(self):
+        self.setup_user("b1")
+        good = {"account_id": "news", "target": {"users": ["b1"]}, "message": {"title": "x"}}
+        cases = [
+            (dict(good, account_id="nope"), 404, "account_id"),
+            (dict(good, target={"users": []}), 400, "target.users: the audience is empty"),
+            (dict(good, message={"title": "{{user.shoe}}"}), 400, "message.title"),
+            (dict(good, message={"title": "x", "ttl_s": 0}), 400, "message.ttl_s"),
+            (dict(good, schedule={"type": "window", "from": "2026-03-03T10:00:00Z", "to": "2026-03-03T09:00:00Z"}),
+             400, "schedule.type"),
+            (dict(good, message={"title": "x", "body": "b" * (2 << 20)}), 400, "message.body"),
+            (dict(good, target={"segment": "age >>= 3"}), 400, "target.segment"),
+            (dict(good, colour="red"), 400, "colour"),
+        ]
+        for body, code, field in cases:
+            status, answer = self.req("POST", "/v1/campaigns", body)
+            self.assertEqual(status, code, (field, answer))
+            self.assertTrue(answer["error"]["message"].startswith(field), answer)
+        self.assertEqual(self.ok("GET", "/v1/campaigns")["campaigns"], [])
+        status, c = self.req("POST", "/v1/campaigns", good)
+        self.assertEqual(status, 201, c)
+        self.assertEqual(self.campaign(c["id"], lambda c: c["status"] == "sent")["funnel"]["sent"], 1)
+
     def test_an_acknowledged_push_survives_kill9(self):
         self.setup_user("u4")
         status, answer = self.push("u4")
