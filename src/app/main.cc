@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "app/bench_ingest.h"
+#include "app/bench_engine.h"
 #include "app/bench_profile.h"
 #include "app/bench_states.h"
 #include "app/model_cmd.h"
@@ -139,6 +140,10 @@ int main(int argc, char** argv) {
     if (!args.empty() && args[0] == "model") {
       args.erase(args.begin());
       return herald::app::BenchModel(args);
+    }
+    if (!args.empty() && args[0] == "engine") {
+      args.erase(args.begin());
+      return herald::app::BenchEngine(args);
     }
     if (!args.empty() && args[0] == "profile") {
       args.erase(args.begin());

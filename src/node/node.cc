@@ -269,6 +269,8 @@ Node::Node(const Config& config) : config_(config), parts_(std::make_unique<Part
 Node::~Node() { (void)Stop(); }
 
 stream::StateHandle<profile::ProfileStore> Node::profiles() const { return parts_->profile.store; }
+engine::Engine& Node::engine() { return *parts_->engine; }
+engine::CampaignDirectory& Node::campaigns() { return *parts_->campaigns; }
 
 Result<std::unique_ptr<Node>> Node::Start(const Config& config, NodeOptions options) {
   HERALD_RETURN_IF_ERROR(config.Validate());

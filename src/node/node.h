@@ -40,6 +40,10 @@ class AccountDirectory;
 namespace profile {
 class ProfileStore;
 }
+namespace engine {
+class Engine;
+class CampaignDirectory;
+}
 namespace mqtt {
 class Gateway;
 class DeviceRegistry;
@@ -92,6 +96,8 @@ class Node {
   mqtt::DeviceRegistry& devices() { return *devices_; }
   // The profiles' partition state (profile/profile_store.h).
   stream::StateHandle<profile::ProfileStore> profiles() const;
+  engine::Engine& engine();
+  engine::CampaignDirectory& campaigns();
   api::Router& router() { return *router_; }
   mqtt::Gateway* gateway() { return gateway_.get(); }  // null without NodeOptions::mqtt
 

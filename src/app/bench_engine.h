@@ -1,0 +1,13 @@
+// `herald bench engine`: planning speed of a "now" campaign to the followers of an
+// account, on a real node (no gateway: the pushes are decided, rendered and
+// appended as sent events, not delivered).
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace herald::app {
+
+int BenchEngine(const std::vector<std::string>& args);
+
+}  // namespace herald::app
