@@ -36,7 +36,7 @@ int BenchEngine(const std::vector<std::string>& args) {
   c.server.data_dir = dir;
   c.server.log_level = "warn";
   c.policy.daily_cap = 255;
-  c.stream.max_hot_users = users + 1;
+  c.stream.max_hot_users = users * 2;  // partitions are uneven: keep every user hot
   auto started = node::Node::Start(c, {.http = false, .mqtt = false});
   if (!started.ok()) {
     std::fprintf(stderr, "bench engine: %s\n", started.status().ToString().c_str());
