@@ -21,6 +21,22 @@ PKGS=(
   procps psmisc tzdata openssl
 )
 
+# Test-only tools from the npm registry, pinned, under .tools/ of the checkout.
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+REDOCLY_VERSION=2.77.0
+install_npm_tools() {
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "install-deps: npm not found: the OpenAPI lint test (openapi_lint) will fail" >&2
+    return 0
+  fi
+  local want="$ROOT/.tools/node_modules/@redocly/cli/package.json"
+  if [ -f "$want" ] && grep -q "\"version\": \"$REDOCLY_VERSION\"" "$want"; then return 0; fi
+  echo "install-deps: installing @redocly/cli@$REDOCLY_VERSION into .tools (OpenAPI lint, tests only)"
+  mkdir -p "$ROOT/.tools"
+  npm install --prefix "$ROOT/.tools" --no-audit --no-fund --loglevel=error "@redocly/cli@$REDOCLY_VERSION" </dev/null \
+    || echo "install-deps: npm install failed: the OpenAPI lint test (openapi_lint) will fail" >&2
+}
+
 missing=()
 for p in "${PKGS[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
@@ -29,6 +45,7 @@ for p in "${PKGS[@]}"; do
 done
 
 if [ ${#missing[@]} -eq 0 ]; then
+  install_npm_tools
   exit 0
 fi
 
@@ -49,3 +66,4 @@ for svc in mosquitto redis-server; do
   if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || true; fi
   if command -v service >/dev/null 2>&1; then $SUDO service "$svc" stop >/dev/null 2>&1 || true; fi
 done
+install_npm_tools

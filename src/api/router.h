@@ -39,6 +39,13 @@ class Router {
   // Routes one request; always responds exactly once.
   void Handle(HttpRequest& req, Respond respond);
 
+  // Every route: (method, pattern), in registration order.
+  std::vector<std::pair<std::string, std::string>> Routes() const {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const Route& r : routes_) out.emplace_back(r.method, r.pattern);
+    return out;
+  }
+
  private:
   struct Route {
     std::string method;

@@ -3,9 +3,13 @@
 
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <nlohmann/json.hpp>
 
+#include "api/router.h"
 #include "core/time_format.h"
 #include "store/db.h"
 #include "store/keys.h"
@@ -393,6 +397,37 @@ TEST_F(NodeTest, NewerOrUnreadableLayoutIsRefusedWithAClearMessage) {
       EXPECT_EQ(n.status().code(), Code::kCorruption);
       EXPECT_NE(n.status().message().find("layout record is unreadable"), std::string::npos);
     }
+  }
+}
+
+}  // namespace
+}  // namespace herald::node
+
+namespace herald::node {
+namespace {
+
+// docs/openapi.yaml documents every route the node serves: each pattern is a path
+// of the document, with the route's method under it.
+TEST_F(NodeTest, EveryRouteIsInTheOpenApiDocument) {
+  auto n = Node::Start(Quiet(), {.http = false, .mqtt = false});
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  std::ifstream in(HERALD_OPENAPI_FILE);
+  std::ostringstream os;
+  os << in.rdbuf();
+  const std::string doc = os.str();
+  ASSERT_FALSE(doc.empty());
+  const auto routes = (*n)->router().Routes();
+  ASSERT_GT(routes.size(), 30u);
+  for (const auto& [method, pattern] : routes) {
+    const std::string head = "\n  " + pattern + ":\n";
+    const size_t at = doc.find(head);
+    ASSERT_NE(at, std::string::npos) << pattern << " is not a path of docs/openapi.yaml";
+    const size_t end = doc.find("\n  /", at + head.size());
+    const std::string block = doc.substr(at, end == std::string::npos ? std::string::npos : end - at);
+    std::string m = method;
+    for (char& ch : m) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    EXPECT_NE(block.find("\n    " + m + ":\n"), std::string::npos)
+        << method << " " << pattern << " is not in docs/openapi.yaml";
   }
 }
 
