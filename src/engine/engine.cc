@@ -31,6 +31,7 @@ Result<Decided> DecideOnShard(const EngineOptions& o, stream::Partition& p, cons
   profile::ProfileStore& profiles = p.Get(o.profiles);
   EngineStore& es = p.Get(o.store);
   Status failure;
+  // Valid until the store changes: RecordUnsent below comes after its last use.
   const policy::PolicyStore::User* u = ps.Find(r.tenant, r.user_id, &failure);
   if (!failure.ok()) return Status::Unavailable("the user's policy state cannot be read: " + failure.message());
   if (!u && !p.features().Known(r.tenant, r.user_id) && !profiles.Has(r.tenant, r.user_id)) {
@@ -55,7 +56,12 @@ Result<Decided> DecideOnShard(const EngineOptions& o, stream::Partition& p, cons
   Decided d;
   d.decision = policy::Decide(state, stored_follow ? &follow : nullptr, c, now, tz, *o.policy_config);
   d.explanation = policy::Explain(d.decision, r.account_id, tz, *o.policy_config);
-  if (d.decision.verdict != policy::Verdict::kAllow) return d;
+  if (d.decision.verdict != policy::Verdict::kAllow) {
+    // Not sent, so not in the log: the decision is recorded here for the user's
+    // decisions list.
+    if (ps.RecordUnsent(r.tenant, r.user_id, message_id, r.account_id, now, d.decision).ok()) p.MarkChanged();
+    return d;
+  }
   Reservation res;
   res.message_id = message_id;
   res.account = view.key;

@@ -209,6 +209,21 @@ void PolicyStore::Record(User& u, const stream::Event& e, const Decision& d) {
   }
 }
 
+Status PolicyStore::RecordUnsent(std::string_view tenant, std::string_view user_id, std::string_view message_id,
+                                 std::string_view account_id, Micros at, const Decision& d) {
+  BuildKey(tenant, user_id);
+  Status failure;
+  User* u = Lookup(true, &failure);
+  if (!u) return failure.ok() ? Status::Unavailable("no policy state") : failure;
+  stream::Event e;
+  e.ts = at;
+  e.message_id.assign(message_id);
+  e.account_id.assign(account_id);
+  Record(*u, e, d);
+  MarkDirty(*u);
+  return Status::Ok();
+}
+
 void PolicyStore::OnEvent(stream::AppliedEvent& ae) {
   using stream::EventType;
   const stream::Event& e = ae.event;

@@ -86,6 +86,11 @@ class PolicyStore final : public stream::PartitionState {
   // Pushes and marks per account over the reputation window ending at `now`.
   std::vector<std::pair<std::pair<std::string, std::uint64_t>, AccountCounts>> AccountWindow(Micros now) const;
   size_t hot_users() const { return users_.size(); }
+  // Records a decision for a push that was not sent (deferred or suppressed
+  // before it reached the log), for GET /v1/users/{id}/decisions. It is written
+  // with the next checkpoint; the caller marks the partition changed.
+  Status RecordUnsent(std::string_view tenant, std::string_view user_id, std::string_view message_id,
+                      std::string_view account_id, Micros at, const Decision& d);
 
   Status Load(stream::StateReader& reader) override;
   void OnEvent(stream::AppliedEvent& e) override;

@@ -134,14 +134,16 @@ class PushTest(unittest.TestCase):
         # A transactional push is not a marketing push: it still goes.
         status, answer = self.push("u2", title="code 1234", priority="transactional")
         self.assertEqual(answer["decision"], "allow", answer)
-        # The sent pushes are recorded with their decisions.
+        # Every push is recorded with its decision, the suppressed one too.
         deadline = time.time() + 10
         while time.time() < deadline:
             d = self.ok("GET", "/v1/users/u2/decisions?limit=20")["decisions"]
-            if len(d) >= 6:
+            if len(d) >= 7:
                 break
             time.sleep(0.05)
-        self.assertEqual(len(d), 6, d)
+        self.assertEqual(len(d), 7, d)
+        suppressed = [x for x in d if x["decision"] == "suppress"]
+        self.assertEqual([x["rule"] for x in suppressed], ["new_follower_first_days"], d)
 
     def test_bad_input_names_the_field(self):
         self.setup_user("u3")
