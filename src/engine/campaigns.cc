@@ -1,6 +1,7 @@
 #include "engine/campaigns.h"
 
 #include <nlohmann/json.hpp>
+#include <cctype>
 #include <random>
 
 #include "core/ids.h"
@@ -17,6 +18,23 @@ using json = nlohmann::json;
 
 Status Bad(const std::string& field, const std::string& why) { return Status::InvalidArgument(field + ": " + why); }
 
+std::string LocalTime(int minute) {
+  char b[16];
+  std::snprintf(b, sizeof b, "%02d:%02d", minute / 60, minute % 60);
+  return b;
+}
+
+Result<Micros> Time(const json& v, const std::string& field) {
+  if (v.is_number()) {
+    const double s = v.get<double>();
+    if (s >= 946684800 && s < 4102444800) return static_cast<Micros>(s * 1e6);
+  } else if (v.is_string()) {
+    auto t = ParseIsoTime(v.get<std::string>());
+    if (t.ok()) return *t;
+  }
+  return Bad(field, "must be an ISO-8601 time with a zone or unix seconds");
+}
+
 json ToJson(const Campaign& c) {
   json t;
   switch (c.target.kind) {
@@ -28,7 +46,13 @@ json ToJson(const Campaign& c) {
           {"account_id", c.account_id},
           {"message", json::parse(c.message_json)},
           {"target", t},
-          {"schedule", {{"type", c.schedule}}},
+          {"schedule", c.schedule == "at"       ? json{{"type", "at"}, {"local_time", LocalTime(c.local_minute)}}
+                       : c.schedule == "window" ? json{{"type", "window"}, {"from", FormatIsoTime(c.window_from)},
+                                                       {"to", FormatIsoTime(c.window_to)}}
+                                                : json{{"type", "now"}}},
+          {"local_minute", c.local_minute},
+          {"window_from", c.window_from},
+          {"window_to", c.window_to},
           {"status", c.status},
           {"error", c.error},
           {"created_at", c.created_at},
@@ -36,6 +60,7 @@ json ToJson(const Campaign& c) {
           {"targeted", c.targeted},
           {"scheduled", c.scheduled},
           {"sent", c.sent},
+          {"fired", c.fired},
           {"suppressed", c.suppressed}};
 }
 
@@ -57,6 +82,10 @@ Result<Campaign> FromJson(const json& j) {
       c.target.segment = t.at("segment").get<std::string>();
     }
     c.schedule = j.at("schedule").at("type").get<std::string>();
+    c.local_minute = j.value("local_minute", 0);
+    c.window_from = j.value("window_from", Micros{0});
+    c.window_to = j.value("window_to", Micros{0});
+    c.fired = j.value("fired", std::uint64_t{0});
     c.status = j.at("status").get<std::string>();
     c.error = j.value("error", "");
     c.created_at = j.at("created_at").get<Micros>();
@@ -124,12 +153,31 @@ Result<Campaign> ParseCampaign(std::string_view body) {
       return Bad("schedule.type", "required: now, at, window or digest");
     }
     const std::string type = s["type"].get<std::string>();
-    if (type == "at" || type == "window" || type == "digest") {
-      return Bad("schedule.type", "\"" + type + "\" is not served by this build; use \"now\"");
-    }
-    if (type != "now") return Bad("schedule.type", "must be now, at, window or digest");
+    if (type == "digest") return Bad("schedule.type", "\"digest\" is not served by this build");
+    if (type != "now" && type != "at" && type != "window") return Bad("schedule.type", "must be now, at, window or digest");
+    c.schedule = type;
     for (const auto& [k, v] : s.items()) {
-      if (k != "type") return Bad("schedule." + k, "unknown field for a \"now\" schedule");
+      const bool ok = k == "type" || (type == "at" && k == "local_time") || (type == "window" && (k == "from" || k == "to"));
+      if (!ok) return Bad("schedule." + k, "unknown field for a \"" + type + "\" schedule");
+    }
+    if (type == "at") {
+      const std::string t = s.value("local_time", "");
+      const bool shape = t.size() == 5 && t[2] == ':' && std::isdigit(t[0]) && std::isdigit(t[1]) &&
+                         std::isdigit(t[3]) && std::isdigit(t[4]);
+      const int h = shape ? (t[0] - '0') * 10 + (t[1] - '0') : 99, mi = shape ? (t[3] - '0') * 10 + (t[4] - '0') : 99;
+      if (h > 23 || mi > 59) return Bad("schedule.local_time", "required: a local time \"HH:MM\"");
+      c.local_minute = h * 60 + mi;
+    }
+    if (type == "window") {
+      if (!s.contains("from") || !s.contains("to")) return Bad("schedule.from", "a window needs from and to");
+      auto from = Time(s["from"], "schedule.from");
+      if (!from.ok()) return from.status();
+      auto to = Time(s["to"], "schedule.to");
+      if (!to.ok()) return to.status();
+      if (*to <= *from) return Bad("schedule.to", "the window ends before it starts");
+      if (*to - *from > 30 * kMicrosPerDay) return Bad("schedule.to", "a window is at most 30 days");
+      c.window_from = *from;
+      c.window_to = *to;
     }
   }
   return c;
@@ -249,7 +297,7 @@ std::string CampaignJson(const Campaign& c, const Funnel& d) {
   j["finished_at"] = c.finished_at ? json(FormatIsoTime(c.finished_at)) : json(nullptr);
   if (c.error.empty()) j.erase("error");
   j["funnel"] = {{"targeted", c.targeted},  {"suppressed", c.suppressed}, {"scheduled", c.scheduled},
-                 {"sent", c.sent},          {"delivered", d.delivered},   {"opened", d.opened},
+                 {"sent", std::max(c.sent, d.sent)}, {"delivered", d.delivered},   {"opened", d.opened},
                  {"clicked", d.clicked},    {"converted", d.converted},   {"expired", d.expired},
                  {"queued", d.queued},      {"refused", d.refused},       {"not_interested", d.not_interested},
                  {"complaint", d.complaint}};

@@ -37,12 +37,14 @@ struct Campaign {
   std::string id, account_id;
   std::string message_json;  // the message as given
   Target target;
-  std::string schedule = "now";
+  std::string schedule = "now";      // now, at, window
+  int local_minute = 0;             // at: minutes after local midnight
+  Micros window_from = 0, window_to = 0;  // window
   std::string status = "planning";  // planning, sent, cancelled, failed
   std::string error;                // why it failed
   Micros created_at = 0, finished_at = 0;
   // The planning side of the funnel.
-  std::uint64_t targeted = 0, scheduled = 0, sent = 0;
+  std::uint64_t targeted = 0, scheduled = 0, sent = 0, fired = 0;
   std::map<std::string, std::uint64_t> suppressed;  // by rule (and "deferred" ones by their rule)
 };
 

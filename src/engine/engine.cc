@@ -6,10 +6,15 @@
 #include <random>
 #include <thread>
 
+#include "core/bytes.h"
 #include "core/log.h"
 #include "store/keys.h"
 
+#include <cctz/civil_time.h>
+#include <cctz/time_zone.h>
+
 #include "stream/feature_store.h"
+#include "stream/features.h"
 
 namespace herald::engine {
 
@@ -26,7 +31,8 @@ struct Decided {
 // The decision for one push on the user's shard; for an allowed push, its
 // reservation is made and its payload rendered.
 Result<Decided> DecideOnShard(const EngineOptions& o, stream::Partition& p, const PushRequest& r,
-                              const policy::AccountView& view, const std::string& message_id, Micros now) {
+                              const policy::AccountView& view, const std::string& message_id, Micros now,
+                              bool reserve = true) {
   policy::PolicyStore& ps = p.Get(o.policy);
   profile::ProfileStore& profiles = p.Get(o.profiles);
   EngineStore& es = p.Get(o.store);
@@ -62,6 +68,7 @@ Result<Decided> DecideOnShard(const EngineOptions& o, stream::Partition& p, cons
     if (ps.RecordUnsent(r.tenant, r.user_id, message_id, r.account_id, now, d.decision).ok()) p.MarkChanged();
     return d;
   }
+  if (!reserve) return d;
   Reservation res;
   res.message_id = message_id;
   res.account = view.key;
@@ -192,8 +199,44 @@ void Engine::Push(PushRequest req, std::function<void(Result<PushResult>)> done)
       }));
 }
 
+// When a campaign's push to a user is due: "at" the next local HH:MM (from
+// `now`), "window" the hour of the window in which the user is most active (the
+// window's start without activity), "now" now.
+Micros DueTime(const Campaign& c, const cctz::time_zone& tz, const stream::UserFeatures* f, Micros now) {
+  using std::chrono::microseconds;
+  using std::chrono::system_clock;
+  if (c.schedule == "at") {
+    const auto local = cctz::convert(system_clock::time_point(microseconds(now)), tz);
+    for (int day = 0; day < 3; ++day) {
+      const cctz::civil_second at(local.year(), local.month(), local.day() + day, c.local_minute / 60,
+                                  c.local_minute % 60, 0);
+      const Micros t = std::chrono::duration_cast<microseconds>(cctz::convert(at, tz).time_since_epoch()).count();
+      if (t >= now) return t;
+    }
+    return now;
+  }
+  if (c.schedule == "window") {
+    const Micros from = std::max(c.window_from, now);
+    if (!f || from >= c.window_to) return from;
+    Micros best = from;
+    double best_activity = -1;
+    for (Micros t = from; t < c.window_to; t += kMicrosPerHour) {
+      const auto local = cctz::convert(system_clock::time_point(microseconds(t)), tz);
+      const int weekday = static_cast<int>(cctz::get_weekday(cctz::civil_day(local)));  // Monday = 0
+      const double a = stream::ActivityAt(*f, static_cast<size_t>(weekday * 24 + local.hour()), now);
+      if (a > best_activity) {
+        best_activity = a;
+        best = t;
+      }
+    }
+    return best;
+  }
+  return now;
+}
+
 // One partition's share of a campaign: what was decided, and the pushes to send.
 struct Engine::Planned {
+  std::vector<std::pair<std::string, std::string>> entries;  // schedule keys (full) and values
   std::uint64_t targeted = 0;
   std::map<std::string, std::uint64_t> suppressed;
   std::vector<stream::Event> sents;
@@ -239,10 +282,11 @@ void Engine::Plan(const std::string& tenant, const Campaign& c, std::shared_ptr<
   request->message = std::move(*message);
   const Target target = c.target;
   const Micros now = o_.clock->Now();
+  const Campaign timing = c;
   const EngineOptions o = o_;
   const std::string id = c.id;
   o_.pipeline->RunOnEveryPartition(
-      [this, o, request, view, target, segment, now](stream::Partition& p) -> std::shared_ptr<Planned> {
+      [this, o, request, view, target, segment, now, timing](stream::Partition& p) -> std::shared_ptr<Planned> {
         auto out = std::make_shared<Planned>();
         profile::ProfileStore& profiles = p.Get(o.profiles);
         std::vector<std::string> users;
@@ -260,11 +304,23 @@ void Engine::Plan(const std::string& tenant, const Campaign& c, std::shared_ptr<
             break;
         }
         PushRequest r = *request;
+        const bool later = timing.schedule != "now";
+        const std::string prefix = store::PartitionTagPrefix(p.id(), store::StateTag::kEngineSchedule);
         for (const std::string& u : users) {
           ++out->targeted;
           r.user_id = u;
           const std::string mid = NewMessageId();
-          auto d = DecideOnShard(o, p, r, view, mid, now);
+          auto d = DecideOnShard(o, p, r, view, mid, now, /*reserve=*/!later);
+          if (later && d.ok() && d->decision.verdict != policy::Verdict::kSuppress) {
+            // Timing: the user's local time, or the best hour of the window; the
+            // policy is checked again when the entry fires.
+            const cctz::time_zone& tz = p.features().ZoneOf(r.tenant, u);
+            Micros due = DueTime(timing, tz, p.features().Find(r.tenant, u), now);
+            if (d->decision.verdict == policy::Verdict::kDefer) due = std::max(due, d->decision.until);
+            ScheduleEntry e{due, mid, r.tenant, u, r.account_id, r.campaign_id};
+            out->entries.emplace_back(prefix + ScheduleKey(due, mid), EncodeScheduleEntry(e));
+            continue;
+          }
           if (!d.ok()) {
             ++out->suppressed[d.status().code() == Code::kNotFound ? "unknown_user" : "unavailable"];
             continue;
@@ -302,6 +358,7 @@ void Engine::Plan(const std::string& tenant, const Campaign& c, std::shared_ptr<
               for (auto& p : *parts) {
                 if (!p) continue;
                 all->targeted += p->targeted;
+                std::move(p->entries.begin(), p->entries.end(), std::back_inserter(all->entries));
                 for (const auto& [rule, n] : p->suppressed) all->suppressed[rule] += n;
                 std::move(p->sents.begin(), p->sents.end(), std::back_inserter(all->sents));
                 std::move(p->pushes.begin(), p->pushes.end(), std::back_inserter(all->pushes));
@@ -317,6 +374,33 @@ void Engine::Send(const std::string& tenant, const std::string& id, std::shared_
   {
     std::lock_guard<std::mutex> l(cancel_mu_);
     cancelled = cancelled_.erase(store::TenantKey(tenant, id)) > 0;
+  }
+  if (!cancelled && !planned->entries.empty()) {
+    // A campaign for later: its entries are written durably, then every partition
+    // arms its timer.
+    Status written = Status::Ok();
+    for (size_t i = 0; i < planned->entries.size() && written.ok(); i += 5000) {
+      store::WriteBatch b;
+      for (size_t k = i; k < std::min(planned->entries.size(), i + 5000); ++k) {
+        b.Put(o_.state_cf, planned->entries[k].first, planned->entries[k].second);
+      }
+      written = o_.db->Write(std::move(b));
+    }
+    auto h = o_.schedule;
+    o_.pipeline->RunOnEveryPartition([this](stream::Partition& p) -> Status {
+      Arm(p);
+      return Status::Ok();
+    }, std::function<void(Result<std::vector<Status>>)>([](Result<std::vector<Status>>) {}));
+    const Micros at = o_.clock->Now();
+    (void)o_.campaigns->Update(tenant, id, [&](Campaign& c) {
+      c.targeted = planned->targeted;
+      c.suppressed = planned->suppressed;
+      c.scheduled = written.ok() ? planned->entries.size() : 0;
+      c.finished_at = at;
+      c.status = written.ok() ? "scheduled" : "failed";
+      if (!written.ok()) c.error = "the schedule was not stored: " + written.message();
+    });
+    return;
   }
   const size_t n = planned->sents.size();
   Status appended = Status::Ok();
@@ -400,6 +484,192 @@ Status Engine::Cancel(const std::string& tenant, const std::string& id) {
   std::lock_guard<std::mutex> l(cancel_mu_);
   cancelled_.insert(store::TenantKey(tenant, id));
   return Status::Ok();
+}
+
+std::string ScheduleKey(Micros due, std::string_view message_id) {
+  std::string k;
+  ByteWriter w(&k);
+  w.FixedBE<std::uint64_t>(static_cast<std::uint64_t>(due));
+  k.append(message_id);
+  return k;
+}
+
+std::string EncodeScheduleEntry(const ScheduleEntry& e) {
+  std::string v;
+  ByteWriter w(&v);
+  w.Byte(1);
+  w.String(e.tenant);
+  w.String(e.user_id);
+  w.String(e.account_id);
+  w.String(e.campaign_id);
+  return v;
+}
+
+bool DecodeScheduleEntry(std::string_view suffix, std::string_view value, ScheduleEntry* e) {
+  if (suffix.size() < 9) return false;
+  ByteReader k(suffix.substr(0, 8));
+  std::uint64_t due = 0;
+  if (!k.FixedBE(&due)) return false;
+  e->due = static_cast<Micros>(due);
+  e->message_id.assign(suffix.substr(8));
+  ByteReader r(value);
+  std::uint8_t v = 0;
+  return r.Byte(&v) && v == 1 && r.String(&e->tenant) && r.String(&e->user_id) && r.String(&e->account_id) &&
+         r.String(&e->campaign_id) && r.done();
+}
+
+std::shared_ptr<const Message> Engine::MessageOf(const std::string& tenant, const std::string& campaign_id) {
+  const std::string key = store::TenantKey(tenant, campaign_id);
+  {
+    std::lock_guard<std::mutex> l(messages_mu_);
+    auto it = messages_.find(key);
+    if (it != messages_.end()) return it->second;
+  }
+  auto c = o_.campaigns->Find(tenant, campaign_id);
+  if (!c) return nullptr;
+  auto m = ParseMessage(nlohmann::json::parse(c->message_json));
+  if (!m.ok()) return nullptr;
+  auto shared = std::make_shared<const Message>(std::move(*m));
+  std::lock_guard<std::mutex> l(messages_mu_);
+  messages_[key] = shared;
+  return shared;
+}
+
+void Engine::Arm(stream::Partition& p) {
+  ScheduleState& s = p.Get(o_.schedule);
+  if (s.firing) return;  // Fire arms again when it is done
+  Micros next = 0;
+  const std::string prefix = store::PartitionTagPrefix(p.id(), store::StateTag::kEngineSchedule);
+  (void)o_.db->Scan(o_.state_cf, prefix, [&](std::string_view key, std::string_view value) {
+    ScheduleEntry e;
+    if (!DecodeScheduleEntry(key.substr(prefix.size()), value, &e)) return true;
+    if (s.in_flight.count(e.message_id)) return true;
+    next = e.due;
+    return false;
+  });
+  if (!next || (s.armed && s.armed <= next)) return;
+  if (s.timer) p.Cancel(s.timer);
+  s.armed = next;
+  s.timer = p.PostAt(next, [this](stream::Partition& part) {
+    ScheduleState& st = part.Get(o_.schedule);
+    st.timer = 0;
+    st.armed = 0;
+    Fire(part);
+  });
+}
+
+void Engine::Fire(stream::Partition& p) {
+  ScheduleState& s = p.Get(o_.schedule);
+  const Micros now = p.clock().Now();
+  const std::string prefix = store::PartitionTagPrefix(p.id(), store::StateTag::kEngineSchedule);
+  std::vector<ScheduleEntry> due;
+  (void)o_.db->Scan(o_.state_cf, prefix, [&](std::string_view key, std::string_view value) {
+    ScheduleEntry e;
+    if (!DecodeScheduleEntry(key.substr(prefix.size()), value, &e)) return true;
+    if (e.due > now || due.size() >= 2000) return false;
+    if (!s.in_flight.count(e.message_id)) due.push_back(std::move(e));
+    return true;
+  });
+  if (due.empty()) return Arm(p);
+  auto batch = std::make_shared<store::WriteBatch>();  // deletes and re-adds, after the sends are durable
+  auto sents = std::make_shared<std::vector<stream::Event>>();
+  auto pushes = std::make_shared<std::vector<mqtt::PushMessage>>();
+  auto fired = std::make_shared<std::vector<std::string>>();
+  std::map<std::string, std::uint64_t> suppressed;  // by tenant \0 campaign \0 rule
+  for (ScheduleEntry& e : due) {
+    const std::string key = prefix + ScheduleKey(e.due, e.message_id);
+    s.in_flight.insert(e.message_id);
+    fired->push_back(e.message_id);
+    batch->Delete(o_.state_cf, key);
+    auto c = o_.campaigns->Find(e.tenant, e.campaign_id);
+    auto message = MessageOf(e.tenant, e.campaign_id);
+    auto account = o_.accounts->Find(e.tenant, e.account_id);
+    if (!c || c->status == "cancelled" || !message || !account) continue;  // removed, never sent
+    if (p.Get(o_.store).Find(e.tenant, e.message_id).ok()) continue;    // sent before a crash
+    PushRequest r;
+    r.tenant = e.tenant;
+    r.user_id = e.user_id;
+    r.account_id = e.account_id;
+    r.campaign_id = e.campaign_id;
+    r.message = *message;
+    auto d = DecideOnShard(o_, p, r, o_.accounts->View(e.tenant, *account), e.message_id, now);
+    if (!d.ok()) continue;
+    if (d->decision.verdict == policy::Verdict::kDefer && d->decision.until > now) {
+      // Deferred at fire time: it goes back into the schedule at the rule's end.
+      batch->Put(o_.state_cf, prefix + ScheduleKey(d->decision.until, e.message_id), EncodeScheduleEntry(e));
+      continue;
+    }
+    if (d->decision.verdict != policy::Verdict::kAllow) {
+      std::string k = store::TenantKey(e.tenant, e.campaign_id);
+      k.push_back('\0');
+      k += policy::RuleName(d->decision.rule);
+      ++suppressed[k];
+      continue;
+    }
+    stream::Event sent;
+    sent.tenant = e.tenant;
+    sent.user_id = e.user_id;
+    sent.type = stream::EventType::kSent;
+    sent.ts = now;
+    sent.account_id = e.account_id;
+    sent.message_id = e.message_id;
+    sent.campaign_id = e.campaign_id;
+    sent.attrs = SentAttrs(*message, d->expires_at);
+    sents->push_back(std::move(sent));
+    mqtt::PushMessage m;
+    m.tenant = e.tenant;
+    m.user_id = e.user_id;
+    m.message_id = e.message_id;
+    m.payload = std::move(d->payload);
+    m.expires_at = d->expires_at;
+    m.account_id = e.account_id;
+    m.campaign_id = e.campaign_id;
+    pushes->push_back(std::move(m));
+  }
+  for (const auto& [k, n] : suppressed) {
+    const size_t a = k.find('\0'), b = k.find('\0', a + 1);
+    (void)o_.campaigns->Update(k.substr(0, a), k.substr(a + 1, b - a - 1),
+                               [&](Campaign& c) { c.suppressed[k.substr(b + 1)] += n; });
+  }
+  s.firing = true;
+  const PartitionId part = p.id();
+  auto finish = [this, part, batch, pushes, fired](Status appended) mutable {
+    // The sends are durable (or were not stored): the fired entries go, then the
+    // partition arms its next timer.
+    if (!appended.ok()) {
+      log::Error("scheduled pushes not stored; they fire again", {{"partition", part}, {"error", appended.message()}});
+      batch = std::make_shared<store::WriteBatch>();
+    } else {
+      std::shared_ptr<Deliver> deliver;
+      {
+        std::lock_guard<std::mutex> l(deliver_mu_);
+        deliver = deliver_;
+      }
+      for (auto& m : *pushes) {
+        if (!deliver || !*deliver) break;
+        for (int attempt = 0; attempt < 1000; ++attempt) {
+          if ((*deliver)(m, [](mqtt::DeliveryOutcome) {}).code() != Code::kResourceExhausted) break;
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+        m_dispatched_->Inc();
+      }
+    }
+    o_.db->WriteAsync(std::move(*batch), [this, part, fired](Status) {
+      auto h = o_.schedule;
+      o_.pipeline->RunOnPartition(
+          part,
+          [this, h, fired](stream::Partition& p) -> Status {
+            ScheduleState& st = p.Get(h);
+            for (const auto& id : *fired) st.in_flight.erase(id);
+            st.firing = false;
+            Arm(p);
+            return Status::Ok();
+          },
+          std::function<void(Status)>([](Status) {}));
+    });
+  };
+  if (sents->empty()) return finish(Status::Ok());
+  o_.pipeline->Ingest(std::move(*sents), [finish](Status st) mutable { finish(st); });
 }
 
 void Engine::FindMessage(const std::string& tenant, const std::string& message_id,

@@ -24,6 +24,7 @@
 #include "engine/campaigns.h"
 #include "engine/engine_store.h"
 #include "engine/message.h"
+#include "engine/schedule.h"
 #include "mqtt/delivery.h"
 #include "policy/accounts.h"
 #include "policy/policy_store.h"
@@ -41,6 +42,9 @@ struct EngineOptions {
   stream::StateHandle<policy::PolicyStore> policy;
   stream::StateHandle<profile::ProfileStore> profiles;
   stream::StateHandle<EngineStore> store;
+  stream::StateHandle<ScheduleState> schedule;
+  store::Db* db = nullptr;  // the schedule's entries, in the state family
+  store::ColumnFamily state_cf{};
   const policy::AccountDirectory* accounts = nullptr;
   const policy::PolicyConfig* policy_config = nullptr;
   const Clock* clock = nullptr;
@@ -65,6 +69,10 @@ struct PushResult {
 class Engine {
  public:
   explicit Engine(const EngineOptions& o);
+  // The schedule's partition state, registered after the engine was built.
+  void SetSchedule(stream::StateHandle<ScheduleState> h) { o_.schedule = h; }
+  // Posts the partition's timer at its earliest entry (on the partition's shard).
+  void Arm(stream::Partition& p);
 
   // Until set, allowed pushes are appended as sent but reach no device.
   void SetDeliver(Deliver deliver);
@@ -94,6 +102,10 @@ class Engine {
   std::string NewMessageId();
   void Plan(const std::string& tenant, const Campaign& c, std::shared_ptr<const profile::Segment> segment);
   struct Planned;
+  void Fire(stream::Partition& p);
+  std::shared_ptr<const Message> MessageOf(const std::string& tenant, const std::string& campaign_id);
+  std::mutex messages_mu_;
+  std::map<std::string, std::shared_ptr<const Message>> messages_;  // tenant \0 campaign
   void Send(const std::string& tenant, const std::string& id, std::shared_ptr<Planned> planned);
   std::mutex cancel_mu_;
   std::set<std::string> cancelled_;  // tenant \0 id of campaigns cancelled while planning

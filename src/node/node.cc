@@ -415,6 +415,29 @@ Status Node::Open(NodeOptions& options) {
     parts_->engine_store = pipeline_->Register<engine::EngineStore>(
         "engine", store::StateTag::kEngineMessage,
         [db, cf = *cf](stream::Partition& p) { return std::make_unique<engine::EngineStore>(db, cf, p.id()); });
+    auto campaigns = engine::CampaignDirectory::Load(db_.get());
+    HERALD_RETURN_IF_ERROR(campaigns.status());
+    parts_->campaigns = std::move(*campaigns);
+    engine::EngineOptions eo;
+    eo.campaigns = parts_->campaigns.get();
+    eo.segments = parts_->segments.get();
+    eo.background = background_.get();
+    eo.pipeline = pipeline_.get();
+    eo.policy = parts_->policy.store;
+    eo.profiles = parts_->profile.store;
+    eo.store = parts_->engine_store;
+    eo.db = db;
+    eo.state_cf = *cf;
+    eo.accounts = accounts_.get();
+    eo.policy_config = &policy_config_;
+    eo.clock = clock_;
+    eo.metrics = &metrics_;
+    parts_->engine = std::make_unique<engine::Engine>(eo);
+    engine::Engine* e = parts_->engine.get();
+    parts_->engine->SetSchedule(pipeline_->Register<engine::ScheduleState>(
+        "schedule", store::StateTag::kEngineSchedule, [e](stream::Partition&) {
+          return std::make_unique<engine::ScheduleState>([e](stream::Partition& p) { e->Arm(p); });
+        }));
   }
   if (options.register_states) options.register_states(*pipeline_);
   HERALD_RETURN_IF_ERROR(pipeline_->Start());
@@ -442,22 +465,6 @@ Status Node::Open(NodeOptions& options) {
   parts_->profile.clock = clock_;
   parts_->profile.max_batch = c.stream.max_batch_events;
   api::RegisterProfileRoutes(*router_, parts_->profile);
-  auto campaigns = engine::CampaignDirectory::Load(db_.get());
-  HERALD_RETURN_IF_ERROR(campaigns.status());
-  parts_->campaigns = std::move(*campaigns);
-  engine::EngineOptions eo;
-  eo.campaigns = parts_->campaigns.get();
-  eo.segments = parts_->segments.get();
-  eo.background = background_.get();
-  eo.pipeline = pipeline_.get();
-  eo.policy = parts_->policy.store;
-  eo.profiles = parts_->profile.store;
-  eo.store = parts_->engine_store;
-  eo.accounts = accounts_.get();
-  eo.policy_config = &policy_config_;
-  eo.clock = clock_;
-  eo.metrics = &metrics_;
-  parts_->engine = std::make_unique<engine::Engine>(eo);
   parts_->engine_routes = {parts_->engine.get(), parts_->campaigns.get(), &policy_config_};
   api::RegisterEngineRoutes(*router_, parts_->engine_routes);
   // Operators: checkpoint every partition, drop the log segments every state has

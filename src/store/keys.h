@@ -75,6 +75,7 @@ enum class StateTag : std::uint8_t {
   kPolicyAccounts = 51,  // policy: pushes and marks per account and day
   kEngineMessage = 64,   // engine: every push's life (engine/engine_store.h)
   kEngineCampaign = 65,  // engine: a campaign's funnel counts in the partition
+  kEngineSchedule = 66,  // engine: the durable schedule (engine/schedule.h)
   // 16..31 profile, 33..47 model, 52..63 policy, 64..95 engine, 96..111 experiment.
   kTest = 255,       // tests only
 };

@@ -222,7 +222,9 @@ class PushTest(unittest.TestCase):
             (dict(good, message={"title": "{{user.shoe}}"}), 400, "message.title"),
             (dict(good, message={"title": "x", "ttl_s": 0}), 400, "message.ttl_s"),
             (dict(good, schedule={"type": "window", "from": "2026-03-03T10:00:00Z", "to": "2026-03-03T09:00:00Z"}),
-             400, "schedule.type"),
+             400, "schedule.to: the window ends before it starts"),
+            (dict(good, schedule={"type": "at", "local_time": "25:00"}), 400, "schedule.local_time"),
+            (dict(good, schedule={"type": "digest"}), 400, "schedule.type"),
             (dict(good, message={"title": "x", "body": "b" * (2 << 20)}), 400, "message.body"),
             (dict(good, target={"segment": "age >>= 3"}), 400, "target.segment"),
             (dict(good, colour="red"), 400, "colour"),
@@ -235,6 +237,54 @@ class PushTest(unittest.TestCase):
         status, c = self.req("POST", "/v1/campaigns", good)
         self.assertEqual(status, 201, c)
         self.assertEqual(self.campaign(c["id"], lambda c: c["status"] == "sent")["funnel"]["sent"], 1)
+
+    def advance_to(self, iso):
+        self.ok("POST", "/v1/admin/clock", {"set": iso})
+
+    def test_at_0800_local_reaches_each_user_at_their_own_0800_once_across_kill9(self):
+        # The clock starts at 2026-03-02T02:00Z: 10:00 in Shanghai, 21:00 (Mar 1) in New York.
+        self.ok("POST", "/v1/accounts", {"id": "news", "type": "business", "name": "News"})
+        self.ok("POST", "/v1/users", {"users": [
+            {"id": "sh", "tz": "Asia/Shanghai", "profile": {"name": "Wei"}},
+            {"id": "ny", "tz": "America/New_York", "profile": {"name": "Ann"}}]})
+        self.ok("POST", "/v1/follows", {"follows": [{"user_id": u, "account_id": "news",
+                                                     "followed_at": "2025-01-01T00:00:00Z"} for u in ("sh", "ny")]})
+        status, c = self.req("POST", "/v1/campaigns", {
+            "account_id": "news", "target": {"followers_of": "news"},
+            "schedule": {"type": "at", "local_time": "08:00"},
+            "message": {"title": "Good morning {{user.name}}", "ttl_s": 7200}})
+        self.assertEqual(status, 201, c)
+        cid = c["id"]
+        c = self.campaign(cid, lambda c: c["status"] != "planning")
+        self.assertEqual((c["status"], c["funnel"]["scheduled"]), ("scheduled", 2), c)
+        sh, got_sh = self.device("sh")
+        ny, got_ny = self.device("ny")
+        # kill -9 with both entries pending: they are on disk, not in memory.
+        self.s.stop(signal.SIGKILL)
+        self.clients = []
+        self.s = Server("--virtual-clock", data_dir=self.data_dir, config=self.conf)
+        sh, got_sh = self.device("sh")
+        ny, got_ny = self.device("ny")
+        self.advance_to("2026-03-02T12:59:00Z")      # 07:59 in New York
+        time.sleep(0.3)
+        self.assertTrue(got_ny.empty() and got_sh.empty())
+        self.advance_to("2026-03-02T13:00:00Z")      # 08:00 in New York (EST)
+        p = json.loads(got_ny.get(timeout=10).payload)
+        self.assertEqual((p["campaign_id"], p["title"]), (cid, "Good morning Ann"))
+        self.assertTrue(got_sh.empty())
+        # A crash after New York's push: it is not sent again.
+        self.s.stop(signal.SIGKILL)
+        self.clients = []
+        self.s = Server("--virtual-clock", data_dir=self.data_dir, config=self.conf)
+        sh, got_sh = self.device("sh")
+        self.advance_to("2026-03-03T00:00:00Z")      # 08:00 in Shanghai
+        p = json.loads(got_sh.get(timeout=10).payload)
+        self.assertEqual(p["title"], "Good morning Wei")
+        self.advance_to("2026-03-03T13:00:00Z")      # a day later: nothing more fires
+        time.sleep(0.3)
+        self.assertTrue(got_sh.empty())
+        c = self.campaign(cid, lambda c: c["funnel"]["sent"] == 2)
+        self.assertEqual(c["funnel"]["sent"], 2, c)
 
     def test_an_acknowledged_push_survives_kill9(self):
         self.setup_user("u4")

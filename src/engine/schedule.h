@@ -1,0 +1,56 @@
+// The schedule: a durable timer queue per partition, in RocksDB.
+//
+// Entries are records of the partition's state family under kEngineSchedule,
+// keyed by their due time, so that the partition's earliest entries are the
+// first keys:
+//   kEngineSchedule  u64BE due | message_id -> tenant, user, account, campaign
+// They are written (durably) when a campaign is planned and deleted once the
+// push's `sent` event is durable; only the partition's timer lives in memory, so
+// ten million pending entries cost disk, not memory. An entry found again after
+// a crash whose push is already in the log (EngineStore has its message) is
+// dropped, not sent: each entry fires once.
+//
+// ScheduleState is the partition state that holds the timer; Engine does the
+// rest (engine.h).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+
+#include "core/shard.h"
+#include "stream/partition_state.h"
+
+namespace herald::engine {
+
+struct ScheduleEntry {
+  Micros due = 0;
+  std::string message_id, tenant, user_id, account_id, campaign_id;
+};
+std::string ScheduleKey(Micros due, std::string_view message_id);  // the suffix
+std::string EncodeScheduleEntry(const ScheduleEntry& e);
+bool DecodeScheduleEntry(std::string_view suffix, std::string_view value, ScheduleEntry* e);
+
+class ScheduleState final : public stream::PartitionState {
+ public:
+  // `recovered` runs once the partition is live (it arms the timer).
+  explicit ScheduleState(std::function<void(stream::Partition&)> recovered) : recovered_(std::move(recovered)) {}
+  Status Load(stream::StateReader&) override { return Status::Ok(); }
+  void OnEvent(stream::AppliedEvent&) override {}
+  void Checkpoint(stream::CheckpointWriter&) override {}
+  void OnRecovered(stream::Partition& p) override {
+    if (recovered_) recovered_(p);
+  }
+
+  ShardExecutor::TimerId timer = 0;
+  Micros armed = 0;                          // due time of the timer, 0: none
+  bool firing = false;                       // entries are being fired: no new timer
+  std::unordered_set<std::string> in_flight;  // message ids fired, not yet deleted
+
+ private:
+  std::function<void(stream::Partition&)> recovered_;
+};
+
+}  // namespace herald::engine
