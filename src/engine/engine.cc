@@ -478,8 +478,13 @@ void Engine::CampaignStatus(const std::string& tenant, const std::string& id,
 Status Engine::Cancel(const std::string& tenant, const std::string& id) {
   auto c = o_.campaigns->Find(tenant, id);
   if (!c) return Status::NotFound("no campaign " + id);
+  if (c->status == "scheduled") {
+    // Its entries are removed, unsent, when they come due (Fire checks the status).
+    return o_.campaigns->Update(tenant, id, [](Campaign& x) { x.status = "cancelled"; });
+  }
   if (c->status != "planning") {
-    return Status::FailedPrecondition("the campaign is " + c->status + ": only a campaign still planning can be cancelled");
+    return Status::FailedPrecondition("the campaign is " + c->status +
+                                      ": only a campaign planning or scheduled can be cancelled");
   }
   std::lock_guard<std::mutex> l(cancel_mu_);
   cancelled_.insert(store::TenantKey(tenant, id));

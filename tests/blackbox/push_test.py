@@ -285,6 +285,16 @@ class PushTest(unittest.TestCase):
         self.assertTrue(got_sh.empty())
         c = self.campaign(cid, lambda c: c["funnel"]["sent"] == 2)
         self.assertEqual(c["funnel"]["sent"], 2, c)
+        # A cancelled scheduled campaign sends nothing.
+        status, c2 = self.req("POST", "/v1/campaigns", {
+            "account_id": "news", "target": {"users": ["sh"]}, "schedule": {"type": "at", "local_time": "09:00"},
+            "message": {"title": "never", "priority": "transactional"}})
+        self.campaign(c2["id"], lambda c: c["status"] == "scheduled")
+        self.assertEqual(self.req("POST", "/v1/campaigns/%s/cancel" % c2["id"])[0], 200)
+        self.advance_to("2026-03-04T02:00:00Z")
+        time.sleep(0.3)
+        self.assertTrue(got_sh.empty())
+        self.assertEqual(self.ok("GET", "/v1/campaigns/" + c2["id"])["funnel"]["sent"], 0)
 
     def test_an_acknowledged_push_survives_kill9(self):
         self.setup_user("u4")
