@@ -466,6 +466,18 @@ Status Node::Open(NodeOptions& options) {
   parts_->profile.max_batch = c.stream.max_batch_events;
   api::RegisterProfileRoutes(*router_, parts_->profile);
   parts_->engine_routes = {parts_->engine.get(), parts_->campaigns.get(), &policy_config_};
+  engine::CampaignDirectory* campaign_dir = parts_->campaigns.get();
+  api::TenantDirectory* tenant_dir = tenants_.get();
+  metrics_.AddCollector([campaign_dir, tenant_dir](MetricsRegistry& r) {
+    std::map<std::string, std::int64_t> by_status = {
+        {"planning", 0}, {"scheduled", 0}, {"sent", 0}, {"cancelled", 0}, {"failed", 0}};
+    for (const auto& t : tenant_dir->List()) {
+      for (const auto& c : campaign_dir->List(t.id)) ++by_status[c.status];
+    }
+    for (const auto& [status, n] : by_status) {
+      r.GetGauge("herald_engine_campaigns", "Campaigns by status.", {{"status", status}}).Set(n);
+    }
+  });
   api::RegisterEngineRoutes(*router_, parts_->engine_routes);
   // Operators: checkpoint every partition, drop the log segments every state has
   // checkpointed past (within retention), and compact the store, off the loops.

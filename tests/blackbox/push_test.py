@@ -200,6 +200,9 @@ class PushTest(unittest.TestCase):
         self.assertEqual((status, again["id"]), (200, cid))
         self.assertTrue(got.empty())
         self.assertEqual([x["id"] for x in self.ok("GET", "/v1/campaigns")["campaigns"]], [cid])
+        status, metrics, _ = self.s.request("GET", "/metrics")
+        self.assertIn('herald_engine_campaigns{status="sent"} 1', metrics)
+        self.assertIn('herald_engine_pushes_total{decision="allow"}', metrics)
         # A segment target and an explicit list.
         status, seg = self.req("POST", "/v1/campaigns", {"account_id": "news", "target": {"segment": 'city = "Shenzhen"'},
                                                           "message": {"title": "x"}})
