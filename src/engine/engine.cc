@@ -32,7 +32,7 @@ struct Decided {
 // reservation is made and its payload rendered.
 Result<Decided> DecideOnShard(const EngineOptions& o, stream::Partition& p, const PushRequest& r,
                               const policy::AccountView& view, const std::string& message_id, Micros now,
-                              bool reserve = true) {
+                              bool reserve = true, bool explain = false) {
   policy::PolicyStore& ps = p.Get(o.policy);
   profile::ProfileStore& profiles = p.Get(o.profiles);
   EngineStore& es = p.Get(o.store);
@@ -61,7 +61,8 @@ Result<Decided> DecideOnShard(const EngineOptions& o, stream::Partition& p, cons
   c.idempotency_key = m.idempotency_key.empty() ? 0 : policy::SmallKey(m.idempotency_key);
   Decided d;
   d.decision = policy::Decide(state, stored_follow ? &follow : nullptr, c, now, tz, *o.policy_config);
-  d.explanation = policy::Explain(d.decision, r.account_id, tz, *o.policy_config);
+  // The sentence is for the single push's answer; campaigns count by rule.
+  if (explain) d.explanation = policy::Explain(d.decision, r.account_id, tz, *o.policy_config);
   if (d.decision.verdict != policy::Verdict::kAllow) {
     // Not sent, so not in the log: the decision is recorded here for the user's
     // decisions list.
@@ -136,7 +137,7 @@ void Engine::Push(PushRequest req, std::function<void(Result<PushResult>)> done)
   o_.pipeline->RunOnUser(
       shared->user_id,
       [o, shared, view, message_id, now](stream::Partition& p) -> Result<Decided> {
-        return DecideOnShard(o, p, *shared, view, message_id, now);
+        return DecideOnShard(o, p, *shared, view, message_id, now, /*reserve=*/true, /*explain=*/true);
       },
       std::function<void(Result<Decided>)>([this, shared, message_id, now, started, done](Result<Decided> d) {
         if (!d.ok()) return done(d.status());
@@ -590,7 +591,7 @@ void Engine::Fire(stream::Partition& p) {
     auto message = MessageOf(e.tenant, e.campaign_id);
     auto account = o_.accounts->Find(e.tenant, e.account_id);
     if (!c || c->status == "cancelled" || !message || !account) continue;  // removed, never sent
-    if (p.Get(o_.store).Find(e.tenant, e.message_id).ok()) continue;    // sent before a crash
+    if (e.due <= s.recovered_at && p.Get(o_.store).Find(e.tenant, e.message_id).ok()) continue;  // sent before a crash
     PushRequest r;
     r.tenant = e.tenant;
     r.user_id = e.user_id;

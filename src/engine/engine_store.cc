@@ -162,7 +162,10 @@ void EngineStore::OnEvent(stream::AppliedEvent& e) {
   }
   const std::string key = Key(ev.tenant, ev.message_id);
   auto it = messages_.find(key);
-  if (it == messages_.end()) {
+  if (it == messages_.end() && ev.type == EventType::kSent) {
+    // A sent event starts the message's record: nothing to read first.
+    it = messages_.emplace(key, MessageRecord{}).first;
+  } else if (it == messages_.end()) {
     auto stored = Find(ev.tenant, ev.message_id);
     if (!stored.ok() && stored.status().code() != Code::kNotFound) {
       e.failure = Status::Unavailable("message record unreadable: " + stored.status().message());

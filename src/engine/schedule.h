@@ -41,12 +41,16 @@ class ScheduleState final : public stream::PartitionState {
   void OnEvent(stream::AppliedEvent&) override {}
   void Checkpoint(stream::CheckpointWriter&) override {}
   void OnRecovered(stream::Partition& p) override {
+    recovered_at = p.clock().Now();
     if (recovered_) recovered_(p);
   }
 
   ShardExecutor::TimerId timer = 0;
   Micros armed = 0;                          // due time of the timer, 0: none
   bool firing = false;                       // entries are being fired: no new timer
+  // Entries due by this time may have fired before a crash: they are looked up
+  // in the messages before they fire. Later ones cannot have.
+  Micros recovered_at = 0;
   std::unordered_set<std::string> in_flight;  // message ids fired, not yet deleted
 
  private:

@@ -97,8 +97,12 @@ rocksdb::Options MakeOptions(const StoreConfig& cfg) {
   o.keep_log_file_num = 5;
   o.max_log_file_size = 8 << 20;
   rocksdb::BlockBasedTableOptions t;
+  // Index and filter blocks stay with their open table files, outside the block
+  // cache (about 1.25 bytes of filter a key): a filter of a large file does not
+  // fit one cache shard, and a point lookup of an absent key would then read the
+  // whole filter from the file every time.
   t.block_cache = rocksdb::NewLRUCache(cfg.block_cache_mb << 20);
-  t.cache_index_and_filter_blocks = true;
+  t.cache_index_and_filter_blocks = false;
   // Point lookups of absent keys (a user's first event, a new session) are common:
   // a bloom filter answers most of them without reading a block.
   t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
