@@ -95,6 +95,26 @@ Result<Decided> DecideOnShard(const EngineOptions& o, stream::Partition& p, cons
   return d;
 }
 
+// The `sent` event and the gateway's message of an allowed push.
+void MakeSend(const PushRequest& r, const std::string& message_id, Micros now, Decided& d, stream::Event* sent,
+              mqtt::PushMessage* m) {
+  sent->tenant = r.tenant;
+  sent->user_id = r.user_id;
+  sent->type = stream::EventType::kSent;
+  sent->ts = now;
+  sent->account_id = r.account_id;
+  sent->message_id = message_id;
+  sent->campaign_id = r.campaign_id;
+  sent->attrs = SentAttrs(r.message, d.expires_at);
+  m->tenant = r.tenant;
+  m->user_id = r.user_id;
+  m->message_id = message_id;
+  m->payload = std::move(d.payload);
+  m->expires_at = d.expires_at;
+  m->account_id = r.account_id;
+  m->campaign_id = r.campaign_id;
+}
+
 }  // namespace
 
 Engine::Engine(const EngineOptions& o) : o_(o) {
@@ -150,22 +170,8 @@ void Engine::Push(PushRequest req, std::function<void(Result<PushResult>)> done)
         if (d->decision.verdict != policy::Verdict::kAllow) return done(out);
         m_allowed_->Inc();
         stream::Event sent;
-        sent.tenant = shared->tenant;
-        sent.user_id = shared->user_id;
-        sent.type = stream::EventType::kSent;
-        sent.ts = now;
-        sent.account_id = shared->account_id;
-        sent.message_id = message_id;
-        sent.campaign_id = shared->campaign_id;
-        sent.attrs = SentAttrs(shared->message, d->expires_at);
         mqtt::PushMessage msg;
-        msg.tenant = shared->tenant;
-        msg.user_id = shared->user_id;
-        msg.message_id = message_id;
-        msg.payload = std::move(d->payload);
-        msg.expires_at = d->expires_at;
-        msg.account_id = shared->account_id;
-        msg.campaign_id = shared->campaign_id;
+        MakeSend(*shared, message_id, now, *d, &sent, &msg);
         std::shared_ptr<Deliver> deliver;
         {
           std::lock_guard<std::mutex> l(deliver_mu_);
@@ -330,25 +336,7 @@ void Engine::Plan(const std::string& tenant, const Campaign& c, std::shared_ptr<
             ++out->suppressed[std::string(policy::RuleName(d->decision.rule))];
             continue;
           }
-          stream::Event sent;
-          sent.tenant = r.tenant;
-          sent.user_id = u;
-          sent.type = stream::EventType::kSent;
-          sent.ts = now;
-          sent.account_id = r.account_id;
-          sent.message_id = mid;
-          sent.campaign_id = r.campaign_id;
-          sent.attrs = SentAttrs(r.message, d->expires_at);
-          out->sents.push_back(std::move(sent));
-          mqtt::PushMessage m;
-          m.tenant = r.tenant;
-          m.user_id = u;
-          m.message_id = mid;
-          m.payload = std::move(d->payload);
-          m.expires_at = d->expires_at;
-          m.account_id = r.account_id;
-          m.campaign_id = r.campaign_id;
-          out->pushes.push_back(std::move(m));
+          MakeSend(r, mid, now, *d, &out->sents.emplace_back(), &out->pushes.emplace_back());
         }
         return out;
       },
@@ -423,22 +411,7 @@ void Engine::Send(const std::string& tenant, const std::string& id, std::shared_
           std::function<void(Status)>([](Status) {}));
     }
   } else {
-    std::shared_ptr<Deliver> deliver;
-    {
-      std::lock_guard<std::mutex> l(deliver_mu_);
-      deliver = deliver_;
-    }
-    for (auto& m : planned->pushes) {
-      if (!deliver || !*deliver) break;
-      const auto started = std::chrono::steady_clock::now();
-      for (int attempt = 0; attempt < 10000; ++attempt) {
-        Status s = (*deliver)(m, [](mqtt::DeliveryOutcome) {});
-        if (s.code() != Code::kResourceExhausted) break;
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));  // the gateway's queue is full
-      }
-      m_dispatched_->Inc();
-      m_dispatch_latency_->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-    }
+    DeliverAll(planned->pushes, 10000, /*observe=*/true);
   }
   const Micros now = o_.clock->Now();
   Status s = o_.campaigns->Update(tenant, id, [&](Campaign& c) {
@@ -459,6 +432,26 @@ void Engine::Send(const std::string& tenant, const std::string& id, std::shared_
     }
   });
   if (!s.ok()) log::Error("campaign record not written", {{"campaign", id}, {"error", s.message()}});
+}
+
+void Engine::DeliverAll(std::vector<mqtt::PushMessage>& pushes, int attempts, bool observe) {
+  std::shared_ptr<Deliver> deliver;
+  {
+    std::lock_guard<std::mutex> l(deliver_mu_);
+    deliver = deliver_;
+  }
+  for (auto& m : pushes) {
+    if (!deliver || !*deliver) break;
+    const auto started = std::chrono::steady_clock::now();
+    for (int attempt = 0; attempt < attempts; ++attempt) {
+      if ((*deliver)(m, [](mqtt::DeliveryOutcome) {}).code() != Code::kResourceExhausted) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));  // the gateway's queue is full
+    }
+    m_dispatched_->Inc();
+    if (observe) {
+      m_dispatch_latency_->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    }
+  }
 }
 
 void Engine::CampaignStatus(const std::string& tenant, const std::string& id,
@@ -612,25 +605,7 @@ void Engine::Fire(stream::Partition& p) {
       ++suppressed[k];
       continue;
     }
-    stream::Event sent;
-    sent.tenant = e.tenant;
-    sent.user_id = e.user_id;
-    sent.type = stream::EventType::kSent;
-    sent.ts = now;
-    sent.account_id = e.account_id;
-    sent.message_id = e.message_id;
-    sent.campaign_id = e.campaign_id;
-    sent.attrs = SentAttrs(*message, d->expires_at);
-    sents->push_back(std::move(sent));
-    mqtt::PushMessage m;
-    m.tenant = e.tenant;
-    m.user_id = e.user_id;
-    m.message_id = e.message_id;
-    m.payload = std::move(d->payload);
-    m.expires_at = d->expires_at;
-    m.account_id = e.account_id;
-    m.campaign_id = e.campaign_id;
-    pushes->push_back(std::move(m));
+    MakeSend(r, e.message_id, now, *d, &sents->emplace_back(), &pushes->emplace_back());
   }
   for (const auto& [k, n] : suppressed) {
     const size_t a = k.find('\0'), b = k.find('\0', a + 1);
@@ -646,19 +621,7 @@ void Engine::Fire(stream::Partition& p) {
       log::Error("scheduled pushes not stored; they fire again", {{"partition", part}, {"error", appended.message()}});
       batch = std::make_shared<store::WriteBatch>();
     } else {
-      std::shared_ptr<Deliver> deliver;
-      {
-        std::lock_guard<std::mutex> l(deliver_mu_);
-        deliver = deliver_;
-      }
-      for (auto& m : *pushes) {
-        if (!deliver || !*deliver) break;
-        for (int attempt = 0; attempt < 1000; ++attempt) {
-          if ((*deliver)(m, [](mqtt::DeliveryOutcome) {}).code() != Code::kResourceExhausted) break;
-          std::this_thread::sleep_for(std::chrono::milliseconds(1));
-        }
-        m_dispatched_->Inc();
-      }
+      DeliverAll(*pushes, 1000, /*observe=*/false);
     }
     o_.db->WriteAsync(std::move(*batch), [this, part, fired](Status) {
       auto h = o_.schedule;

@@ -103,6 +103,8 @@ class Engine {
   void Plan(const std::string& tenant, const Campaign& c, std::shared_ptr<const profile::Segment> segment);
   struct Planned;
   void Fire(stream::Partition& p);
+  // Hands each push to the gateway, retrying up to `attempts` ms while its queue is full.
+  void DeliverAll(std::vector<mqtt::PushMessage>& pushes, int attempts, bool observe);
   std::shared_ptr<const Message> MessageOf(const std::string& tenant, const std::string& campaign_id);
   std::mutex messages_mu_;
   std::map<std::string, std::shared_ptr<const Message>> messages_;  // tenant \0 campaign
