@@ -31,7 +31,13 @@ void VirtualClock::MoveTo(Micros t) {
   for (;;) {
     Micros next = kNever;
     for (TimerDriver* d : drivers_) next = std::min(next, d->NextDue());
-    if (next > t) break;
+    if (next > t) {
+      if (now_.load(std::memory_order_acquire) >= t) break;
+      // The clock reads `t` before the last look: a timer armed meanwhile for a
+      // time already passed either saw `t` (and runs at once) or is seen here.
+      now_.store(t, std::memory_order_release);
+      continue;
+    }
     Micros step = std::max(next, now_.load(std::memory_order_relaxed));
     now_.store(step, std::memory_order_release);
     for (TimerDriver* d : drivers_) d->RunDue(step, t);
