@@ -75,7 +75,9 @@ void GetMessage(const EngineRoutesContext& ctx, HttpRequest& req, Respond respon
                           {"expires_at", Time(r->expires_at)},
                           {"outcome", r->outcome.empty() ? json(nullptr) : json(r->outcome)},
                           {"outcome_at", Time(r->outcome_at)},
-                          {"receipts", receipts}}));
+                          {"receipts", receipts},
+                          {"pctr", r->pctr < 0 ? json(nullptr) : json(r->pctr)},
+                          {"model_version", r->model_version}}));
   });
 }
 

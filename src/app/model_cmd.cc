@@ -183,7 +183,7 @@ int TrainCommand(const std::vector<std::string>& args) {
     else if (ra.rest[i] == "--model") kind = val();
     else {
       std::fprintf(stderr,
-                   "usage: herald train --samples FILE [--format libfm|svmlight|csv] [--model lr|fm]\n"
+                   "usage: herald train --samples FILE [--format libfm|svmlight|csv|hashed] [--model lr|fm]\n"
                    "       [--data-dir D] [--name ctr]\n"
                    "Trains the next version from the model in service on FILE (the last 10%% held out)\n"
                    "and promotes it only if its holdout logloss is not worse.\n");

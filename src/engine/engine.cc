@@ -4,6 +4,11 @@
 #include <future>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <unistd.h>
 #include <thread>
 
 #include "core/bytes.h"
@@ -26,7 +31,30 @@ struct Decided {
   std::string explanation;
   std::string payload;
   Micros expires_at = 0;
+  model::PushScore score;
+  bool scored = false;
 };
+
+// The candidate as the CTR model sees it, at `now` in the user's zone.
+model::PushContext ContextOf(stream::Partition& p, profile::ProfileStore& profiles, const PushRequest& r,
+                             std::string_view title, const cctz::time_zone& tz, Micros now) {
+  model::PushContext c;
+  c.user_class = std::string(profile::ClassName(profiles.ClassOf(r.tenant, r.user_id, now)));
+  c.account_id = r.account_id;
+  c.form = FormName(r.message.form);
+  const auto local = cctz::convert(std::chrono::system_clock::time_point(std::chrono::microseconds(now)), tz);
+  c.local_hour = local.hour();
+  c.weekday = static_cast<int>(cctz::get_weekday(cctz::civil_day(local)));  // Monday = 0
+  c.title.assign(title);
+  profiles.TextField(r.tenant, r.user_id, "os", &c.device);
+  if (const stream::UserFeatures* f = p.features().Find(r.tenant, r.user_id)) {
+    for (size_t i = 0; i < stream::kTopInterests && c.tag_keys.size() < 3; ++i) {
+      if (f->tag_key[i] && f->tag_weight[i] > 0) c.tag_keys.push_back(f->tag_key[i]);
+    }
+    c.activity_at_hour = stream::ActivityAt(*f, static_cast<size_t>(c.weekday * 24 + c.local_hour), now);
+  }
+  return c;
+}
 
 // The decision for one push on the user's shard; for an allowed push, its
 // reservation is made and its payload rendered.
@@ -90,8 +118,12 @@ Result<Decided> DecideOnShard(const EngineOptions& o, stream::Partition& p, cons
   };
   PayloadIds ids{message_id, r.campaign_id, r.account_id, view.type == policy::AccountType::kService,
                  c.expires_at};
-  d.payload = Payload(m, Render(m.title, m, lookup), Render(m.body, m, lookup), ids);
+  const std::string title = Render(m.title, m, lookup);
+  d.payload = Payload(m, title, Render(m.body, m, lookup), ids);
   d.expires_at = c.expires_at;
+  // Scored once, as sent: the vector goes with the push into the log.
+  d.score = model::ScorePush(o.ctr, ContextOf(p, profiles, r, title, tz, now), o.feature_bits);
+  d.scored = true;
   return d;
 }
 
@@ -106,6 +138,12 @@ void MakeSend(const PushRequest& r, const std::string& message_id, Micros now, D
   sent->message_id = message_id;
   sent->campaign_id = r.campaign_id;
   sent->attrs = SentAttrs(r.message, d.expires_at);
+  if (d.scored) {
+    std::vector<std::uint32_t> x;
+    x.reserve(d.score.features.size());
+    for (const auto& f : d.score.features) x.push_back(f.index);
+    AppendScoreAttrs(d.score.pctr, d.score.version, x, &sent->attrs);
+  }
   m->tenant = r.tenant;
   m->user_id = r.user_id;
   m->message_id = message_id;
@@ -126,6 +164,9 @@ Engine::Engine(const EngineOptions& o) : o_(o) {
   m_deferred_ = &m.GetCounter("herald_engine_pushes_total", help, {{"decision", "defer"}});
   m_suppressed_ = &m.GetCounter("herald_engine_pushes_total", help, {{"decision", "suppress"}});
   m_dispatched_ = &m.GetCounter("herald_engine_dispatched_total", "Pushes handed to the gateway.");
+  m_planned_ = &m.GetCounter("herald_engine_planned_total", "Campaign audience members decided by the planner.");
+  m_fired_ = &m.GetCounter("herald_engine_fired_total", "Schedule entries fired when due.");
+  m_samples_ = &m.GetCounter("herald_engine_samples_total", "Scored pushes written as CTR samples once their window closed.");
   m_dispatch_latency_ = &m.GetHistogram("herald_engine_dispatch_seconds",
                                         "From the push request to the gateway's hands (after the sent event is durable).",
                                         {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1});
@@ -166,7 +207,10 @@ void Engine::Push(PushRequest req, std::function<void(Result<PushResult>)> done)
         out.decision = d->decision;
         out.explanation = d->explanation;
         if (d->decision.verdict == policy::Verdict::kDefer) m_deferred_->Inc();
-        if (d->decision.verdict == policy::Verdict::kSuppress) m_suppressed_->Inc();
+        if (d->decision.verdict == policy::Verdict::kSuppress) {
+          m_suppressed_->Inc();
+          CountSuppressed(policy::RuleName(d->decision.rule), 1);
+        }
         if (d->decision.verdict != policy::Verdict::kAllow) return done(out);
         m_allowed_->Inc();
         stream::Event sent;
@@ -312,6 +356,7 @@ void Engine::Plan(const std::string& tenant, const Campaign& c, std::shared_ptr<
         }
         PushRequest r = *request;
         const bool later = timing.schedule != "now";
+        std::mt19937_64 rng(seed_ ^ (static_cast<std::uint64_t>(p.id()) << 32) ^ static_cast<std::uint64_t>(now));
         const std::string prefix = store::PartitionTagPrefix(p.id(), store::StateTag::kEngineSchedule);
         for (const std::string& u : users) {
           ++out->targeted;
@@ -322,7 +367,16 @@ void Engine::Plan(const std::string& tenant, const Campaign& c, std::shared_ptr<
             // Timing: the user's local time, or the best hour of the window; the
             // policy is checked again when the entry fires.
             const cctz::time_zone& tz = p.features().ZoneOf(r.tenant, u);
-            Micros due = DueTime(timing, tz, p.features().Find(r.tenant, u), now);
+            Micros due;
+            if (timing.schedule == "window" && o.send_time) {
+              // The golden window: Thompson sampling over the window's hours.
+              model::SendTimeStore& st = p.Get(*o.send_time);
+              auto evidence = st.Find(r.tenant, u);
+              due = model::BestTimeInWindow(st.model(), evidence ? *evidence : model::SendTimeUser{},
+                                            std::max(timing.window_from, now), timing.window_to, tz, rng);
+            } else {
+              due = DueTime(timing, tz, p.features().Find(r.tenant, u), now);
+            }
             if (d->decision.verdict == policy::Verdict::kDefer) due = std::max(due, d->decision.until);
             ScheduleEntry e{due, mid, r.tenant, u, r.account_id, r.campaign_id};
             out->entries.emplace_back(prefix + ScheduleKey(due, mid), EncodeScheduleEntry(e));
@@ -344,6 +398,11 @@ void Engine::Plan(const std::string& tenant, const Campaign& c, std::shared_ptr<
           [this, tenant, id](Result<std::vector<std::shared_ptr<Planned>>> parts) {
             auto all = std::make_shared<Planned>();
             if (parts.ok()) {
+              for (auto& p : *parts) {
+                if (!p) continue;
+                m_planned_->Inc(p->targeted);
+                for (const auto& [rule, n] : p->suppressed) CountSuppressed(rule, n);
+              }
               for (auto& p : *parts) {
                 if (!p) continue;
                 all->targeted += p->targeted;
@@ -607,8 +666,10 @@ void Engine::Fire(stream::Partition& p) {
     }
     MakeSend(r, e.message_id, now, *d, &sents->emplace_back(), &pushes->emplace_back());
   }
+  m_fired_->Inc(due.size());
   for (const auto& [k, n] : suppressed) {
     const size_t a = k.find('\0'), b = k.find('\0', a + 1);
+    CountSuppressed(std::string_view(k).substr(b + 1), n);
     (void)o_.campaigns->Update(k.substr(0, a), k.substr(a + 1, b - a - 1),
                                [&](Campaign& c) { c.suppressed[k.substr(b + 1)] += n; });
   }
@@ -639,6 +700,114 @@ void Engine::Fire(stream::Partition& p) {
   };
   if (sents->empty()) return finish(Status::Ok());
   o_.pipeline->Ingest(std::move(*sents), [finish](Status st) mutable { finish(st); });
+}
+
+void Engine::CountSuppressed(std::string_view rule, std::uint64_t n) {
+  o_.metrics->GetCounter("herald_engine_suppressed_total", "Pushes suppressed, by the rule that suppressed them.",
+                         {{"rule", std::string(rule)}})
+      .Inc(n);
+}
+
+namespace {
+
+// "YYYYMMDD" of `t` in UTC.
+std::string DayName(Micros t) {
+  const cctz::civil_day d(cctz::convert(
+      std::chrono::time_point<std::chrono::system_clock, cctz::seconds>(cctz::seconds(t / kMicrosPerSecond)),
+      cctz::utc_time_zone()));
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%04d%02d%02d", static_cast<int>(d.year()), d.month(), d.day());
+  return buf;
+}
+
+// Appends `lines` to `path` durably.
+Status AppendDurably(const std::string& path, const std::string& lines) {
+  std::FILE* f = std::fopen(path.c_str(), "ab");
+  if (!f) return Status::IoError("cannot open " + path);
+  const bool ok = std::fwrite(lines.data(), 1, lines.size(), f) == lines.size() && std::fflush(f) == 0 &&
+                  ::fdatasync(fileno(f)) == 0;
+  std::fclose(f);
+  return ok ? Status::Ok() : Status::IoError("cannot write " + path);
+}
+
+}  // namespace
+
+void Engine::Harvest(stream::Partition& p) {
+  if (o_.samples_dir.empty()) return;
+  const Micros now = p.clock().Now();
+  const PartitionId part = p.id();
+  const std::string prefix = store::PartitionTagPrefix(part, store::StateTag::kEngineSample);
+  EngineStore& es = p.Get(o_.store);
+  auto keys = std::make_shared<std::vector<std::string>>();  // stored entries, deleted once written
+  auto lines = std::make_shared<std::string>();
+  bool more = false;
+  auto sample = [&](std::string_view suffix) {
+    Micros close = 0;
+    std::string tenant, id;
+    if (!DecodeSampleKey(suffix, &close, &tenant, &id)) return;
+    auto m = es.Find(tenant, id);
+    if (!m.ok() || m->features.empty()) return;  // gone past its days, or never scored
+    lines->push_back(m->Engaged(close) ? '1' : '0');
+    char buf[16];
+    for (std::uint32_t f : m->features) {
+      auto r = std::to_chars(buf, buf + sizeof buf, f);
+      lines->push_back(' ');
+      lines->append(buf, r.ptr);
+      lines->append(":1");
+    }
+    lines->push_back('\n');
+  };
+  // Entries of the latest pushes, not checkpointed yet, then those in the store.
+  for (const std::string& k : es.TakeDueSamples(now)) sample(k);
+  (void)o_.db->Scan(o_.state_cf, prefix, [&](std::string_view key, std::string_view) {
+    Micros close = 0;
+    std::string tenant, id;
+    if (DecodeSampleKey(key.substr(prefix.size()), &close, &tenant, &id) && close > now) return false;
+    if (keys->size() >= 5000) {
+      more = true;
+      return false;
+    }
+    keys->emplace_back(key);
+    sample(key.substr(prefix.size()));
+    return true;
+  });
+  const Micros next = now + (more ? kMicrosPerSecond : kMicrosPerMinute);
+  auto again = [this, part, next] {
+    o_.pipeline->RunOnPartition(
+        part,
+        [this, next](stream::Partition& q) -> Status {
+          q.PostAt(next, [this](stream::Partition& r) { Harvest(r); });
+          return Status::Ok();
+        },
+        std::function<void(Status)>([](Status) {}));
+  };
+  const std::string dir = o_.samples_dir, today = DayName(now);
+  const bool posted = o_.background->Post([this, dir, today, part, keys, lines, again] {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    const fs::path open = fs::path(dir) / "open";
+    fs::create_directories(open, ec);
+    char suffix[32];
+    std::snprintf(suffix, sizeof suffix, "-p%03u.hsv", static_cast<unsigned>(part));
+    // Earlier days' files of this partition are complete: they go to the trainer.
+    for (const auto& e : fs::directory_iterator(open, ec)) {
+      const std::string name = e.path().filename().string();
+      if (name.size() == 8 + std::strlen(suffix) && name.ends_with(suffix) && name.substr(0, 8) < today) {
+        fs::rename(e.path(), fs::path(dir) / name, ec);
+      }
+    }
+    Status s = Status::Ok();
+    if (!lines->empty()) s = AppendDurably((open / (today + suffix)).string(), *lines);
+    if (s.ok() && !keys->empty()) {
+      store::WriteBatch b;
+      for (const auto& k : *keys) b.Delete(o_.state_cf, k);
+      s = o_.db->Write(std::move(b));
+      m_samples_->Inc(static_cast<std::uint64_t>(std::count(lines->begin(), lines->end(), '\n')));
+    }
+    if (!s.ok()) log::Error("push samples not written; they are written again", {{"error", s.message()}});
+    again();
+  });
+  if (!posted) return;
 }
 
 void Engine::FindMessage(const std::string& tenant, const std::string& message_id,

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <atomic>
+#include <optional>
 #include <functional>
 #include <set>
 #include <memory>
@@ -25,6 +26,9 @@
 #include "engine/engine_store.h"
 #include "engine/message.h"
 #include "engine/schedule.h"
+#include "model/push_features.h"
+#include "model/registry.h"
+#include "model/send_time_store.h"
 #include "mqtt/delivery.h"
 #include "policy/accounts.h"
 #include "policy/policy_store.h"
@@ -52,6 +56,17 @@ struct EngineOptions {
   CampaignDirectory* campaigns = nullptr;
   const profile::SegmentDirectory* segments = nullptr;
   WorkerPool* background = nullptr;  // where campaigns are sent from
+  // The models (model/): the CTR model in service scores every push sent (null:
+  // the source's hourly open rate), and the send-time evidence picks the time of
+  // a "window" campaign (unset: the user's decayed activity by hour).
+  const model::ModelRegistry* ctr = nullptr;
+  unsigned feature_bits = 20;  // the features' space before any model was trained
+  std::optional<stream::StateHandle<model::SendTimeStore>> send_time;
+  // Where the scored pushes' samples go once their window closed (empty: none):
+  // <samples_dir>/open/YYYYMMDD-pNN.hsv while the day lasts, then moved to
+  // samples_dir for the daily training.
+  std::string samples_dir;
+  Micros sample_window = 24 * kMicrosPerHour;
 };
 
 struct PushRequest {
@@ -73,6 +88,9 @@ class Engine {
   void SetSchedule(stream::StateHandle<ScheduleState> h) { o_.schedule = h; }
   // Posts the partition's timer at its earliest entry (on the partition's shard).
   void Arm(stream::Partition& p);
+  // Writes the partition's samples whose window closed, then again a minute later
+  // on the partition's clock (started once the partition is live).
+  void Harvest(stream::Partition& p);
 
   // Until set, allowed pushes are appended as sent but reach no device.
   void SetDeliver(Deliver deliver);
@@ -116,7 +134,8 @@ class Engine {
   std::mutex deliver_mu_;
   std::atomic<std::uint64_t> sequence_{0};
   std::uint64_t seed_ = 0;
-  Counter *m_allowed_, *m_deferred_, *m_suppressed_, *m_dispatched_;
+  void CountSuppressed(std::string_view rule, std::uint64_t n);
+  Counter *m_allowed_, *m_deferred_, *m_suppressed_, *m_dispatched_, *m_planned_, *m_fired_, *m_samples_;
   Histogram* m_dispatch_latency_;
 };
 

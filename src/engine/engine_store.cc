@@ -1,6 +1,8 @@
 #include "engine/engine_store.h"
 
 #include <algorithm>
+#include <charconv>
+#include <cstring>
 
 #include "core/bytes.h"
 #include "core/log.h"
@@ -9,7 +11,7 @@
 namespace herald::engine {
 
 namespace {
-constexpr std::uint8_t kVersion = 1;
+constexpr std::uint8_t kVersion = 2;  // 2 added the score; 1 is read as unscored
 }  // namespace
 
 std::string EncodeMessage(const MessageRecord& m) {
@@ -28,6 +30,12 @@ std::string EncodeMessage(const MessageRecord& m) {
     w.String(r.type);
     w.Zigzag(r.at);
   }
+  std::uint64_t bits;
+  std::memcpy(&bits, &m.pctr, sizeof bits);
+  w.Fixed<std::uint64_t>(bits);
+  w.Varint(m.model_version);
+  w.Varint(m.features.size());
+  for (std::uint32_t f : m.features) w.Varint(f);
   return out;
 }
 
@@ -36,7 +44,7 @@ Result<MessageRecord> DecodeMessage(std::string_view bytes) {
   MessageRecord m;
   std::uint8_t v = 0;
   std::uint64_t n = 0;
-  bool ok = r.Byte(&v) && v == kVersion && r.String(&m.user_id) && r.String(&m.account_id) &&
+  bool ok = r.Byte(&v) && (v == 1 || v == kVersion) && r.String(&m.user_id) && r.String(&m.account_id) &&
             r.String(&m.campaign_id) && r.Zigzag(&m.sent_at) && r.Zigzag(&m.expires_at) && r.String(&m.outcome) &&
             r.Zigzag(&m.outcome_at) && r.Varint(&n) && n <= 64;
   for (std::uint64_t i = 0; ok && i < n; ++i) {
@@ -44,8 +52,105 @@ Result<MessageRecord> DecodeMessage(std::string_view bytes) {
     ok = r.String(&rc.type) && r.Zigzag(&rc.at);
     m.receipts.push_back(std::move(rc));
   }
+  if (ok && v >= 2) {
+    std::uint64_t bits = 0, version = 0, count = 0;
+    ok = r.Fixed(&bits) && r.Varint(&version) && r.Varint(&count) && count <= 4096;
+    std::memcpy(&m.pctr, &bits, sizeof bits);
+    m.model_version = static_cast<std::uint32_t>(version);
+    for (std::uint64_t i = 0; ok && i < count; ++i) {
+      std::uint64_t f = 0;
+      ok = r.Varint(&f);
+      m.features.push_back(static_cast<std::uint32_t>(f));
+    }
+  }
   if (!ok || !r.done()) return Status::Corruption("undecodable message record");
   return m;
+}
+
+bool MessageRecord::Engaged(Micros until) const {
+  return std::any_of(receipts.begin(), receipts.end(),
+                     [&](const Receipt& r) { return r.at <= until && (r.type == "opened" || r.type == "clicked"); });
+}
+
+std::string SampleKey(Micros close, std::string_view tenant, std::string_view message_id) {
+  std::string k;
+  ByteWriter w(&k);
+  w.FixedBE<std::uint64_t>(static_cast<std::uint64_t>(close));
+  k.append(tenant);
+  k.push_back('\0');
+  k.append(message_id);
+  return k;
+}
+
+bool DecodeSampleKey(std::string_view suffix, Micros* close, std::string* tenant, std::string* message_id) {
+  if (suffix.size() < 10) return false;
+  ByteReader r(suffix.substr(0, 8));
+  std::uint64_t c = 0;
+  if (!r.FixedBE(&c)) return false;
+  const std::string_view rest = suffix.substr(8);
+  const size_t zero = rest.find('\0');
+  if (zero == std::string_view::npos) return false;
+  *close = static_cast<Micros>(c);
+  tenant->assign(rest.substr(0, zero));
+  message_id->assign(rest.substr(zero + 1));
+  return true;
+}
+
+void AppendScoreAttrs(double pctr, std::uint32_t version, const std::vector<std::uint32_t>& features,
+                      std::string* attrs) {
+  // attrs is a compact JSON object; the score goes before its closing brace.
+  char buf[64];
+  std::string add;
+  add.reserve(32 + features.size() * 7);
+  auto r = std::to_chars(buf, buf + sizeof buf, pctr, std::chars_format::general, 6);
+  add += "\"pctr\":";
+  add.append(buf, r.ptr);
+  add += ",\"model_version\":";
+  add += std::to_string(version);
+  add += ",\"x\":\"";
+  for (size_t i = 0; i < features.size(); ++i) {
+    if (i) add.push_back(',');
+    auto h = std::to_chars(buf, buf + sizeof buf, features[i], 16);
+    add.append(buf, h.ptr);
+  }
+  add.push_back('"');
+  if (attrs->size() < 2 || attrs->back() != '}') {
+    *attrs = "{" + add + "}";
+    return;
+  }
+  attrs->pop_back();
+  if (attrs->size() > 1) attrs->push_back(',');
+  *attrs += add;
+  attrs->push_back('}');
+}
+
+void ParseScoreAttrs(std::string_view attrs, MessageRecord* m) {
+  auto after = [&](std::string_view key) -> std::string_view {
+    const size_t at = attrs.find(key);
+    return at == std::string_view::npos ? std::string_view() : attrs.substr(at + key.size());
+  };
+  if (auto p = after("\"pctr\":"); !p.empty()) {
+    double v = -1;
+    if (std::from_chars(p.data(), p.data() + p.size(), v).ec == std::errc()) m->pctr = v;
+  }
+  if (auto p = after("\"model_version\":"); !p.empty()) {
+    std::uint32_t v = 0;
+    if (std::from_chars(p.data(), p.data() + p.size(), v).ec == std::errc()) m->model_version = v;
+  }
+  if (auto p = after("\"x\":\""); !p.empty()) {
+    const size_t end = p.find('"');
+    if (end == std::string_view::npos) return;
+    p = p.substr(0, end);
+    m->features.clear();
+    while (!p.empty() && m->features.size() < 4096) {
+      std::uint32_t f = 0;
+      auto r = std::from_chars(p.data(), p.data() + p.size(), f, 16);
+      if (r.ec != std::errc()) break;
+      m->features.push_back(f);
+      p.remove_prefix(static_cast<size_t>(r.ptr - p.data()));
+      if (!p.empty() && p.front() == ',') p.remove_prefix(1);
+    }
+  }
 }
 
 std::string EngineStore::Key(std::string_view tenant, std::string_view id) const {
@@ -117,6 +222,19 @@ std::uint64_t* Fields(Funnel& f, size_t i) {
 }
 constexpr size_t kFunnelFields = 11;
 }  // namespace
+
+std::vector<std::string> EngineStore::TakeDueSamples(Micros now) {
+  std::vector<std::string> due;
+  auto keep = std::remove_if(new_samples_.begin(), new_samples_.end(), [&](const std::string& k) {
+    Micros close = 0;
+    std::string tenant, id;
+    if (!DecodeSampleKey(k, &close, &tenant, &id) || close > now) return false;
+    due.push_back(k);
+    return true;
+  });
+  new_samples_.erase(keep, new_samples_.end());
+  return due;
+}
 
 Funnel EngineStore::FunnelOf(std::string_view tenant, std::string_view campaign_id) const {
   auto it = funnels_.find(Key(tenant, campaign_id));
@@ -191,6 +309,10 @@ void EngineStore::OnEvent(stream::AppliedEvent& e) {
       m.campaign_id = ev.campaign_id;
       m.sent_at = ev.ts;
       m.expires_at = policy::AttrTime(ev.attrs, "expires_at", 0);
+      ParseScoreAttrs(ev.attrs, &m);
+      if (sample_window_ > 0 && !m.features.empty()) {
+        new_samples_.push_back(SampleKey(ev.ts + sample_window_, ev.tenant, ev.message_id));
+      }
       // The push is in the policy's state now (it was registered first).
       Release(ev.tenant, ev.user_id, ev.message_id);
       break;
@@ -246,6 +368,9 @@ void EngineStore::Checkpoint(stream::CheckpointWriter& w) {
     fw.Put(key, v);
   }
   dirty_funnels_.clear();
+  stream::CheckpointWriter sw = w.For(store::StateTag::kEngineSample);
+  for (const std::string& key : new_samples_) sw.Put(key, "");
+  new_samples_.clear();
   // Written messages leave memory; those past their days leave the store too.
   for (auto it = messages_.begin(); it != messages_.end();) {
     if (it->second.sent_at && it->second.sent_at + kMessageDays * kMicrosPerDay < watermark_) w.Delete(it->first);

@@ -12,9 +12,15 @@
 //   user's state), so two pushes decided one after the other cannot both pass a
 //   cap; the `sent` event of a reservation, once applied, replaces it.
 //
+// - Samples: a scored push (its `sent` event carries the CTR model's feature
+//   vector, attrs.x) waits until its open window closes, `sample_window` after
+//   it was sent; the engine then writes the vector labelled by its receipts
+//   (opened or clicked) to the day's sample file and removes the entry.
+//
 // Records, in the state family (store/keys.h):
 //   kEngineMessage   tenant \0 message_id  -> EncodeMessage
 //   kEngineCampaign  tenant \0 campaign_id -> 11 varints (Funnel, in field order)
+//   kEngineSample    u64BE window close | tenant \0 message_id -> "" 
 //
 // Lives on the partition's shard.
 #pragma once
@@ -45,9 +51,24 @@ struct MessageRecord {
   std::string outcome;  // "", delivered, queued, expired, refused
   Micros outcome_at = 0;
   std::vector<Receipt> receipts;
+  // The CTR model's score at the decision (-1: not scored), the version that
+  // scored it (0: the source's hourly rate, before any model), and the hashed
+  // features it scored.
+  double pctr = -1;
+  std::uint32_t model_version = 0;
+  std::vector<std::uint32_t> features;
   bool operator==(const MessageRecord&) const = default;
+  // Opened or clicked by `until`.
+  bool Engaged(Micros until) const;
 };
 std::string EncodeMessage(const MessageRecord& m);
+// The key of a sample entry (the suffix after the partition's tag prefix), and back.
+std::string SampleKey(Micros close, std::string_view tenant, std::string_view message_id);
+bool DecodeSampleKey(std::string_view suffix, Micros* close, std::string* tenant, std::string* message_id);
+// The score's attrs of a sent event: "pctr", "model_version" and "x" (the feature
+// indices in hex, comma-separated); parsed back into `m`.
+void AppendScoreAttrs(double pctr, std::uint32_t version, const std::vector<std::uint32_t>& features, std::string* attrs);
+void ParseScoreAttrs(std::string_view attrs, MessageRecord* m);
 Result<MessageRecord> DecodeMessage(std::string_view bytes);
 
 // A campaign's outcomes in one partition, each counted once per push.
@@ -69,7 +90,10 @@ struct Reservation {
 
 class EngineStore final : public stream::PartitionState {
  public:
-  EngineStore(store::Db* db, store::ColumnFamily cf, PartitionId p) : db_(db), cf_(cf), partition_(p) {}
+  // `sample_window`: how long after a scored push its sample waits for a receipt
+  // (0: no samples are kept).
+  EngineStore(store::Db* db, store::ColumnFamily cf, PartitionId p, Micros sample_window = 0)
+      : db_(db), cf_(cf), partition_(p), sample_window_(sample_window) {}
 
   // The message, from memory or the store; NotFound when unknown.
   Result<MessageRecord> Find(std::string_view tenant, std::string_view message_id);
@@ -87,6 +111,10 @@ class EngineStore final : public stream::PartitionState {
   void ApplyReservations(std::string_view tenant, std::string_view user_id, policy::UserPolicy& u,
                          policy::FollowPolicy* follow, std::uint64_t account, const cctz::time_zone& tz,
                          const policy::PolicyConfig& cfg) const;
+
+  // Removes and returns the sample keys not yet checkpointed whose window closed
+  // by `now` (the older ones are in the store).
+  std::vector<std::string> TakeDueSamples(Micros now);
 
   Status Load(stream::StateReader& reader) override;
   void OnEvent(stream::AppliedEvent& e) override;
@@ -108,6 +136,8 @@ class EngineStore final : public stream::PartitionState {
   std::unordered_map<std::string, Funnel, KeyHash, std::equal_to<>> funnels_;  // tenant \0 campaign
   std::vector<std::string> dirty_funnels_;
   Micros watermark_ = 0;
+  Micros sample_window_;
+  std::vector<std::string> new_samples_;  // sample keys not yet checkpointed
 };
 
 }  // namespace herald::engine

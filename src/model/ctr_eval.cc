@@ -39,7 +39,8 @@ std::vector<std::string_view> SplitCsv(std::string_view line) {
 Result<DataFormat> ParseDataFormat(std::string_view name) {
   if (name == "libfm" || name == "svmlight") return DataFormat::kLibfm;
   if (name == "csv") return DataFormat::kCsv;
-  return Status::InvalidArgument("--format must be libfm, svmlight or csv, not " + std::string(name));
+  if (name == "hashed") return DataFormat::kHashed;
+  return Status::InvalidArgument("--format must be libfm, svmlight, csv or hashed, not " + std::string(name));
 }
 
 Result<Dataset> ReadDataset(const std::string& path, DataFormat format, unsigned bits,
@@ -120,7 +121,12 @@ Result<Dataset> ReadDataset(const std::string& path, DataFormat format, unsigned
       if (after == colon + 1 || (*after && *after != ' ' && *after != '\t') || !std::isfinite(v)) {
         return LineError(path, n, "bad feature value after index " + std::to_string(idx));
       }
-      d.features.push_back({HashIndex(idx, bits), static_cast<float>(v)});
+      if (format == DataFormat::kHashed && idx >> bits) {
+        return LineError(path, n, "index " + std::to_string(idx) + " is outside the model's " + std::to_string(bits) +
+                                      " bits");
+      }
+      d.features.push_back(
+          {format == DataFormat::kHashed ? static_cast<std::uint32_t>(idx) : HashIndex(idx, bits), static_cast<float>(v)});
       p = after;
     }
     d.offsets.push_back(static_cast<std::uint32_t>(d.features.size()));

@@ -7,6 +7,9 @@
 //   csv               a header line; the column "label" (or "click") is the label
 //                     (0/1), every other column a categorical field: the feature
 //                     is "column=value"
+//   hashed            libfm lines whose indices are already the learner's
+//                     (herald's logged push samples, *.hsv): used as they are, and
+//                     an index outside the learner's bits is an error
 // A malformed line is an error naming the file and line number.
 #pragma once
 
@@ -19,7 +22,7 @@
 
 namespace herald::model {
 
-enum class DataFormat { kLibfm, kCsv };
+enum class DataFormat { kLibfm, kCsv, kHashed };
 Result<DataFormat> ParseDataFormat(std::string_view name);
 
 // Samples in one flat array: sample i is features[offsets[i] .. offsets[i+1]).

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
 #include <vector>
 
 #include <cctz/civil_time.h>
@@ -34,31 +35,50 @@ DailyResult TrainFromDirectory(ModelRegistry& registry, const std::string& sampl
   namespace fs = std::filesystem;
   DailyResult r;
   std::error_code ec;
-  std::vector<fs::path> files;
+  // One version per file, except herald's own samples: a day's files (one per
+  // partition, "YYYYMMDD-pNNN.hsv") train one version together.
+  std::map<std::string, std::vector<fs::path>> groups;
   for (const auto& e : fs::directory_iterator(samples_dir, ec)) {
     const std::string ext = e.path().extension().string();
-    if (e.is_regular_file() && (ext == ".libfm" || ext == ".svm" || ext == ".csv")) files.push_back(e.path());
+    if (!e.is_regular_file() || (ext != ".libfm" && ext != ".svm" && ext != ".csv" && ext != ".hsv")) continue;
+    const std::string name = e.path().filename().string();
+    const size_t dash = name.find("-p");
+    groups[ext == ".hsv" && dash != std::string::npos ? name.substr(0, dash) + ".hsv" : name].push_back(e.path());
   }
-  std::sort(files.begin(), files.end());
   fs::create_directories(fs::path(samples_dir) / "done", ec);
-  for (const auto& f : files) {
+  for (auto& [group, files] : groups) {
+    std::sort(files.begin(), files.end());
     ++r.files;
     LearnerConfig c = config;
     if (auto cur = registry.Current()) c = cur->config();
     std::vector<std::string> columns;
-    auto data = ReadDataset(f.string(), f.extension() == ".csv" ? DataFormat::kCsv : DataFormat::kLibfm, c.bits, &columns);
-    Status s = data.status();
-    if (data.ok()) {
-      auto t = TrainIncremental(registry, *data, c);
+    Dataset all;
+    Status s = Status::Ok();
+    for (const auto& f : files) {
+      const DataFormat format = f.extension() == ".csv"   ? DataFormat::kCsv
+                                : f.extension() == ".hsv" ? DataFormat::kHashed
+                                                          : DataFormat::kLibfm;
+      auto data = ReadDataset(f.string(), format, c.bits, &columns);
+      if (!data.ok()) {
+        s = data.status();
+        break;
+      }
+      const std::uint32_t base = static_cast<std::uint32_t>(all.features.size());
+      all.features.insert(all.features.end(), data->features.begin(), data->features.end());
+      for (size_t i = 1; i < data->offsets.size(); ++i) all.offsets.push_back(base + data->offsets[i]);
+      all.labels.insert(all.labels.end(), data->labels.begin(), data->labels.end());
+    }
+    if (s.ok()) {
+      auto t = TrainIncremental(registry, all, c);
       s = t.status();
       if (t.ok() && t->promoted) ++r.promoted;
     }
-    fs::path dest = fs::path(samples_dir) / "done" / f.filename();
-    if (!s.ok()) {
-      if (r.error.empty()) r.error = s.message();
-      dest += ".bad";
+    for (const auto& f : files) {
+      fs::path dest = fs::path(samples_dir) / "done" / f.filename();
+      if (!s.ok()) dest += ".bad";
+      fs::rename(f, dest, ec);
     }
-    fs::rename(f, dest, ec);
+    if (!s.ok() && r.error.empty()) r.error = group + ": " + s.message();
   }
   return r;
 }

@@ -19,8 +19,10 @@ struct DailyResult {
   int files = 0, promoted = 0;
   std::string error;  // the first failure (a bad file is moved to done/ with .bad)
 };
-// Trains on every *.libfm, *.svm or *.csv file in `samples_dir` in name order and
-// moves each to samples_dir/done/.
+// Trains on every *.libfm, *.svm or *.csv file in `samples_dir` in name order, one
+// version each, and on herald's logged samples (*.hsv, indices already hashed),
+// one version for each day's files together; moves each file to samples_dir/done/
+// (with ".bad" appended when it was refused).
 DailyResult TrainFromDirectory(ModelRegistry& registry, const std::string& samples_dir, const LearnerConfig& config);
 
 }  // namespace herald::model

@@ -15,7 +15,14 @@ config::Section<ModelConfig> ModelConfigSection() {
   s.String("training_tz", &C::training_tz, "Time zone of training_time.");
   s.String("samples_dir", &C::samples_dir,
            "Where the day's samples (libfm lines: label idx:val ...) are read from;\n"
-           "empty: <data_dir>/models/samples. Trained files move to its done/ folder.");
+           "empty: <data_dir>/models/samples. Trained files move to its done/ folder.\n"
+           "herald writes its scored pushes there (open/YYYYMMDD-pNNN.hsv while the day lasts).");
+  s.Uint("sample_window_s", &C::sample_window_s, 60, 30 * 86400,
+         "Seconds after a scored push its sample is written, labelled 1 when the push\n"
+         "was opened or clicked by then (the open window).");
+  s.Uint("feature_bits", &C::feature_bits, 10, 26,
+         "The hashed feature space (2^bits) of a CTR model trained from herald's own\n"
+         "samples; a model in service keeps its own.");
   s.Check([](const C& c) {
     auto digit = [&](size_t i) { return i < c.training_time.size() && c.training_time[i] >= '0' && c.training_time[i] <= '9'; };
     const std::string& t = c.training_time;

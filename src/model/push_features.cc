@@ -1,6 +1,10 @@
 #include "model/push_features.h"
 
+#include <charconv>
 #include <cmath>
+#include <cstring>
+
+#include "model/send_time.h"
 
 namespace herald::model {
 
@@ -29,38 +33,95 @@ TitleTraits TraitsOf(std::string_view title) {
   return t;
 }
 
+namespace {
+
+// Hashes "field=value" without allocating for the usual short names.
+class Hasher {
+ public:
+  Hasher(unsigned bits, std::vector<Feature>* out) : bits_(bits), out_(out) {}
+  void Add(std::string_view field, std::string_view a, std::string_view sep = {}, std::string_view b = {}) {
+    const size_t n = field.size() + 1 + a.size() + sep.size() + b.size();
+    char stack[160];
+    std::string heap;
+    char* p = stack;
+    if (n > sizeof(stack)) {
+      heap.resize(n);
+      p = heap.data();
+    }
+    char* w = p;
+    auto put = [&](std::string_view s) {
+      std::memcpy(w, s.data(), s.size());
+      w += s.size();
+    };
+    put(field);
+    *w++ = '=';
+    put(a);
+    put(sep);
+    put(b);
+    out_->push_back({HashFeature(std::string_view(p, n), bits_), 1.0f});
+  }
+
+ private:
+  unsigned bits_;
+  std::vector<Feature>* out_;
+};
+
+std::string_view Small(int v, char (&buf)[8]) {
+  if (v < 0) return "?";
+  auto r = std::to_chars(buf, buf + sizeof(buf), v);
+  return std::string_view(buf, static_cast<size_t>(r.ptr - buf));
+}
+
+}  // namespace
+
 std::vector<Feature> PushFeatures(const PushContext& c, unsigned bits) {
   std::vector<Feature> out;
-  auto add = [&](std::string_view field, std::string_view value) {
-    std::string key(field);
-    key.push_back('=');
-    key.append(value);
-    out.push_back({HashFeature(key, bits), 1.0f});
-  };
-  const std::string hour = c.local_hour >= 0 ? std::to_string(c.local_hour) : "?";
-  const std::string day = c.weekday >= 0 ? std::to_string(c.weekday) : "?";
-  add("class", c.user_class);
-  add("account", c.account_id);
-  add("form", c.form);
-  add("hour", hour);
-  add("weekday", day);
-  add("hour_x_weekday", hour + "/" + day);
+  out.reserve(16 + c.tags.size() + c.tag_keys.size() + c.experiment.size());
+  Hasher h(bits, &out);
+  char hb[8], db[8];
+  const std::string_view hour = Small(c.local_hour, hb), day = Small(c.weekday, db);
+  h.Add("class", c.user_class);
+  h.Add("account", c.account_id);
+  h.Add("form", c.form);
+  h.Add("hour", hour);
+  h.Add("weekday", day);
+  h.Add("hour_x_weekday", hour, "/", day);
   const TitleTraits t = TraitsOf(c.title);
-  add("title_digits", t.digits ? "1" : "0");
-  add("title_emoji", t.emoji ? "1" : "0");
-  add("title_len", t.chars < 10 ? "<10" : t.chars < 20 ? "<20" : t.chars < 40 ? "<40" : "40+");
-  add("device", c.device);
-  add("network", c.network);
-  for (const auto& tag : c.tags) add("tag", tag);
-  for (const auto& e : c.experiment) add("exp", e);
-  add("class_x_form", c.user_class + "/" + c.form);
-  add("account_x_hour", c.account_id + "/" + hour);
+  h.Add("title_digits", t.digits ? "1" : "0");
+  h.Add("title_emoji", t.emoji ? "1" : "0");
+  h.Add("title_len", t.chars < 10 ? "<10" : t.chars < 20 ? "<20" : t.chars < 40 ? "<40" : "40+");
+  h.Add("device", c.device);
+  h.Add("network", c.network);
+  for (const auto& tag : c.tags) h.Add("tag", tag);
+  for (std::uint64_t k : c.tag_keys) {
+    char kb[24];
+    auto r = std::to_chars(kb, kb + sizeof(kb), k, 16);
+    h.Add("tag", std::string_view(kb, static_cast<size_t>(r.ptr - kb)));
+  }
+  for (const auto& e : c.experiment) h.Add("exp", e);
+  h.Add("class_x_form", c.user_class, "/", c.form);
+  h.Add("account_x_hour", c.account_id, "/", hour);
   if (c.activity_at_hour >= 0) {
     // Buckets of log2 activity: 0, (0,1], (1,2], (2,4], ...
     const int bucket = c.activity_at_hour <= 0 ? 0 : 1 + static_cast<int>(std::ceil(std::log2(1 + c.activity_at_hour)));
-    add("activity", std::to_string(std::min(bucket, 12)));
+    char ab[8];
+    h.Add("activity", Small(std::min(bucket, 12), ab));
   }
   return out;
+}
+
+PushScore ScorePush(const ModelRegistry* registry, const PushContext& c, unsigned bits) {
+  PushScore s;
+  std::shared_ptr<const ServedModel> served = registry ? registry->Served() : nullptr;
+  if (served && served->learner) {
+    s.version = served->version;
+    s.features = PushFeatures(c, served->learner->config().bits);
+    s.pctr = served->learner->Predict(s.features);
+  } else {
+    s.features = PushFeatures(c, bits);
+    s.pctr = SourceOpenRate(c.local_hour < 0 ? 12 : c.local_hour);
+  }
+  return s;
 }
 
 }  // namespace herald::model

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "model/learner.h"
+#include "model/registry.h"
 
 namespace herald::model {
 
@@ -20,6 +21,7 @@ struct PushContext {
   std::string title;
   std::string device, network;   // e.g. "ios", "wifi"
   std::vector<std::string> tags;            // the user's top interest tags
+  std::vector<std::uint64_t> tag_keys;      // or their keys (stream::KeyOf)
   std::vector<std::string> experiment;      // "layer:variant" of the user's experiments
   double activity_at_hour = -1;  // the user's decayed activity at this hour of the week
 };
@@ -35,5 +37,18 @@ TitleTraits TraitsOf(std::string_view title);
 // title traits, device, network, tags, experiments, class x form, account x hour,
 // activity bucket. Indices in [0, 2^bits).
 std::vector<Feature> PushFeatures(const PushContext& c, unsigned bits);
+
+// What the engine asks of the CTR model: a candidate scored. The features are
+// hashed into the space of the model in service and scored by it; before any
+// model was trained (no registry, or none promoted) they are hashed into `bits`
+// and the score is the source's open rate at the local hour (version 0). The
+// features are logged with the push, so that the sample learned from is the
+// vector scored.
+struct PushScore {
+  double pctr = 0;
+  std::uint32_t version = 0;
+  std::vector<Feature> features;
+};
+PushScore ScorePush(const ModelRegistry* registry, const PushContext& c, unsigned bits);
 
 }  // namespace herald::model

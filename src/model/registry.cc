@@ -91,7 +91,7 @@ Result<std::unique_ptr<ModelRegistry>> ModelRegistry::Open(const std::string& di
   while (!r->promoted_.empty()) {
     auto learner = r->LoadVersion(r->promoted_.back());
     if (learner.ok()) {
-      r->current_.store(*learner);
+      r->Serve(*learner, r->promoted_.back());
       break;
     }
     r->warning_ += learner.status().message() + "; ";
@@ -103,6 +103,10 @@ Result<std::unique_ptr<ModelRegistry>> ModelRegistry::Open(const std::string& di
 std::uint32_t ModelRegistry::current_version() const {
   std::lock_guard<std::mutex> l(mu_);
   return promoted_.empty() ? 0 : promoted_.back();
+}
+
+void ModelRegistry::Serve(std::shared_ptr<const Learner> learner, std::uint32_t version) {
+  served_.store(std::make_shared<const ServedModel>(ServedModel{std::move(learner), version}));
 }
 
 Status ModelRegistry::WriteManifest() {
@@ -143,7 +147,7 @@ Result<ModelVersion> ModelRegistry::Publish(const Learner& learner, std::uint64_
     std::filesystem::remove(PathOf(old));
   }
   HERALD_RETURN_IF_ERROR(WriteManifest());
-  if (promote) current_.store(learner.Clone());
+  if (promote) Serve(learner.Clone(), v.version);
   return v;
 }
 
@@ -156,7 +160,7 @@ Status ModelRegistry::Promote(std::uint32_t version) {
   if (!learner.ok()) return learner.status();
   promoted_.push_back(version);
   HERALD_RETURN_IF_ERROR(WriteManifest());
-  current_.store(*learner);
+  Serve(*learner, version);
   return Status::Ok();
 }
 
@@ -168,7 +172,7 @@ Status ModelRegistry::Rollback() {
   if (!learner.ok()) return learner.status();
   promoted_.pop_back();
   HERALD_RETURN_IF_ERROR(WriteManifest());
-  current_.store(*learner);
+  Serve(*learner, previous);
   return Status::Ok();
 }
 

@@ -35,13 +35,24 @@ struct ModelVersion {
   double holdout_logloss = 0, holdout_auc = 0;
 };
 
+// The version in service and its learner, published together.
+struct ServedModel {
+  std::shared_ptr<const Learner> learner;
+  std::uint32_t version = 0;
+};
+
 class ModelRegistry {
  public:
   static Result<std::unique_ptr<ModelRegistry>> Open(const std::string& dir, const std::string& name,
                                                      const Clock* clock, size_t keep = 10);
 
   // The model in service, or null when none was ever promoted.
-  std::shared_ptr<const Learner> Current() const { return current_.load(); }
+  std::shared_ptr<const Learner> Current() const {
+    auto s = served_.load();
+    return s ? s->learner : nullptr;
+  }
+  // The same with its version number, or null.
+  std::shared_ptr<const ServedModel> Served() const { return served_.load(); }
   std::uint32_t current_version() const;
 
   // Writes `learner` as a new version (durable before it returns) and, with
@@ -62,6 +73,7 @@ class ModelRegistry {
   std::string PathOf(std::uint32_t version) const;
   Result<std::shared_ptr<const Learner>> LoadVersion(std::uint32_t version) const;
   Status WriteManifest();  // holds mu_
+  void Serve(std::shared_ptr<const Learner> learner, std::uint32_t version);
 
   std::string dir_;
   const Clock* clock_;
@@ -69,7 +81,7 @@ class ModelRegistry {
   mutable std::mutex mu_;
   std::vector<ModelVersion> versions_;   // GUARDED_BY(mu_), ascending
   std::vector<std::uint32_t> promoted_;  // GUARDED_BY(mu_), in promotion order; back() is current
-  std::atomic<std::shared_ptr<const Learner>> current_;
+  std::atomic<std::shared_ptr<const ServedModel>> served_;
   std::string warning_;
 };
 

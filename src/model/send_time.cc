@@ -26,9 +26,33 @@ void SendTimeModel::AddDay(SendTimeUser& u, int kind, std::uint32_t hours) {
 
 void SendTimeModel::AddPopulationDay(int kind, std::uint32_t hours) { AddDay(population_, kind, hours); }
 
+double SourceOpenRate(int hour) {
+  // Anchors (hour, rate) from the source's table, the night's low, and the
+  // next day's 06:00 again; each hour is interpolated between its anchors.
+  static constexpr double kAnchors[][2] = {{-2, 0.021}, {3, 0.005},  {6, 0.032},  {8, 0.068},
+                                            {12, 0.051}, {19, 0.047}, {22, 0.021}, {27, 0.005}};
+  hour = ((hour % 24) + 24) % 24;
+  for (size_t i = 0; i + 1 < std::size(kAnchors); ++i) {
+    const double a = kAnchors[i][0], b = kAnchors[i + 1][0];
+    if (hour >= a && hour < b) {
+      const double t = (hour - a) / (b - a);
+      return kAnchors[i][1] + t * (kAnchors[i + 1][1] - kAnchors[i][1]);
+    }
+  }
+  return kAnchors[0][1];
+}
+
 double SendTimeModel::PopulationRate(int kind, int hour) const {
-  // A weak uniform prior keeps an empty population at a flat 1/8.
-  return (population_.near[kind][hour] + 0.125) / (population_.days[kind] + 1.0);
+  // One pseudo-day of the source's hourly shape (scaled to a mean of 1/8) keeps
+  // an empty population at the source's best hour, 08:00.
+  static const std::array<double, 24> prior = [] {
+    std::array<double, 24> p{};
+    double sum = 0;
+    for (int h = 0; h < 24; ++h) sum += SourceOpenRate(h);
+    for (int h = 0; h < 24; ++h) p[h] = 0.125 * SourceOpenRate(h) * 24 / sum;
+    return p;
+  }();
+  return (population_.near[kind][hour] + prior[hour]) / (population_.days[kind] + 1.0);
 }
 
 double SendTimeModel::AllDaysRate(const SendTimeUser& u, int kind, int hour) const {

@@ -32,6 +32,7 @@
 #include "node/kafka_bridge.h"
 #include "model/daily.h"
 #include "model/registry.h"
+#include "model/send_time_store.h"
 #include "policy/accounts.h"
 #include "engine/engine.h"
 #include "policy/policy_store.h"
@@ -254,6 +255,7 @@ struct Node::Parts {
   api::ProfileRoutesContext profile;
   api::EngineRoutesContext engine_routes;
   stream::StateHandle<engine::EngineStore> engine_store;
+  stream::StateHandle<model::SendTimeStore> send_time;
   std::unique_ptr<engine::Engine> engine;
   std::unique_ptr<engine::CampaignDirectory> campaigns;
   std::unique_ptr<profile::PrivacyTransform> privacy;
@@ -408,13 +410,34 @@ Status Node::Open(NodeOptions& options) {
       return profile::ClassName(p.Get(profiles).ClassOf(e));
     });
   }
+  // Models: versions under <data_dir>/models/<name>, the newest promoted one served;
+  // the send-time evidence, learned on the shards.
+  {
+    auto ctr = model::ModelRegistry::Open(dir + "/models", "ctr", clock_);
+    HERALD_RETURN_IF_ERROR(ctr.status());
+    if (!(*ctr)->open_warning().empty()) log::Warn("model snapshot skipped", {{"reason", (*ctr)->open_warning()}});
+    parts_->ctr_model = std::move(*ctr);
+    parts_->models["ctr"] = parts_->ctr_model.get();
+    parts_->samples_dir = c.model.samples_dir.empty() ? dir + "/models/samples" : c.model.samples_dir;
+    std::filesystem::create_directories(parts_->samples_dir, ec);
+    if (ec) return Status::IoError("cannot create " + parts_->samples_dir + ": " + ec.message());
+    store::Db* db = db_.get();
+    auto cf = db_->Family(store::kStateFamily);
+    HERALD_RETURN_IF_ERROR(cf.status());
+    size_t hot = c.stream.max_hot_users;
+    parts_->send_time = pipeline_->Register<model::SendTimeStore>(
+        "sendtime", store::StateTag::kSendTime,
+        [db, cf = *cf, hot](stream::Partition& p) { return std::make_unique<model::SendTimeStore>(db, cf, p.id(), hot); });
+  }
   {
     store::Db* db = db_.get();
     auto cf = db_->Family(store::kStateFamily);
     HERALD_RETURN_IF_ERROR(cf.status());
+    const Micros window = static_cast<Micros>(c.model.sample_window_s) * kMicrosPerSecond;
     parts_->engine_store = pipeline_->Register<engine::EngineStore>(
-        "engine", store::StateTag::kEngineMessage,
-        [db, cf = *cf](stream::Partition& p) { return std::make_unique<engine::EngineStore>(db, cf, p.id()); });
+        "engine", store::StateTag::kEngineMessage, [db, cf = *cf, window](stream::Partition& p) {
+          return std::make_unique<engine::EngineStore>(db, cf, p.id(), window);
+        });
     auto campaigns = engine::CampaignDirectory::Load(db_.get());
     HERALD_RETURN_IF_ERROR(campaigns.status());
     parts_->campaigns = std::move(*campaigns);
@@ -432,11 +455,19 @@ Status Node::Open(NodeOptions& options) {
     eo.policy_config = &policy_config_;
     eo.clock = clock_;
     eo.metrics = &metrics_;
+    eo.ctr = parts_->ctr_model.get();
+    eo.feature_bits = c.model.feature_bits;
+    eo.send_time = parts_->send_time;
+    eo.samples_dir = parts_->samples_dir;
+    eo.sample_window = window;
     parts_->engine = std::make_unique<engine::Engine>(eo);
     engine::Engine* e = parts_->engine.get();
     parts_->engine->SetSchedule(pipeline_->Register<engine::ScheduleState>(
         "schedule", store::StateTag::kEngineSchedule, [e](stream::Partition&) {
-          return std::make_unique<engine::ScheduleState>([e](stream::Partition& p) { e->Arm(p); });
+          return std::make_unique<engine::ScheduleState>([e](stream::Partition& p) {
+            e->Arm(p);
+            e->Harvest(p);
+          });
         }));
   }
   if (options.register_states) options.register_states(*pipeline_);
@@ -493,16 +524,7 @@ Status Node::Open(NodeOptions& options) {
     });
     if (!posted) respond(api::ErrorResponse(503, "unavailable", "shutting down"));
   });
-  // Models: versions under <data_dir>/models/<name>, the newest promoted one served.
-  auto ctr = model::ModelRegistry::Open(dir + "/models", "ctr", clock_);
-  HERALD_RETURN_IF_ERROR(ctr.status());
-  if (!(*ctr)->open_warning().empty()) log::Warn("model snapshot skipped", {{"reason", (*ctr)->open_warning()}});
-  parts_->ctr_model = std::move(*ctr);
-  parts_->models["ctr"] = parts_->ctr_model.get();
   api::RegisterModelRoutes(*router_, &parts_->models);
-  parts_->samples_dir = c.model.samples_dir.empty() ? dir + "/models/samples" : c.model.samples_dir;
-  std::filesystem::create_directories(parts_->samples_dir, ec);
-  if (ec) return Status::IoError("cannot create " + parts_->samples_dir + ": " + ec.message());
   ArmTraining();
 
   if (options.http) {
@@ -598,7 +620,7 @@ void Node::ArmTraining() {
     background_->Post([this] {
       model::LearnerConfig lc;
       lc.kind = config_.model.kind;
-      lc.bits = lc.kind == "fm" ? 20 : 22;
+      lc.bits = config_.model.feature_bits;  // the space herald's samples are hashed into
       model::DailyResult r = model::TrainFromDirectory(*parts_->ctr_model, parts_->samples_dir, lc);
       if (r.files) {
         log::Info("daily model training", {{"files", r.files}, {"promoted", r.promoted},

@@ -31,6 +31,18 @@ TEST(CtrDataTest, ReadsLibfmAndCsv) {
   EXPECT_EQ(c->at(0)[2].index, HashFeature("app=a1", 16));
 }
 
+TEST(CtrDataTest, HashedSamplesKeepTheirIndices) {
+  // herald's own samples carry the indices the model scored: they are not hashed again.
+  std::vector<std::string> cols;
+  auto d = ReadDataset(Write("ctr-a.hsv", "1 3:1 65535:1\n0 7:1\n"), DataFormat::kHashed, 16, &cols);
+  ASSERT_TRUE(d.ok()) << d.status().message();
+  ASSERT_EQ(d->size(), 2u);
+  EXPECT_EQ(d->at(0)[0].index, 3u);
+  EXPECT_EQ(d->at(0)[1].index, 65535u);
+  EXPECT_EQ(d->at(1)[0].index, 7u);
+  EXPECT_EQ(ParseDataFormat("hashed").value(), DataFormat::kHashed);
+}
+
 TEST(CtrDataTest, BadInputNamesTheLine) {
   struct Case {
     const char* text;
@@ -44,6 +56,7 @@ TEST(CtrDataTest, BadInputNamesTheLine) {
       {"a,b\n1,2\n", DataFormat::kCsv, ":1: the header has no label"},
       {"label,b\n1,2\n0\n", DataFormat::kCsv, ":3: expected 2 fields, got 1"},
       {"label,b\n2,x\n", DataFormat::kCsv, ":2: label must be 0 or 1"},
+      {"1 3:1\n0 65536:1\n", DataFormat::kHashed, ":2: index 65536 is outside the model's 16 bits"},
   };
   int i = 0;
   for (const auto& c : cases) {

@@ -59,6 +59,20 @@ TEST(SendTimeTest, WeekdaysAndWeekendsHaveTheirOwnHours) {
   EXPECT_LE(Distance(model.BestHour(u, 1), 11), 1);
 }
 
+TEST(SendTimeTest, ColdStartFollowsTheSourcesHourlyTable) {
+  EXPECT_DOUBLE_EQ(SourceOpenRate(6), 0.032);
+  EXPECT_DOUBLE_EQ(SourceOpenRate(8), 0.068);
+  EXPECT_DOUBLE_EQ(SourceOpenRate(12), 0.051);
+  EXPECT_DOUBLE_EQ(SourceOpenRate(19), 0.047);
+  EXPECT_DOUBLE_EQ(SourceOpenRate(22), 0.021);
+  EXPECT_LT(SourceOpenRate(3), SourceOpenRate(22));
+  EXPECT_DOUBLE_EQ(SourceOpenRate(24 + 8), SourceOpenRate(8));
+  // With no evidence at all, a user's best hour is the source's: 08:00.
+  SendTimeModel empty;
+  EXPECT_EQ(empty.BestHour(SendTimeUser{}, 0), 8);
+  EXPECT_EQ(empty.PopulationBestHour(1), 8);
+}
+
 TEST(SendTimeTest, ANewUserGetsThePopulationsHour) {
   std::mt19937_64 rng(7);
   SendTimeModel model;

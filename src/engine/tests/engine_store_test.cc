@@ -1,0 +1,73 @@
+// The engine's records: a message with its score round-trips (and an unscored
+// record of the first format still reads), the score's attrs of a sent event
+// parse back, and sample keys sort by the time their window closes.
+#include "engine/engine_store.h"
+
+#include <gtest/gtest.h>
+
+namespace herald::engine {
+namespace {
+
+TEST(EngineStoreTest, AMessageWithItsScoreRoundTrips) {
+  MessageRecord m;
+  m.user_id = "u1";
+  m.account_id = "news";
+  m.campaign_id = "c1";
+  m.sent_at = 1'000'000;
+  m.expires_at = 2'000'000;
+  m.outcome = "delivered";
+  m.outcome_at = 1'500'000;
+  m.receipts = {{"opened", 1'600'000}};
+  m.pctr = 0.0731;
+  m.model_version = 4;
+  m.features = {1, 70000, 1048575};
+  auto back = DecodeMessage(EncodeMessage(m));
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  EXPECT_EQ(*back, m);
+  EXPECT_TRUE(back->Engaged(1'600'000));
+  EXPECT_FALSE(back->Engaged(1'599'999));
+  // The first format had no score: it reads as unscored.
+  std::string v1 = EncodeMessage(m);
+  v1[0] = 1;
+  const size_t score_bytes = 8 + 1 + 1 + 1 + 3 + 3;  // pctr, version, count, three varints
+  v1.resize(v1.size() - score_bytes);
+  auto old = DecodeMessage(v1);
+  ASSERT_TRUE(old.ok()) << old.status().message();
+  EXPECT_EQ(old->pctr, -1);
+  EXPECT_TRUE(old->features.empty());
+  EXPECT_EQ(old->receipts, m.receipts);
+  EXPECT_FALSE(DecodeMessage(v1.substr(0, v1.size() - 1)).ok());
+}
+
+TEST(EngineStoreTest, TheScoreTravelsInTheSentEventsAttrs) {
+  std::string attrs = R"({"form":"text","priority":"normal","expires_at":1700000000})";
+  AppendScoreAttrs(0.125, 3, {0xabc, 7, 1048575}, &attrs);
+  EXPECT_EQ(attrs, R"({"form":"text","priority":"normal","expires_at":1700000000,"pctr":0.125,"model_version":3,"x":"abc,7,fffff"})");
+  MessageRecord m;
+  ParseScoreAttrs(attrs, &m);
+  EXPECT_DOUBLE_EQ(m.pctr, 0.125);
+  EXPECT_EQ(m.model_version, 3u);
+  EXPECT_EQ(m.features, (std::vector<std::uint32_t>{0xabc, 7, 1048575}));
+  std::string empty;
+  AppendScoreAttrs(0.5, 0, {}, &empty);
+  EXPECT_EQ(empty, R"({"pctr":0.5,"model_version":0,"x":""})");
+  MessageRecord none;
+  ParseScoreAttrs(R"({"form":"text"})", &none);
+  EXPECT_EQ(none.pctr, -1);
+  EXPECT_TRUE(none.features.empty());
+}
+
+TEST(EngineStoreTest, SampleKeysSortByTheirWindowsClose) {
+  const std::string early = SampleKey(5'000, "t2", "m-b"), late = SampleKey(6'000, "t1", "m-a");
+  EXPECT_LT(early, late);
+  Micros close = 0;
+  std::string tenant, id;
+  ASSERT_TRUE(DecodeSampleKey(late, &close, &tenant, &id));
+  EXPECT_EQ(close, 6'000);
+  EXPECT_EQ(tenant, "t1");
+  EXPECT_EQ(id, "m-a");
+  EXPECT_FALSE(DecodeSampleKey("short", &close, &tenant, &id));
+}
+
+}  // namespace
+}  // namespace herald::engine
