@@ -76,6 +76,7 @@ std::string CheckWorkers(const std::vector<pid_t>& pids) {
 }
 
 uint64_t PublishersTotal(const BenchOptions& o) {
+  if (o.external) return 0;
   return o.scenario == Scenario::kFanin ? o.clients : 1;
 }
 
@@ -146,6 +147,22 @@ void RunMessages(const BenchOptions& o, Board* board, const std::vector<pid_t>& 
       last_received = t.received;
       last_published = t.published;
       last_progress = now;
+    }
+    if (o.external) {
+      // The broker publishes: wait for its first message until the time limit,
+      // then until all arrived or nothing moved for drain_s.
+      if (t.received >= o.external) break;
+      if (t.received > 0 && now - last_progress > stall_ns) break;
+      if (now > deadline) {
+        r->timed_out = true;
+        break;
+      }
+      if (std::string dead = CheckWorkers(pids); !dead.empty()) {
+        r->ok = false;
+        r->error = dead;
+        return;
+      }
+      continue;
     }
     bool publishing_over = t.publishers_done >= PublishersTotal(o);
     if (publishing_over && publishers_done_at == 0) publishers_done_at = now;
@@ -228,7 +245,7 @@ void Summarize(const BenchOptions& o, const Board& board, Report* r) {
   r->completed = t.completed;
   r->received = t.received;
   r->duplicates = t.duplicates;
-  r->expected = t.published;
+  r->expected = o.external ? o.external : t.published;
   if (r->expected > 0) {
     r->completeness = static_cast<double>(t.received) / static_cast<double>(r->expected);
   }
@@ -268,6 +285,12 @@ Report Coordinate(const BenchOptions& o, Board* board, const std::vector<pid_t>&
       Hold(o, pids, &r);
     }
   } else if (r.ok) {
+    if (!o.ready_file.empty()) {
+      if (std::FILE* f = std::fopen(o.ready_file.c_str(), "w")) {
+        std::fprintf(f, "%llu\n", static_cast<unsigned long long>(Sum(*board).connected));
+        std::fclose(f);
+      }
+    }
     RunMessages(o, board, pids, &r);
   }
   StopWorkers(board, pids);

@@ -9,6 +9,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "mqtt/packet.h"
 
@@ -51,6 +53,14 @@ struct BenchOptions {
   long broker_pid = 0;  // conn: read this process's VmRSS before and after
   bool json = false;
   bool spread_sources = false;  // loopback target: use 127.0.0.k source addresses
+  // fanout: no publisher of ours; the subscribers count every PUBLISH the broker
+  // sends them (the broker's own pushes, e.g. a herald campaign) until this many
+  // arrived. 0 = off.
+  uint64_t external = 0;
+  // Per-client CONNECT user name and password (client i: line i of --credentials),
+  // for brokers that authenticate each device; empty = --username/--password.
+  std::vector<std::pair<std::string, std::string>> credentials;
+  std::string ready_file;  // written once every connection is set up
 };
 
 // Payload layout of every benchmark message (little-endian host order; both ends

@@ -37,6 +37,7 @@ struct Client {
   std::string filter;              // subscriber
   std::vector<uint64_t> next_seq;  // subscriber: next expected seq per publisher
   int32_t publisher = -1;          // index into Worker::publishers_
+  uint64_t global = 0;             // the client's index over all workers (with the offset)
   bool ready = false;
   bool closed = false;
 };
@@ -119,6 +120,7 @@ uint32_t Worker::AddClient(Role role, std::string id, std::string filter, uint64
   c.role = role;
   c.id = std::move(id);
   c.filter = std::move(filter);
+  c.global = source_key;
   if (role == Role::kSubscriber) c.next_seq.assign(publishers_total_, 0);
   source_keys_.push_back(source_key);
   return index;
@@ -155,7 +157,7 @@ void Worker::PlanClients() {
         AddClient(Role::kSubscriber, base + std::to_string(off + i),
                   o_.topic_prefix + std::to_string(off + i), off + i);
       }
-      if (index_ != 0) break;
+      if (index_ != 0 || o_.external) break;
       std::vector<std::string> topics;
       topics.reserve(o_.clients);
       for (uint64_t i = 0; i < o_.clients; ++i) {
@@ -208,6 +210,10 @@ void Worker::StartConnects(int64_t now_ns) {
     connect.keep_alive = o_.keep_alive_s;
     connect.username = o_.username;
     connect.password = o_.password;
+    if (const uint64_t i = c.global - o_.client_offset; i < o_.credentials.size()) {
+      connect.username = o_.credentials[i].first;
+      connect.password = o_.credentials[i].second;
+    }
     ++next_start_;
     ++in_setup_;
     if (first_connect_ns_ == 0) first_connect_ns_ = now_ns;
@@ -243,7 +249,15 @@ void Worker::OnSuback(Connection& c, const mqtt::Suback& s, int64_t now_ns) {
 
 void Worker::OnMessage(Connection& c, const mqtt::Publish& p, int64_t now_ns) {
   Client& client = clients_[c.index()];
-  if (p.payload.size() < kPayloadHeader || client.role != Role::kSubscriber) return;
+  if (client.role != Role::kSubscriber) return;
+  if (o_.external) {
+    // The broker's own messages: each one counts; the rate runs from the first.
+    if (first_publish_ns_ == 0) first_publish_ns_ = now_ns;
+    ++received_;
+    last_receive_ns_ = now_ns;
+    return;
+  }
+  if (p.payload.size() < kPayloadHeader) return;
   uint64_t seq, sent_ns;
   uint32_t pub;
   std::memcpy(&seq, p.payload.data(), 8);

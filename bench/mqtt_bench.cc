@@ -102,6 +102,7 @@ std::string Finish(BenchOptions& o, bool have_clients, bool have_messages, bool 
       break;
   }
   if (o.clients == 0) return "--clients must be at least 1";
+  if (o.external && o.scenario != Scenario::kFanout) return "--external is for fanout";
   if (o.scenario == Scenario::kLatency && o.messages == 0) return "--messages must be at least 1";
   if (o.duration_s <= 0) return "--duration must be positive";
   return "";
@@ -316,9 +317,27 @@ int Main(int argc, char** argv) {
       ->default_val(3);
   app.add_option("--broker-pid", o.broker_pid, "conn: report this process's RSS before/after");
   app.add_flag("--json", o.json, "Also print one JSON line with every number");
+  app.add_option("--external", o.external,
+                 "fanout: publish nothing; count every message the broker itself sends the "
+                 "subscribers (its own pushes) until this many arrived");
+  std::string credentials;
+  app.add_option("--credentials", credentials,
+                 "File of \"username password\" lines: client i connects with line i "
+                 "(devices with their own tokens)");
+  app.add_option("--ready-file", o.ready_file, "Written once every connection is set up");
   CLI11_PARSE(app, argc, argv);
 
   o.scenario = scenarios.at(scenario);
+  if (!credentials.empty()) {
+    std::FILE* f = std::fopen(credentials.c_str(), "r");
+    if (!f) {
+      std::fprintf(stderr, "herald-mqtt-bench: cannot open %s\n", credentials.c_str());
+      return 2;
+    }
+    char user[512], pass[512];
+    while (std::fscanf(f, "%511s %511s", user, pass) == 2) o.credentials.emplace_back(user, pass);
+    std::fclose(f);
+  }
   o.qos = static_cast<mqtt::QoS>(qos);
   o.sub_qos = static_cast<mqtt::QoS>(sub_qos >= 0 ? sub_qos : qos);
   if (user_opt->count()) o.username = username;
