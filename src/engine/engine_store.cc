@@ -7,6 +7,7 @@
 #include "core/bytes.h"
 #include "core/log.h"
 #include "store/keys.h"
+#include "stream/json_text.h"
 
 namespace herald::engine {
 
@@ -125,30 +126,26 @@ void AppendScoreAttrs(double pctr, std::uint32_t version, const std::vector<std:
 }
 
 void ParseScoreAttrs(std::string_view attrs, MessageRecord* m) {
-  auto after = [&](std::string_view key) -> std::string_view {
-    const size_t at = attrs.find(key);
-    return at == std::string_view::npos ? std::string_view() : attrs.substr(at + key.size());
-  };
-  if (auto p = after("\"pctr\":"); !p.empty()) {
-    double v = -1;
-    if (std::from_chars(p.data(), p.data() + p.size(), v).ec == std::errc()) m->pctr = v;
-  }
-  if (auto p = after("\"model_version\":"); !p.empty()) {
-    std::uint32_t v = 0;
-    if (std::from_chars(p.data(), p.data() + p.size(), v).ec == std::errc()) m->model_version = v;
-  }
-  if (auto p = after("\"x\":\""); !p.empty()) {
-    const size_t end = p.find('"');
-    if (end == std::string_view::npos) return;
-    p = p.substr(0, end);
-    m->features.clear();
-    while (!p.empty() && m->features.size() < 4096) {
-      std::uint32_t f = 0;
-      auto r = std::from_chars(p.data(), p.data() + p.size(), f, 16);
-      if (r.ec != std::errc()) break;
-      m->features.push_back(f);
-      p.remove_prefix(static_cast<size_t>(r.ptr - p.data()));
-      if (!p.empty() && p.front() == ',') p.remove_prefix(1);
+  stream::json::MemberReader r(attrs);
+  std::string_view key, raw;
+  while (r.Next(&key, &raw)) {
+    if (key == "pctr") {
+      double v = -1;
+      if (stream::json::NumberValue(raw, &v) && v >= 0 && v <= 1) m->pctr = v;
+    } else if (key == "model_version") {
+      double v = 0;
+      if (stream::json::NumberValue(raw, &v) && v >= 0 && v < 4294967296.0) m->model_version = static_cast<std::uint32_t>(v);
+    } else if (key == "x" && raw.size() >= 2 && raw.front() == '"') {
+      std::string_view p = raw.substr(1, raw.size() - 2);
+      m->features.clear();
+      while (!p.empty() && m->features.size() < 4096) {
+        std::uint32_t f = 0;
+        auto res = std::from_chars(p.data(), p.data() + p.size(), f, 16);
+        if (res.ec != std::errc()) break;
+        m->features.push_back(f);
+        p.remove_prefix(static_cast<size_t>(res.ptr - p.data()));
+        if (!p.empty() && p.front() == ',') p.remove_prefix(1);
+      }
     }
   }
 }

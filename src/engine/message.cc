@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/time_format.h"
+#include "stream/json_text.h"
 
 namespace herald::engine {
 
@@ -145,28 +146,71 @@ std::string Render(std::string_view text, const Message& m, const Lookup& user) 
   return out;
 }
 
+namespace {
+
+// Compact JSON objects written field by field (no document is built).
+class ObjectWriter {
+ public:
+  explicit ObjectWriter(std::string* out) : out_(out) { out_->push_back('{'); }
+  std::string* Key(std::string_view k) {
+    if (out_->size() > 1) out_->push_back(',');
+    stream::json::AppendString(out_, k);
+    out_->push_back(':');
+    return out_;
+  }
+  void String(std::string_view k, std::string_view v) { stream::json::AppendString(Key(k), v); }
+  void Raw(std::string_view k, std::string_view v) { Key(k)->append(v); }
+  void Close() { out_->push_back('}'); }
+
+ private:
+  std::string* out_;
+};
+
+}  // namespace
+
 std::string Payload(const Message& m, std::string_view title, std::string_view body, const PayloadIds& ids) {
-  json p = {{"id", ids.message_id},
-            {"campaign_id", ids.campaign_id.empty() ? json(nullptr) : json(ids.campaign_id)},
-            {"account_id", ids.account_id},
-            {"form", FormName(m.form)},
-            {"title", title},
-            {"body", body},
-            {"expires_at", FormatIsoTime(ids.expires_at)}};
-  if (!m.media.empty()) p["media"] = m.media;
-  if (!m.deep_link.empty()) p["deep_link"] = m.deep_link;
-  if (!m.collapse_key.empty()) p["collapse_key"] = m.collapse_key;
-  if (ids.folded) p["folded"] = true;
-  if (m.priority != "normal") p["priority"] = m.priority;
-  return p.dump();
+  std::string out;
+  out.reserve(160 + title.size() + body.size() + m.deep_link.size() + m.media.size() * 64);
+  ObjectWriter w(&out);
+  w.String("id", ids.message_id);
+  if (ids.campaign_id.empty()) {
+    w.Raw("campaign_id", "null");
+  } else {
+    w.String("campaign_id", ids.campaign_id);
+  }
+  w.String("account_id", ids.account_id);
+  w.String("form", FormName(m.form));
+  w.String("title", title);
+  w.String("body", body);
+  w.String("expires_at", FormatIsoTime(ids.expires_at));
+  if (!m.media.empty()) {
+    std::string* o = w.Key("media");
+    o->push_back('[');
+    for (size_t i = 0; i < m.media.size(); ++i) {
+      if (i) o->push_back(',');
+      stream::json::AppendString(o, m.media[i]);
+    }
+    o->push_back(']');
+  }
+  if (!m.deep_link.empty()) w.String("deep_link", m.deep_link);
+  if (!m.collapse_key.empty()) w.String("collapse_key", m.collapse_key);
+  if (ids.folded) w.Raw("folded", "true");
+  if (m.priority != "normal") w.String("priority", m.priority);
+  w.Close();
+  return out;
 }
 
 std::string SentAttrs(const Message& m, Micros expires_at) {
-  json a = {{"form", FormName(m.form)}, {"priority", m.priority}, {"expires_at", expires_at / kMicrosPerSecond}};
-  if (m.urgent) a["urgent"] = true;
-  if (!m.collapse_key.empty()) a["collapse_key"] = m.collapse_key;
-  if (!m.idempotency_key.empty()) a["idempotency_key"] = m.idempotency_key;
-  return a.dump();
+  std::string out;
+  ObjectWriter w(&out);
+  w.String("form", FormName(m.form));
+  w.String("priority", m.priority);
+  w.Raw("expires_at", std::to_string(expires_at / kMicrosPerSecond));
+  if (m.urgent) w.Raw("urgent", "true");
+  if (!m.collapse_key.empty()) w.String("collapse_key", m.collapse_key);
+  if (!m.idempotency_key.empty()) w.String("idempotency_key", m.idempotency_key);
+  w.Close();
+  return out;
 }
 
 }  // namespace herald::engine

@@ -1,11 +1,11 @@
 #include "policy/policy_store.h"
 
 #include <algorithm>
-#include <nlohmann/json.hpp>
 
 #include "core/bytes.h"
 #include "core/log.h"
 #include "core/time_format.h"
+#include "stream/json_text.h"
 #include "stream/timezones.h"
 
 namespace herald::policy {
@@ -61,43 +61,59 @@ Result<DecisionRecord> DecodeDecision(std::string_view bytes) {
   return out;
 }
 
-Micros AttrTime(std::string_view attrs, const char* key, Micros fallback) {
-  if (attrs.empty()) return fallback;
-  auto j = nlohmann::json::parse(attrs, nullptr, false);
-  if (!j.is_object()) return fallback;
-  auto it = j.find(key);
-  if (it == j.end()) return fallback;
-  Micros t = fallback;
-  if (it->is_number()) {
-    const double s = it->get<double>();
-    if (!(s >= 946684800.0 && s < 4102444800.0)) return fallback;  // also NaN
-    t = static_cast<Micros>(s * kMicrosPerSecond);
-  } else if (it->is_string()) {
-    auto parsed = ParseIsoTime(it->get<std::string>());
-    if (!parsed.ok() || *parsed < stream::kMinEventTime || *parsed >= stream::kMaxEventTime) return fallback;
-    t = *parsed;
+namespace {
+
+// An attrs time: unix seconds (a number) or ISO-8601 text, within event time's range.
+Micros TimeValue(std::string_view raw, Micros fallback) {
+  double seconds = 0;
+  if (stream::json::NumberValue(raw, &seconds)) {
+    if (!(seconds >= 946684800.0 && seconds < 4102444800.0)) return fallback;
+    return static_cast<Micros>(seconds * kMicrosPerSecond);
   }
-  return t;
+  std::string text;
+  if (!stream::json::StringValue(raw, &text)) return fallback;
+  auto parsed = ParseIsoTime(text);
+  if (!parsed.ok() || *parsed < stream::kMinEventTime || *parsed >= stream::kMaxEventTime) return fallback;
+  return *parsed;
+}
+
+}  // namespace
+
+Micros AttrTime(std::string_view attrs, const char* key, Micros fallback) {
+  stream::json::MemberReader r(attrs);
+  std::string_view k, raw;
+  while (r.Next(&k, &raw)) {
+    if (k == key) return TimeValue(raw, fallback);
+  }
+  return fallback;
 }
 
 PushAttrs ParsePushAttrs(std::string_view attrs, Micros ts) {
   PushAttrs a;
-  if (attrs.empty()) return a;
-  auto j = nlohmann::json::parse(attrs, nullptr, false);
-  if (!j.is_object()) return a;
-  auto str = [&](const char* k) -> std::string {
-    auto it = j.find(k);
-    return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-  };
-  if (str("priority") == "transactional") a.lane = Lane::kTransactional;
-  if (auto it = j.find("urgent"); it != j.end() && it->is_boolean()) a.urgent = it->get<bool>();
-  a.expires_at = AttrTime(attrs, "expires_at", 0);
-  if (auto it = j.find("ttl_s"); it != j.end() && it->is_number_unsigned() && !a.expires_at) {
-    a.expires_at = ts + static_cast<Micros>(std::min<std::uint64_t>(it->get<std::uint64_t>(), 365ull * 86400)) *
+  stream::json::MemberReader r(attrs);
+  std::string_view k, raw;
+  std::string text;
+  double ttl = -1;
+  while (r.Next(&k, &raw)) {
+    if (k == "priority") {
+      if (stream::json::StringValue(raw, &text) && text == "transactional") a.lane = Lane::kTransactional;
+    } else if (k == "urgent") {
+      if (raw == "true" || raw == "false") a.urgent = raw == "true";
+    } else if (k == "expires_at") {
+      a.expires_at = TimeValue(raw, 0);
+    } else if (k == "ttl_s") {
+      double v = 0;
+      if (stream::json::NumberValue(raw, &v) && v >= 0 && v == static_cast<double>(static_cast<std::uint64_t>(v))) ttl = v;
+    } else if (k == "collapse_key") {
+      if (!stream::json::StringValue(raw, &a.collapse_key)) a.collapse_key.clear();
+    } else if (k == "idempotency_key") {
+      if (!stream::json::StringValue(raw, &a.idempotency_key)) a.idempotency_key.clear();
+    }
+  }
+  if (ttl >= 0 && !a.expires_at) {
+    a.expires_at = ts + static_cast<Micros>(std::min<std::uint64_t>(static_cast<std::uint64_t>(ttl), 365ull * 86400)) *
                             kMicrosPerSecond;
   }
-  a.collapse_key = str("collapse_key");
-  a.idempotency_key = str("idempotency_key");
   return a;
 }
 

@@ -49,6 +49,154 @@ void AppendNumber(std::string* out, double v) {
   out->append(buf, r.ptr);
 }
 
+MemberReader::MemberReader(std::string_view text) : s_(text) {
+  SkipSpace();
+  if (pos_ >= s_.size() || s_[pos_] != '{') {
+    ok_ = !text.empty() ? false : true;  // an empty text has no members
+    done_ = true;
+    return;
+  }
+  ++pos_;
+}
+
+void MemberReader::SkipSpace() {
+  while (pos_ < s_.size() && (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' || s_[pos_] == '\r')) ++pos_;
+}
+
+bool MemberReader::SkipValue() {
+  // Strings, and objects and arrays to their matching close (strings inside skipped).
+  int depth = 0;
+  while (pos_ < s_.size()) {
+    const char c = s_[pos_];
+    if (c == '"') {
+      ++pos_;
+      while (pos_ < s_.size() && s_[pos_] != '"') pos_ += s_[pos_] == '\\' ? 2 : 1;
+      if (pos_ >= s_.size()) return false;
+      ++pos_;
+      if (depth == 0) return true;
+      continue;
+    }
+    if (c == '{' || c == '[') {
+      ++depth;
+    } else if (c == '}' || c == ']') {
+      if (depth == 0) return true;  // the end of the enclosing object: a scalar ended
+      if (--depth == 0) {
+        ++pos_;
+        return true;
+      }
+    } else if (c == ',' && depth == 0) {
+      return true;
+    }
+    ++pos_;
+  }
+  return false;
+}
+
+bool MemberReader::Next(std::string_view* key, std::string_view* raw) {
+  if (done_ || !ok_) return false;
+  SkipSpace();
+  if (pos_ < s_.size() && s_[pos_] == '}') {
+    done_ = true;
+    return false;
+  }
+  if (!first_) {
+    if (pos_ >= s_.size() || s_[pos_] != ',') return ok_ = false;
+    ++pos_;
+    SkipSpace();
+  }
+  first_ = false;
+  if (pos_ >= s_.size() || s_[pos_] != '"') return ok_ = false;
+  const std::size_t k = ++pos_;
+  while (pos_ < s_.size() && s_[pos_] != '"') pos_ += s_[pos_] == '\\' ? 2 : 1;
+  if (pos_ >= s_.size()) return ok_ = false;
+  *key = s_.substr(k, pos_ - k);
+  ++pos_;
+  SkipSpace();
+  if (pos_ >= s_.size() || s_[pos_] != ':') return ok_ = false;
+  ++pos_;
+  SkipSpace();
+  const std::size_t v = pos_;
+  if (!SkipValue()) return ok_ = false;
+  std::size_t end = pos_;
+  while (end > v && (s_[end - 1] == ' ' || s_[end - 1] == '\t' || s_[end - 1] == '\n' || s_[end - 1] == '\r')) --end;
+  if (end == v) return ok_ = false;
+  *raw = s_.substr(v, end - v);
+  return true;
+}
+
+namespace {
+void AppendUtf8(std::string* out, std::uint32_t cp) {
+  if (cp < 0x80) {
+    out->push_back(static_cast<char>(cp));
+  } else if (cp < 0x800) {
+    out->push_back(static_cast<char>(0xc0 | (cp >> 6)));
+    out->push_back(static_cast<char>(0x80 | (cp & 0x3f)));
+  } else if (cp < 0x10000) {
+    out->push_back(static_cast<char>(0xe0 | (cp >> 12)));
+    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3f)));
+    out->push_back(static_cast<char>(0x80 | (cp & 0x3f)));
+  } else {
+    out->push_back(static_cast<char>(0xf0 | (cp >> 18)));
+    out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3f)));
+    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3f)));
+    out->push_back(static_cast<char>(0x80 | (cp & 0x3f)));
+  }
+}
+
+bool Hex4(std::string_view s, std::size_t at, std::uint32_t* v) {
+  if (at + 4 > s.size()) return false;
+  auto r = std::from_chars(s.data() + at, s.data() + at + 4, *v, 16);
+  return r.ec == std::errc() && r.ptr == s.data() + at + 4;
+}
+}  // namespace
+
+bool StringValue(std::string_view raw, std::string* out) {
+  if (raw.size() < 2 || raw.front() != '"' || raw.back() != '"') return false;
+  out->clear();
+  const std::string_view s = raw.substr(1, raw.size() - 2);
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '\\') {
+      out->push_back(s[i]);
+      continue;
+    }
+    if (++i >= s.size()) return false;
+    switch (s[i]) {
+      case '"': out->push_back('"'); break;
+      case '\\': out->push_back('\\'); break;
+      case '/': out->push_back('/'); break;
+      case 'b': out->push_back('\b'); break;
+      case 'f': out->push_back('\f'); break;
+      case 'n': out->push_back('\n'); break;
+      case 'r': out->push_back('\r'); break;
+      case 't': out->push_back('\t'); break;
+      case 'u': {
+        std::uint32_t cp = 0;
+        if (!Hex4(s, i + 1, &cp)) return false;
+        i += 4;
+        if (cp >= 0xd800 && cp < 0xdc00 && i + 6 < s.size() && s[i + 1] == '\\' && s[i + 2] == 'u') {
+          std::uint32_t lo = 0;
+          if (Hex4(s, i + 3, &lo) && lo >= 0xdc00 && lo < 0xe000) {
+            cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+            i += 6;
+          }
+        }
+        AppendUtf8(out, cp);
+        break;
+      }
+      default: return false;
+    }
+  }
+  return true;
+}
+
+bool NumberValue(std::string_view raw, double* out) {
+  if (raw.empty()) return false;
+  const char* b = raw.data();
+  if (*b == '+') return false;
+  auto r = std::from_chars(b, b + raw.size(), *out);
+  return r.ec == std::errc() && r.ptr == b + raw.size() && std::isfinite(*out);
+}
+
 namespace {
 
 constexpr int kMaxDepth = 1024;
