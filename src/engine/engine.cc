@@ -598,7 +598,7 @@ void Engine::Arm(stream::Partition& p) {
   if (s.firing) return;  // Fire arms again when it is done
   Micros next = 0;
   const std::string prefix = store::PartitionTagPrefix(p.id(), store::StateTag::kEngineSchedule);
-  (void)o_.db->Scan(o_.state_cf, prefix, [&](std::string_view key, std::string_view value) {
+  (void)o_.db->ScanFrom(o_.state_cf, prefix, prefix + ScheduleKey(s.scan_from, ""), [&](std::string_view key, std::string_view value) {
     ScheduleEntry e;
     if (!DecodeScheduleEntry(key.substr(prefix.size()), value, &e)) return true;
     if (s.in_flight.count(e.message_id)) return true;
@@ -621,7 +621,7 @@ void Engine::Fire(stream::Partition& p) {
   const Micros now = p.clock().Now();
   const std::string prefix = store::PartitionTagPrefix(p.id(), store::StateTag::kEngineSchedule);
   std::vector<ScheduleEntry> due;
-  (void)o_.db->Scan(o_.state_cf, prefix, [&](std::string_view key, std::string_view value) {
+  (void)o_.db->ScanFrom(o_.state_cf, prefix, prefix + ScheduleKey(s.scan_from, ""), [&](std::string_view key, std::string_view value) {
     ScheduleEntry e;
     if (!DecodeScheduleEntry(key.substr(prefix.size()), value, &e)) return true;
     if (e.due > now || due.size() >= 2000) return false;
@@ -629,6 +629,8 @@ void Engine::Fire(stream::Partition& p) {
     return true;
   });
   if (due.empty()) return Arm(p);
+  // Entries before the first due one were fired and deleted: later scans skip them.
+  s.scan_from = std::max(s.scan_from, due.front().due);
   auto batch = std::make_shared<store::WriteBatch>();  // deletes and re-adds, after the sends are durable
   auto sents = std::make_shared<std::vector<stream::Event>>();
   auto pushes = std::make_shared<std::vector<mqtt::PushMessage>>();
@@ -684,13 +686,15 @@ void Engine::Fire(stream::Partition& p) {
     } else {
       DeliverAll(*pushes, 1000, /*observe=*/false);
     }
-    o_.db->WriteAsync(std::move(*batch), [this, part, fired](Status) {
+    const bool again = !appended.ok();
+    o_.db->WriteAsync(std::move(*batch), [this, part, fired, again](Status written) {
       auto h = o_.schedule;
       o_.pipeline->RunOnPartition(
           part,
-          [this, h, fired](stream::Partition& p) -> Status {
+          [this, h, fired, again, failed = !written.ok()](stream::Partition& p) -> Status {
             ScheduleState& st = p.Get(h);
             for (const auto& id : *fired) st.in_flight.erase(id);
+            if (again || failed) st.scan_from = 0;  // they fire again: scan from the start
             st.firing = false;
             Arm(p);
             return Status::Ok();
@@ -738,6 +742,7 @@ void Engine::Harvest(stream::Partition& p) {
   const PartitionId part = p.id();
   const std::string prefix = store::PartitionTagPrefix(part, store::StateTag::kEngineSample);
   EngineStore& es = p.Get(o_.store);
+  ScheduleState& st = p.Get(o_.schedule);
   auto keys = std::make_shared<std::vector<std::string>>();  // stored entries, deleted once written
   auto lines = std::make_shared<std::string>();
   bool more = false;
@@ -757,31 +762,56 @@ void Engine::Harvest(stream::Partition& p) {
     }
     lines->push_back('\n');
   };
-  // Entries of the latest pushes, not checkpointed yet, then those in the store.
+  // Entries of the latest pushes, not checkpointed yet, then those in the store,
+  // from where the last harvest stopped (from the start once an hour, for an
+  // entry checkpointed after later ones were written).
   for (const std::string& k : es.TakeDueSamples(now)) sample(k);
-  (void)o_.db->Scan(o_.state_cf, prefix, [&](std::string_view key, std::string_view) {
-    Micros close = 0;
-    std::string tenant, id;
-    if (DecodeSampleKey(key.substr(prefix.size()), &close, &tenant, &id) && close > now) return false;
-    if (keys->size() >= 5000) {
-      more = true;
-      return false;
+  const Micros stored = es.stored_sample_close();
+  if (stored <= now) {  // 0: unknown, after a start
+    std::string from = prefix;
+    if (st.harvests++ % 60 != 0) {
+      ByteWriter w(&from);
+      w.FixedBE<std::uint64_t>(static_cast<std::uint64_t>(st.harvest_from));
     }
-    keys->emplace_back(key);
-    sample(key.substr(prefix.size()));
-    return true;
-  });
-  const Micros next = now + (more ? kMicrosPerSecond : kMicrosPerMinute);
-  auto again = [this, part, next] {
+    Micros last_close = st.harvest_from, next_close = kNever;
+    (void)o_.db->ScanFrom(o_.state_cf, prefix, from, [&](std::string_view key, std::string_view) {
+      Micros close = 0;
+      std::string tenant, id;
+      if (DecodeSampleKey(key.substr(prefix.size()), &close, &tenant, &id)) {
+        if (close > now) {
+          next_close = close;
+          return false;
+        }
+        last_close = std::max(last_close, close);
+      }
+      if (keys->size() >= 5000) {
+        more = true;
+        return false;
+      }
+      keys->emplace_back(key);
+      sample(key.substr(prefix.size()));
+      return true;
+    });
+    st.harvest_from = last_close;
+    // Until a checkpoint stores an earlier one, nothing in the store closes before it.
+    es.set_stored_sample_close(more ? 0 : next_close);
+  }
+  const std::string today = DayName(now);
+  const bool new_day = today != st.harvest_day;
+  st.harvest_day = today;
+  if (lines->empty() && keys->empty() && !new_day) return ArmHarvest(p, more);
+  st.harvest_busy = true;
+  auto again = [this, part, more] {
     o_.pipeline->RunOnPartition(
         part,
-        [this, next](stream::Partition& q) -> Status {
-          q.PostAt(next, [this](stream::Partition& r) { Harvest(r); });
+        [this, more](stream::Partition& q) -> Status {
+          q.Get(o_.schedule).harvest_busy = false;
+          ArmHarvest(q, more);
           return Status::Ok();
         },
         std::function<void(Status)>([](Status) {}));
   };
-  const std::string dir = o_.samples_dir, today = DayName(now);
+  const std::string dir = o_.samples_dir;
   const bool posted = o_.background->Post([this, dir, today, part, keys, lines, again] {
     namespace fs = std::filesystem;
     std::error_code ec;
@@ -802,12 +832,39 @@ void Engine::Harvest(stream::Partition& p) {
       store::WriteBatch b;
       for (const auto& k : *keys) b.Delete(o_.state_cf, k);
       s = o_.db->Write(std::move(b));
-      m_samples_->Inc(static_cast<std::uint64_t>(std::count(lines->begin(), lines->end(), '\n')));
     }
+    if (s.ok()) m_samples_->Inc(static_cast<std::uint64_t>(std::count(lines->begin(), lines->end(), '\n')));
     if (!s.ok()) log::Error("push samples not written; they are written again", {{"error", s.message()}});
     again();
   });
   if (!posted) return;
+}
+
+void Engine::ArmHarvest(stream::Partition& p, bool more) {
+  ScheduleState& st = p.Get(o_.schedule);
+  if (st.harvest_busy) return;
+  if (st.harvest_timer) p.Cancel(st.harvest_timer);
+  // At the earliest close (at least a minute on), at once when one is due, and
+  // just after midnight UTC, when the day's files are handed over.
+  const Micros now = p.clock().Now(), due = p.Get(o_.store).next_sample_close();
+  const Micros midnight = (now / kMicrosPerDay + 1) * kMicrosPerDay + kMicrosPerSecond;
+  const Micros next = more || due <= now ? now : std::min(std::max(due, now + kMicrosPerMinute), midnight);
+  st.harvest_at = next;
+  st.harvest_timer = p.PostAt(next, [this](stream::Partition& q) {
+    q.Get(o_.schedule).harvest_timer = 0;
+    Harvest(q);
+  });
+}
+
+void Engine::OnSamplesStored(PartitionId partition, Micros close) {
+  o_.pipeline->RunOnPartition(
+      partition,
+      [this, close](stream::Partition& p) -> Status {
+        // Sooner than the harvest armed: armed again for them.
+        if (close < p.Get(o_.schedule).harvest_at) ArmHarvest(p);
+        return Status::Ok();
+      },
+      std::function<void(Status)>([](Status) {}));
 }
 
 void Engine::FindMessage(const std::string& tenant, const std::string& message_id,

@@ -91,6 +91,9 @@ class Engine {
   // Writes the partition's samples whose window closed, then again a minute later
   // on the partition's clock (started once the partition is live).
   void Harvest(stream::Partition& p);
+  // A checkpoint stored sample entries closing at `close` (EngineStore's callback):
+  // the harvest is armed for them when it would come later.
+  void OnSamplesStored(PartitionId partition, Micros close);
 
   // Until set, allowed pushes are appended as sent but reach no device.
   void SetDeliver(Deliver deliver);
@@ -135,6 +138,8 @@ class Engine {
   std::atomic<std::uint64_t> sequence_{0};
   std::uint64_t seed_ = 0;
   void CountSuppressed(std::string_view rule, std::uint64_t n);
+  // Posts the partition's next harvest at the earliest close (at once when due).
+  void ArmHarvest(stream::Partition& p, bool more = false);
   Counter *m_allowed_, *m_deferred_, *m_suppressed_, *m_dispatched_, *m_planned_, *m_fired_, *m_samples_;
   Histogram* m_dispatch_latency_;
 };

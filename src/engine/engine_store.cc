@@ -222,15 +222,20 @@ constexpr size_t kFunnelFields = 11;
 
 std::vector<std::string> EngineStore::TakeDueSamples(Micros now) {
   std::vector<std::string> due;
-  auto keep = std::remove_if(new_samples_.begin(), new_samples_.end(), [&](const std::string& k) {
-    Micros close = 0;
-    std::string tenant, id;
-    if (!DecodeSampleKey(k, &close, &tenant, &id) || close > now) return false;
-    due.push_back(k);
-    return true;
-  });
-  new_samples_.erase(keep, new_samples_.end());
+  while (!new_samples_.empty() && new_samples_.front().first <= now) {
+    due.push_back(std::move(new_samples_.front().second));
+    new_samples_.pop_front();
+  }
   return due;
+}
+
+void EngineStore::OnCheckpointed() {
+  // The entries are in the store now: the harvest looks there once they close.
+  if (checkpointing_close_ == kNever) return;
+  if (stored_close_ != 0) stored_close_ = std::min(stored_close_, checkpointing_close_);
+  const Micros close = checkpointing_close_;
+  checkpointing_close_ = kNever;
+  if (stored_) stored_(partition_, close);
 }
 
 Funnel EngineStore::FunnelOf(std::string_view tenant, std::string_view campaign_id) const {
@@ -308,7 +313,7 @@ void EngineStore::OnEvent(stream::AppliedEvent& e) {
       m.expires_at = policy::AttrTime(ev.attrs, "expires_at", 0);
       ParseScoreAttrs(ev.attrs, &m);
       if (sample_window_ > 0 && !m.features.empty()) {
-        new_samples_.push_back(SampleKey(ev.ts + sample_window_, ev.tenant, ev.message_id));
+        new_samples_.emplace_back(ev.ts + sample_window_, SampleKey(ev.ts + sample_window_, ev.tenant, ev.message_id));
       }
       // The push is in the policy's state now (it was registered first).
       Release(ev.tenant, ev.user_id, ev.message_id);
@@ -366,7 +371,10 @@ void EngineStore::Checkpoint(stream::CheckpointWriter& w) {
   }
   dirty_funnels_.clear();
   stream::CheckpointWriter sw = w.For(store::StateTag::kEngineSample);
-  for (const std::string& key : new_samples_) sw.Put(key, "");
+  for (const auto& [close, key] : new_samples_) {
+    sw.Put(key, "");
+    checkpointing_close_ = std::min(checkpointing_close_, close);
+  }
   new_samples_.clear();
   // Written messages leave memory; those past their days leave the store too.
   for (auto it = messages_.begin(); it != messages_.end();) {

@@ -25,7 +25,10 @@
 // Lives on the partition's shard.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -92,8 +95,11 @@ class EngineStore final : public stream::PartitionState {
  public:
   // `sample_window`: how long after a scored push its sample waits for a receipt
   // (0: no samples are kept).
-  EngineStore(store::Db* db, store::ColumnFamily cf, PartitionId p, Micros sample_window = 0)
-      : db_(db), cf_(cf), partition_(p), sample_window_(sample_window) {}
+  // `stored(partition, close)` runs on the shard once a checkpoint stored sample
+  // entries, the earliest closing at `close`.
+  EngineStore(store::Db* db, store::ColumnFamily cf, PartitionId p, Micros sample_window = 0,
+              std::function<void(PartitionId, Micros)> stored = nullptr)
+      : db_(db), cf_(cf), partition_(p), sample_window_(sample_window), stored_(std::move(stored)) {}
 
   // The message, from memory or the store; NotFound when unknown.
   Result<MessageRecord> Find(std::string_view tenant, std::string_view message_id);
@@ -115,10 +121,22 @@ class EngineStore final : public stream::PartitionState {
   // Removes and returns the sample keys not yet checkpointed whose window closed
   // by `now` (the older ones are in the store).
   std::vector<std::string> TakeDueSamples(Micros now);
+  // The earliest close of a stored sample entry: 0 when unknown (after a start:
+  // the store must be looked at), kNever when there is none.
+  Micros stored_sample_close() const { return stored_close_; }
+  void set_stored_sample_close(Micros close) { stored_close_ = close; }
+  // The earliest close of a sample entry stored or new (0: unknown, kNever:
+  // none); those of a checkpoint being written are announced by `stored` once
+  // they are in the store.
+  Micros next_sample_close() const {
+    const Micros fresh = new_samples_.empty() ? kNever : new_samples_.front().first;
+    return std::min(stored_close_, fresh);
+  }
 
   Status Load(stream::StateReader& reader) override;
   void OnEvent(stream::AppliedEvent& e) override;
   void Checkpoint(stream::CheckpointWriter& writer) override;
+  void OnCheckpointed() override;
 
  private:
   struct KeyHash {
@@ -137,7 +155,12 @@ class EngineStore final : public stream::PartitionState {
   std::vector<std::string> dirty_funnels_;
   Micros watermark_ = 0;
   Micros sample_window_;
-  std::vector<std::string> new_samples_;  // sample keys not yet checkpointed
+  // Sample keys not yet checkpointed, with their close times, oldest first; those
+  // taken by TakeDueSamples are never written.
+  std::deque<std::pair<Micros, std::string>> new_samples_;
+  Micros stored_close_ = 0;
+  Micros checkpointing_close_ = kNever;  // of the entries of the checkpoint being written
+  std::function<void(PartitionId, Micros)> stored_;
 };
 
 }  // namespace herald::engine

@@ -52,6 +52,19 @@ class ScheduleState final : public stream::PartitionState {
   // in the messages before they fire. Later ones cannot have.
   Micros recovered_at = 0;
   std::unordered_set<std::string> in_flight;  // message ids fired, not yet deleted
+  // Where the scans of the schedule start: every entry due before it was fired and
+  // deleted, so a scan does not walk over their deletion markers.
+  Micros scan_from = 0;
+
+  // The samples' harvest (Engine::Harvest): where its scans start (every entry
+  // closing before it was written), the harvests so far (every 60th scans from
+  // the start, for an entry written late), and the day of the open files.
+  Micros harvest_from = 0;
+  std::uint64_t harvests = 0;
+  std::string harvest_day;
+  ShardExecutor::TimerId harvest_timer = 0;
+  Micros harvest_at = 0;  // when harvest_timer fires
+  bool harvest_busy = false;  // its writes are in flight: it arms itself when done
 
  private:
   std::function<void(stream::Partition&)> recovered_;

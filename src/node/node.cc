@@ -435,8 +435,11 @@ Status Node::Open(NodeOptions& options) {
     HERALD_RETURN_IF_ERROR(cf.status());
     const Micros window = static_cast<Micros>(c.model.sample_window_s) * kMicrosPerSecond;
     parts_->engine_store = pipeline_->Register<engine::EngineStore>(
-        "engine", store::StateTag::kEngineMessage, [db, cf = *cf, window](stream::Partition& p) {
-          return std::make_unique<engine::EngineStore>(db, cf, p.id(), window);
+        "engine", store::StateTag::kEngineMessage, [db, cf = *cf, window, parts = parts_.get()](stream::Partition& p) {
+          // Built at the pipeline's start, after the engine.
+          return std::make_unique<engine::EngineStore>(db, cf, p.id(), window, [parts](PartitionId id, Micros close) {
+            if (parts->engine) parts->engine->OnSamplesStored(id, close);
+          });
         });
     auto campaigns = engine::CampaignDirectory::Load(db_.get());
     HERALD_RETURN_IF_ERROR(campaigns.status());

@@ -257,12 +257,30 @@ void RocksDb::CommitGroup(std::vector<Pending>& group) {
   for (Pending& p : group) p.done(st);
 }
 
+namespace {
+
+// The first key after every key that starts with `prefix` (empty: none, the
+// prefix is all 0xff bytes or empty). An iterator bounded by it stops at the
+// prefix's end instead of walking the deleted and overwritten records after it
+// to the next live key.
+std::string PrefixEnd(std::string_view prefix) {
+  std::string end(prefix);
+  while (!end.empty() && static_cast<unsigned char>(end.back()) == 0xff) end.pop_back();
+  if (!end.empty()) end.back() = static_cast<char>(static_cast<unsigned char>(end.back()) + 1);
+  return end;
+}
+
+}  // namespace
+
 Status RocksDb::Scan(ColumnFamily cf, std::string_view prefix,
                      const std::function<bool(std::string_view, std::string_view)>& fn) {
   rocksdb::ReadOptions ro;
   // A whole family is read once, at start-up: it must not push the hot records
   // out of the block cache (nor grow the process by the cache's size).
   ro.fill_cache = !prefix.empty();
+  const std::string end = PrefixEnd(prefix);
+  rocksdb::Slice bound(end);
+  if (!end.empty()) ro.iterate_upper_bound = &bound;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, handles_.at(cf.index)));
   rocksdb::Slice p(prefix.data(), prefix.size());
   for (it->Seek(p); it->Valid() && it->key().starts_with(p); it->Next()) {
@@ -276,8 +294,11 @@ Status RocksDb::Scan(ColumnFamily cf, std::string_view prefix,
 
 Status RocksDb::ScanFrom(ColumnFamily cf, std::string_view prefix, std::string_view start,
                          const std::function<bool(std::string_view, std::string_view)>& fn) {
-  std::unique_ptr<rocksdb::Iterator> it(
-      db_->NewIterator(rocksdb::ReadOptions(), handles_.at(cf.index)));
+  rocksdb::ReadOptions ro;
+  const std::string end = PrefixEnd(prefix);
+  rocksdb::Slice bound(end);
+  if (!end.empty()) ro.iterate_upper_bound = &bound;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, handles_.at(cf.index)));
   rocksdb::Slice p(prefix.data(), prefix.size());
   std::string_view from = start > prefix ? start : prefix;
   for (it->Seek(rocksdb::Slice(from.data(), from.size())); it->Valid() && it->key().starts_with(p);
