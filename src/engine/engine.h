@@ -40,6 +40,8 @@ namespace herald::engine {
 
 // Where the engine hands pushes to devices (the MQTT gateway's Deliver).
 using Deliver = std::function<Status(mqtt::PushMessage, mqtt::DeliveryCallback)>;
+// The same for many pushes at once, with no callback (Gateway::DeliverBatch).
+using DeliverBatch = std::function<Status(std::vector<mqtt::PushMessage>&)>;
 
 struct EngineOptions {
   stream::Pipeline* pipeline = nullptr;
@@ -96,7 +98,7 @@ class Engine {
   void OnSamplesStored(PartitionId partition, Micros close);
 
   // Until set, allowed pushes are appended as sent but reach no device.
-  void SetDeliver(Deliver deliver);
+  void SetDeliver(Deliver deliver, DeliverBatch batch = nullptr);
 
   // Decides the push on the user's shard and, when allowed, appends its `sent`
   // event and hands it to the gateway; `done` gets the decision once the sent
@@ -134,6 +136,7 @@ class Engine {
   std::set<std::string> cancelled_;  // tenant \0 id of campaigns cancelled while planning
   EngineOptions o_;
   std::shared_ptr<Deliver> deliver_;
+  std::shared_ptr<DeliverBatch> deliver_batch_;
   std::mutex deliver_mu_;
   std::atomic<std::uint64_t> sequence_{0};
   std::uint64_t seed_ = 0;

@@ -126,6 +126,21 @@ class GatewayImpl final : public Gateway {
     return Status::Ok();
   }
 
+  Status DeliverBatch(std::vector<PushMessage>& msgs) override {
+    const int n = static_cast<int>(msgs.size());
+    if (n == 0) return Status::Ok();
+    if (pending_deliveries_.fetch_add(n) + n > kMaxPendingDeliveries && n > 1) {
+      pending_deliveries_.fetch_sub(n);
+      return Status::ResourceExhausted("the gateway has too many deliveries waiting for its loop; retry shortly");
+    }
+    asio::post(units_[0]->loop->ioc, [this, batch = std::move(msgs), n]() mutable {
+      pending_deliveries_.fetch_sub(n);
+      for (auto& m : batch) broker_->Deliver(std::move(m), [](DeliveryOutcome) {});
+    });
+    msgs.clear();
+    return Status::Ok();
+  }
+
   void Stop() override {
     if (stopped_.exchange(true) || units_.empty()) return;
     asio::post(units_[0]->loop->ioc, [this] {

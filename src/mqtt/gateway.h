@@ -50,6 +50,10 @@ class Gateway {
   // from any thread. ResourceExhausted (and `done` is never called) when 100,000
   // deliveries already wait for the loop: the caller retries later.
   virtual Status Deliver(PushMessage msg, DeliveryCallback done) = 0;
+  // Deliver() of every message of `msgs`, with no callback (the outcomes reach
+  // the EventSink), handed to the loop at once. ResourceExhausted, and `msgs` is
+  // left as it was, when they would not fit among the waiting deliveries.
+  virtual Status DeliverBatch(std::vector<PushMessage>& msgs) = 0;
 
   // Closes the listeners and every connection, then joins the loop. Persisted
   // sessions and messages stay in the store. Idempotent.

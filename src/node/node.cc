@@ -561,7 +561,8 @@ Status Node::Open(NodeOptions& options) {
     gateway_ = std::move(*gateway);
     mqtt::Gateway* g = gateway_.get();
     parts_->engine->SetDeliver(
-        [g](mqtt::PushMessage m, mqtt::DeliveryCallback done) { return g->Deliver(std::move(m), std::move(done)); });
+        [g](mqtt::PushMessage m, mqtt::DeliveryCallback done) { return g->Deliver(std::move(m), std::move(done)); },
+        [g](std::vector<mqtt::PushMessage>& batch) { return g->DeliverBatch(batch); });
   }
   // Retention: a timer on the clock hands the file work to the background pool.
   Gauge* disk = &metrics_.GetGauge("herald_log_disk_bytes", "Bytes of event log segments on disk.");
