@@ -67,19 +67,47 @@ std::function<void(Result<std::string>)> AnswerFromShard(Respond respond) {
 }
 
 json AccountJson(const policy::Account& a, const policy::AccountCounts& c) {
-  return {{"id", a.id},
-          {"type", std::string(policy::AccountTypeName(a.type))},
-          {"name", a.name},
-          {"quality", a.quality},
-          {"created_at", FormatIsoTime(a.created_at)},
-          {"window", {{"pushes", c.pushes}, {"not_interested", c.not_interested}, {"complaints", c.complaints}}}};
+  json j = {{"id", a.id},
+            {"type", std::string(policy::AccountTypeName(a.type))},
+            {"name", a.name},
+            {"quality", a.quality},
+            {"created_at", FormatIsoTime(a.created_at)},
+            {"window", {{"pushes", c.pushes}, {"not_interested", c.not_interested}, {"complaints", c.complaints}}}};
+  if (a.pack) {
+    j["pack"] = {{"factor", a.pack->factor}, {"from", FormatIsoTime(a.pack->from)}, {"to", FormatIsoTime(a.pack->to)}};
+  }
+  return j;
+}
+
+// The "pack" object of an account: {"factor":3..5,"from":TIME,"to":TIME}.
+Result<policy::AccelerationPack> ParsePack(const json& p) {
+  if (!p.is_object()) return Status::InvalidArgument("pack: must be an object {\"factor\",\"from\",\"to\"}");
+  for (const auto& [k, v] : p.items()) {
+    if (k != "factor" && k != "from" && k != "to") return Status::InvalidArgument("pack." + k + ": unknown field");
+  }
+  policy::AccelerationPack pack;
+  if (!p.contains("factor") || !p["factor"].is_number() || !std::isfinite(p["factor"].get<double>()) ||
+      p["factor"].get<double>() < policy::kMinPackFactor || p["factor"].get<double>() > policy::kMaxPackFactor) {
+    return Status::InvalidArgument("pack.factor: must be a number between 3 and 5");
+  }
+  pack.factor = p["factor"].get<double>();
+  for (const char* field : {"from", "to"}) {
+    if (!p.contains(field) || !p[field].is_string()) {
+      return Status::InvalidArgument(std::string("pack.") + field + ": required time (ISO-8601)");
+    }
+    auto t = ParseIsoTime(p[field].get<std::string>());
+    if (!t.ok()) return Status::InvalidArgument(std::string("pack.") + field + ": " + t.status().message());
+    (field[0] == 'f' ? pack.from : pack.to) = *t;
+  }
+  if (pack.to <= pack.from) return Status::InvalidArgument("pack.to: must be after pack.from");
+  return pack;
 }
 
 void UpsertAccount(const PolicyRoutesContext& ctx, HttpRequest& req, Respond respond) {
   auto body = ParseJsonObject(req);
   if (!body.ok()) return respond(ErrorResponse(400, "invalid_json", body.status().message()));
   const json& j = *body;
-  if (auto bad = UnknownField(j, {"id", "type", "name", "quality"})) return respond(std::move(*bad));
+  if (auto bad = UnknownField(j, {"id", "type", "name", "quality", "pack"})) return respond(std::move(*bad));
   auto id = RequiredId(j, "id", "");
   if (!id.ok()) return respond(ErrorResponse(id.status()));
   policy::Account a;
@@ -101,6 +129,11 @@ void UpsertAccount(const PolicyRoutesContext& ctx, HttpRequest& req, Respond res
       return respond(ErrorResponse(400, "invalid_argument", "quality: must be a number between 0 and 1"));
     }
     a.quality = j["quality"].get<double>();
+  }
+  if (j.contains("pack") && !j["pack"].is_null()) {
+    auto pack = ParsePack(j["pack"]);
+    if (!pack.ok()) return respond(ErrorResponse(400, "invalid_argument", pack.status().message()));
+    a.pack = *pack;
   }
   if (Status s = ctx.accounts->Upsert(req.tenant_id, a); !s.ok()) {
     return respond(ErrorResponse(503, "unavailable", "account not stored: " + s.message()));

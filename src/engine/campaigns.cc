@@ -287,7 +287,7 @@ Status CampaignDirectory::Update(const std::string& tenant, const std::string& i
   return Status::Ok();
 }
 
-std::string CampaignJson(const Campaign& c, const Funnel& d) {
+std::string CampaignJson(const Campaign& c, const Funnel& d, const PlanProgress& p) {
   json j = ToJson(c);
   j.erase("targeted");
   j.erase("scheduled");
@@ -301,6 +301,10 @@ std::string CampaignJson(const Campaign& c, const Funnel& d) {
                  {"clicked", d.clicked},    {"converted", d.converted},   {"expired", d.expired},
                  {"queued", d.queued},      {"refused", d.refused},       {"not_interested", d.not_interested},
                  {"complaint", d.complaint}};
+  j["progress"] = {{"partitions", p.partitions},
+                   {"partitions_done", p.partitions_done},
+                   {"decided", p.decided},
+                   {"dispatched", p.dispatched}};
   return j.dump();
 }
 

@@ -78,6 +78,11 @@ class CampaignDirectory {
 };
 
 // The campaign as JSON for the API, with the delivery side of the funnel given.
-std::string CampaignJson(const Campaign& c, const struct Funnel& delivery);
+// How far a campaign's planning got: partitions expanded and decided of all, the
+// users decided so far, and the pushes of a "now" campaign handed to the gateway.
+struct PlanProgress {
+  std::uint64_t partitions = 0, partitions_done = 0, decided = 0, dispatched = 0;
+};
+std::string CampaignJson(const Campaign& c, const struct Funnel& delivery, const PlanProgress& progress = {});
 
 }  // namespace herald::engine

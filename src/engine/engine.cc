@@ -337,8 +337,10 @@ void Engine::Plan(const std::string& tenant, const Campaign& c, std::shared_ptr<
   const Campaign timing = c;
   const EngineOptions o = o_;
   const std::string id = c.id;
+  auto progress = ProgressOf(tenant, id, /*create=*/true);
+  progress->partitions = o_.pipeline->partitioner().partitions();
   o_.pipeline->RunOnEveryPartition(
-      [this, o, request, view, target, segment, now, timing](stream::Partition& p) -> std::shared_ptr<Planned> {
+      [this, o, request, view, target, segment, now, timing, progress](stream::Partition& p) -> std::shared_ptr<Planned> {
         auto out = std::make_shared<Planned>();
         profile::ProfileStore& profiles = p.Get(o.profiles);
         std::vector<std::string> users;
@@ -360,7 +362,7 @@ void Engine::Plan(const std::string& tenant, const Campaign& c, std::shared_ptr<
         std::mt19937_64 rng(seed_ ^ (static_cast<std::uint64_t>(p.id()) << 32) ^ static_cast<std::uint64_t>(now));
         const std::string prefix = store::PartitionTagPrefix(p.id(), store::StateTag::kEngineSchedule);
         for (const std::string& u : users) {
-          ++out->targeted;
+          if ((++out->targeted & 1023) == 0) progress->decided += 1024;  // progress, every 1024 users
           r.user_id = u;
           const std::string mid = NewMessageId();
           auto d = DecideOnShard(o, p, r, view, mid, now, /*reserve=*/!later);
@@ -371,10 +373,12 @@ void Engine::Plan(const std::string& tenant, const Campaign& c, std::shared_ptr<
             Micros due;
             if (timing.schedule == "window" && o.send_time) {
               // The golden window: Thompson sampling over the window's hours.
+              // The user's evidence, over that of the tenant's users of the user's class.
               model::SendTimeStore& st = p.Get(*o.send_time);
-              auto evidence = st.Find(r.tenant, u);
-              due = model::BestTimeInWindow(st.model(), evidence ? *evidence : model::SendTimeUser{},
-                                            std::max(timing.window_from, now), timing.window_to, tz, rng);
+              model::SendTimeUser evidence = st.Find(r.tenant, u).value_or(model::SendTimeUser{});
+              evidence.group = st.Group(r.tenant, profile::ClassName(profiles.ClassOf(r.tenant, u, now)));
+              due = model::BestTimeInWindow(st.model(), evidence, std::max(timing.window_from, now), timing.window_to,
+                                            tz, rng);
             } else {
               due = DueTime(timing, tz, p.features().Find(r.tenant, u), now);
             }
@@ -393,6 +397,8 @@ void Engine::Plan(const std::string& tenant, const Campaign& c, std::shared_ptr<
           }
           MakeSend(r, mid, now, *d, &out->sents.emplace_back(), &out->pushes.emplace_back());
         }
+        progress->decided += out->targeted & 1023;
+        ++progress->partitions_done;
         return out;
       },
       std::function<void(Result<std::vector<std::shared_ptr<Planned>>>)>(
@@ -471,7 +477,8 @@ void Engine::Send(const std::string& tenant, const std::string& id, std::shared_
           std::function<void(Status)>([](Status) {}));
     }
   } else {
-    DeliverAll(planned->pushes, 10000, /*observe=*/true);
+    auto progress = ProgressOf(tenant, id, /*create=*/false);
+    DeliverAll(planned->pushes, 10000, /*observe=*/true, progress ? &progress->dispatched : nullptr);
   }
   const Micros now = o_.clock->Now();
   Status s = o_.campaigns->Update(tenant, id, [&](Campaign& c) {
@@ -494,7 +501,18 @@ void Engine::Send(const std::string& tenant, const std::string& id, std::shared_
   if (!s.ok()) log::Error("campaign record not written", {{"campaign", id}, {"error", s.message()}});
 }
 
-void Engine::DeliverAll(std::vector<mqtt::PushMessage>& pushes, int attempts, bool observe) {
+std::shared_ptr<Engine::Progress> Engine::ProgressOf(const std::string& tenant, const std::string& id, bool create) {
+  std::lock_guard<std::mutex> l(progress_mu_);
+  const std::string key = store::TenantKey(tenant, id);
+  auto it = progress_.find(key);
+  if (it != progress_.end()) return it->second;
+  if (!create) return nullptr;
+  if (progress_.size() >= 10000) progress_.erase(progress_.begin());  // bounded: one of the finished goes
+  return progress_[key] = std::make_shared<Progress>();
+}
+
+void Engine::DeliverAll(std::vector<mqtt::PushMessage>& pushes, int attempts, bool observe,
+                        std::atomic<std::uint64_t>* dispatched) {
   std::shared_ptr<Deliver> deliver;
   std::shared_ptr<DeliverBatch> batch;
   {
@@ -514,6 +532,7 @@ void Engine::DeliverAll(std::vector<mqtt::PushMessage>& pushes, int attempts, bo
         std::this_thread::sleep_for(std::chrono::milliseconds(1));  // the gateway's queue is full
       }
       m_dispatched_->Inc(n);
+      if (dispatched) *dispatched += n;
       if (observe) {
         const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
         for (size_t k = 0; k < n; ++k) m_dispatch_latency_->Observe(s);
@@ -529,6 +548,7 @@ void Engine::DeliverAll(std::vector<mqtt::PushMessage>& pushes, int attempts, bo
       std::this_thread::sleep_for(std::chrono::milliseconds(1));  // the gateway's queue is full
     }
     m_dispatched_->Inc();
+    if (dispatched) ++*dispatched;
     if (observe) {
       m_dispatch_latency_->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     }
@@ -540,13 +560,23 @@ void Engine::CampaignStatus(const std::string& tenant, const std::string& id,
   auto c = o_.campaigns->Find(tenant, id);
   if (!c) return done(Status::NotFound("no campaign " + id));
   auto store = o_.store;
+  PlanProgress progress;
+  if (auto live = ProgressOf(tenant, id, /*create=*/false)) {
+    progress = {live->partitions.load(), live->partitions_done.load(), live->decided.load(), live->dispatched.load()};
+  }
+  if (c->status != "planning") {
+    // Done (or planned before a restart): the whole audience was decided.
+    progress.partitions = progress.partitions_done = o_.pipeline->partitioner().partitions();
+    progress.decided = c->targeted;
+    if (c->status == "sent") progress.dispatched = std::max(progress.dispatched, c->sent);
+  }
   o_.pipeline->RunOnEveryPartition(
       [store, tenant, id](stream::Partition& p) -> Funnel { return p.Get(store).FunnelOf(tenant, id); },
-      std::function<void(Result<std::vector<Funnel>>)>([c = *c, done](Result<std::vector<Funnel>> parts) {
+      std::function<void(Result<std::vector<Funnel>>)>([c = *c, done, progress](Result<std::vector<Funnel>> parts) {
         if (!parts.ok()) return done(parts.status());
         Funnel all;
         for (const auto& f : *parts) all += f;
-        done(CampaignJson(c, all));
+        done(CampaignJson(c, all, progress));
       }));
 }
 

@@ -127,11 +127,19 @@ class Engine {
   struct Planned;
   void Fire(stream::Partition& p);
   // Hands each push to the gateway, retrying up to `attempts` ms while its queue is full.
-  void DeliverAll(std::vector<mqtt::PushMessage>& pushes, int attempts, bool observe);
+  void DeliverAll(std::vector<mqtt::PushMessage>& pushes, int attempts, bool observe,
+                  std::atomic<std::uint64_t>* dispatched = nullptr);
   std::shared_ptr<const Message> MessageOf(const std::string& tenant, const std::string& campaign_id);
   std::mutex messages_mu_;
   std::map<std::string, std::shared_ptr<const Message>> messages_;  // tenant \0 campaign
   void Send(const std::string& tenant, const std::string& id, std::shared_ptr<Planned> planned);
+  // The planning progress of campaigns (tenant \0 id), while the engine runs.
+  struct Progress {
+    std::atomic<std::uint64_t> partitions{0}, partitions_done{0}, decided{0}, dispatched{0};
+  };
+  std::shared_ptr<Progress> ProgressOf(const std::string& tenant, const std::string& id, bool create);
+  std::mutex progress_mu_;
+  std::map<std::string, std::shared_ptr<Progress>> progress_;
   std::mutex cancel_mu_;
   std::set<std::string> cancelled_;  // tenant \0 id of campaigns cancelled while planning
   EngineOptions o_;

@@ -58,7 +58,12 @@ double SendTimeModel::PopulationRate(int kind, int hour) const {
 double SendTimeModel::AllDaysRate(const SendTimeUser& u, int kind, int hour) const {
   const double k = u.near[0][hour] + u.near[1][hour];
   const double n = u.days[0] + u.days[1];
-  return (k + prior_.population_strength * PopulationRate(kind, hour)) / (n + prior_.population_strength);
+  double prior = PopulationRate(kind, hour);
+  if (u.group) {
+    const SendTimeUser& g = *u.group;
+    prior = (g.near[kind][hour] + prior_.group_strength * prior) / (g.days[kind] + prior_.group_strength);
+  }
+  return (k + prior_.population_strength * prior) / (n + prior_.population_strength);
 }
 
 double SendTimeModel::Rate(const SendTimeUser& u, int kind, int hour) const {

@@ -7,9 +7,13 @@
 // within ±1 h of an hour in which the user opened a push or was active. The
 // estimate for hour h on a kind of day d is the mean of a Beta posterior
 //   Beta(k_d(h) + m1 * p_all(h), n_d - k_d(h) + m1 * (1 - p_all(h)))
-// whose prior is the user's own all-days rate, itself shrunk toward the
-// population's rate for that hour and kind of day:
-//   p_all(h) = (k(h) + m2 * p_pop_d(h)) / (n + m2).
+// whose prior is the user's own all-days rate, itself shrunk toward the rate of
+// the user's group (the tenant's users of the user's class), which is shrunk
+// toward the population's rate for that hour and kind of day:
+//   p_all(h) = (k(h) + m2 * p_group_d(h)) / (n + m2),
+//   p_group_d(h) = (k_g,d(h) + m3 * p_pop_d(h)) / (n_g,d + m3)
+// (p_group = p_pop for a user without a group). An empty population follows the
+// source's hourly table (SourceOpenRate), so a cold start picks 08:00.
 // A user with no history gets the population's best hour; one with a few days
 // leans on it; one with months of days has their own. BestHour() takes the
 // posterior mean; SampleHour() draws from each hour's posterior (Thompson
@@ -38,7 +42,8 @@ inline constexpr int kDayKinds = 2;  // 0 weekday (Monday..Friday), 1 weekend
 
 struct SendTimePrior {
   double user_strength = 2;        // m1: pseudo-days of the user's all-days rate
-  double population_strength = 3;  // m2: pseudo-days of the population's rate
+  double population_strength = 3;  // m2: pseudo-days of the group's (or population's) rate
+  double group_strength = 5;       // m3: pseudo-days of the population's rate in a group's
 };
 
 // The source's open rate of a push by local hour: 06-07 3.2%, 08-09 6.8%,
@@ -51,6 +56,9 @@ double SourceOpenRate(int local_hour);
 struct SendTimeUser {
   std::array<std::uint32_t, kDayKinds> days{};
   std::array<std::array<std::uint32_t, 24>, kDayKinds> near{};
+  // The evidence of the user's group (the tenant's users of the user's class):
+  // the level between the user and the population, or null. Not owned.
+  const SendTimeUser* group = nullptr;
 };
 
 class SendTimeModel {

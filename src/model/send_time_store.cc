@@ -12,6 +12,7 @@ namespace {
 
 constexpr std::uint8_t kVersion = 1;
 constexpr std::string_view kPopulationKey("\0population", 11);
+constexpr std::string_view kGroupPrefix("\0group\0", 7);
 const cctz::civil_day kDayZero(1999, 12, 27);
 
 }  // namespace
@@ -76,6 +77,14 @@ void SendTimeStore::Close(Entry& e) {
   model_.AddPopulationDay(e.kind, e.hours);
   model_.AddDay(population_.stats, e.kind, e.hours);
   population_dirty_ = true;
+  if (!e.group.empty()) {
+    Entry& g = groups_[e.group];
+    model_.AddDay(g.stats, e.kind, e.hours);
+    if (!g.dirty) {
+      g.dirty = true;
+      dirty_groups_.push_back(e.group);
+    }
+  }
   e.hours = 0;
 }
 
@@ -98,6 +107,16 @@ void SendTimeStore::OnEvent(stream::AppliedEvent& ae) {
     e.day = day;
     e.kind = static_cast<int>(cctz::get_weekday(civil)) >= 5 ? 1 : 0;
   }
+  if (e.group.empty() || e.hours == 0) {
+    // The user's group for the day, classified once a user-day.
+    const std::string_view cls = ae.UserClass();
+    e.group.clear();
+    if (!cls.empty()) {
+      e.group.assign(ae.event.tenant);
+      e.group.push_back('\0');
+      e.group.append(cls);
+    }
+  }
   e.hours |= 1u << cs.hour();
   if (!e.dirty) {
     e.dirty = true;
@@ -116,7 +135,21 @@ std::optional<SendTimeUser> SendTimeStore::Find(std::string_view tenant, std::st
   return s;
 }
 
+const SendTimeUser* SendTimeStore::Group(std::string_view tenant, std::string_view user_class) const {
+  std::string k(tenant);
+  k.push_back('\0');
+  k.append(user_class);
+  auto it = groups_.find(k);
+  return it == groups_.end() ? nullptr : &it->second.stats;
+}
+
 Status SendTimeStore::Load(stream::StateReader& reader) {
+  Status scanned = reader.Scan(kGroupPrefix, [&](std::string_view suffix, std::string_view value) {
+    auto d = Decode(value);
+    if (d.ok()) groups_[std::string(suffix.substr(kGroupPrefix.size()))] = *d;
+    return true;
+  });
+  if (!scanned.ok()) return scanned;
   auto v = reader.Get(kPopulationKey);
   if (!v.ok()) return v.status();
   if (v->has_value()) {
@@ -140,6 +173,14 @@ void SendTimeStore::Checkpoint(stream::CheckpointWriter& w) {
     w.Put(kPopulationKey, Encode(population_));
     population_dirty_ = false;
   }
+  for (const std::string& k : dirty_groups_) {
+    Entry& g = groups_[k];
+    std::string key(kGroupPrefix);
+    key += k;
+    w.Put(key, Encode(g));
+    g.dirty = false;
+  }
+  dirty_groups_.clear();
 }
 
 void SendTimeStore::OnCheckpointed() {

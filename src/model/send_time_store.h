@@ -12,6 +12,9 @@
 //   tenant \0 user_id -> u8 version 1 | varint days[2] | varint near[2][24] |
 //                        u16 open day | u8 kind | u32 hours
 //   \0 "population"   -> the same, for the population
+//   \0 "group" \0 tenant \0 class -> the same, for a group: the tenant's users of
+//                      a class (the pipeline's classifier), the level between the
+//                      user and the population
 #pragma once
 
 #include <string>
@@ -30,6 +33,9 @@ class SendTimeStore final : public stream::PartitionState {
   // The user's evidence including the day in progress, or nullopt when the user
   // has none (or the store cannot be read: *failure).
   std::optional<SendTimeUser> Find(std::string_view tenant, std::string_view user_id, Status* failure = nullptr);
+  // The evidence of the tenant's users of a class (null when none yet), for
+  // SendTimeUser::group.
+  const SendTimeUser* Group(std::string_view tenant, std::string_view user_class) const;
   // The model with this partition's population.
   const SendTimeModel& model() const { return model_; }
 
@@ -44,6 +50,7 @@ class SendTimeStore final : public stream::PartitionState {
     std::uint8_t kind = 0;
     std::uint32_t hours = 0;
     bool dirty = false;
+    std::string group;  // tenant \0 class of the day in progress (not stored)
   };
   static std::string Encode(const Entry& e);
   static Result<Entry> Decode(std::string_view bytes);
@@ -60,6 +67,8 @@ class SendTimeStore final : public stream::PartitionState {
   Entry population_;  // its `stats` are the population's, kept in model_ too
   bool population_dirty_ = false;
   std::unordered_map<std::string, Entry> users_;
+  std::unordered_map<std::string, Entry> groups_;  // tenant \0 class
+  std::vector<std::string> dirty_groups_;
   std::vector<std::string> dirty_;
   std::string key_;
 };

@@ -17,12 +17,13 @@ std::string KeyName(const std::string& tenant, std::uint64_t key) {
 }
 
 std::string Encode(const Account& a) {
-  return nlohmann::json({{"id", a.id},
-                         {"type", std::string(AccountTypeName(a.type))},
-                         {"name", a.name},
-                         {"quality", a.quality},
-                         {"created_at", a.created_at}})
-      .dump();
+  nlohmann::json j = {{"id", a.id},
+                      {"type", std::string(AccountTypeName(a.type))},
+                      {"name", a.name},
+                      {"quality", a.quality},
+                      {"created_at", a.created_at}};
+  if (a.pack) j["pack"] = {{"factor", a.pack->factor}, {"from", a.pack->from}, {"to", a.pack->to}};
+  return j.dump();
 }
 
 std::optional<Account> Decode(std::string_view value) {
@@ -37,6 +38,13 @@ std::optional<Account> Decode(std::string_view value) {
   if (j.contains("name") && j["name"].is_string()) a.name = j["name"].get<std::string>();
   if (j.contains("quality") && j["quality"].is_number()) a.quality = j["quality"].get<double>();
   if (j.contains("created_at") && j["created_at"].is_number_integer()) a.created_at = j["created_at"].get<Micros>();
+  if (j.contains("pack") && j["pack"].is_object()) {
+    const auto& p = j["pack"];
+    if (p.contains("factor") && p["factor"].is_number() && p.contains("from") && p["from"].is_number_integer() &&
+        p.contains("to") && p["to"].is_number_integer()) {
+      a.pack = AccelerationPack{p["factor"].get<double>(), p["from"].get<Micros>(), p["to"].get<Micros>()};
+    }
+  }
   return a;
 }
 

@@ -34,12 +34,27 @@ namespace herald::policy {
 
 inline constexpr const char* kAccountsFamily = "accounts";
 
+// An acceleration pack: a quality creator's account gets `factor` (3-5) times
+// the exposure between `from` and `to` (its candidates' value in contention is
+// multiplied by it, within the user's caps).
+struct AccelerationPack {
+  double factor = 0;
+  Micros from = 0, to = 0;
+  bool operator==(const AccelerationPack&) const = default;
+};
+inline constexpr double kMinPackFactor = 3, kMaxPackFactor = 5;
+
 struct Account {
   std::string id;
   AccountType type = AccountType::kBusiness;
   std::string name;
   double quality = 1;
   Micros created_at = 0;
+  std::optional<AccelerationPack> pack;
+  // The pack's factor at `now`, 1 outside its time or without one.
+  double PackFactor(Micros now) const {
+    return pack && now >= pack->from && now < pack->to ? pack->factor : 1.0;
+  }
 };
 
 // Marks and pushes of one account, merged over partitions.

@@ -90,6 +90,8 @@ struct UserView {
   std::string_view user_class;
 };
 
+class Partition;
+
 // One event as it is applied: the event, where it sits in the log, and the
 // partition's watermark (its latest event time) after it.
 struct AppliedEvent {
@@ -102,6 +104,15 @@ struct AppliedEvent {
   // later state sees the event, it is not counted as applied, and the partition
   // stops before it, so that nothing is overwritten with a partial view.
   Status failure;
+  // The user's class now, for a state that needs it for an event that is no push
+  // outcome (user.user_class is set for those): asks the pipeline's classifier,
+  // or "" without one. Costs a classification: call it rarely (once a user-day).
+  const std::function<std::string_view(Partition&, const AppliedEvent&)>* classifier = nullptr;
+  Partition* part = nullptr;
+  std::string_view UserClass() const {
+    if (!user.user_class.empty() || !classifier || !*classifier || !part) return user.user_class;
+    return (*classifier)(*part, *this);
+  }
 };
 
 // Writes one state's records of one partition into a checkpoint batch. Keys are

@@ -503,6 +503,8 @@ bool Pipeline::ApplyOne(Slot& slot, std::uint64_t offset, const Event& e) {
   }
   Micros watermark = std::max(slot.watermark, e.ts);
   AppliedEvent applied{e, slot.part.id(), offset, watermark, {}, {}};
+  applied.classifier = &classifier_;
+  applied.part = &slot.part;
   const bool classify = classifier_ && IsWindowOutcome(e.type);
   for (size_t i = 0; i < slot.part.states_.size(); ++i) {
     slot.part.states_[i]->OnEvent(applied);

@@ -158,6 +158,11 @@ class PolicyTest(unittest.TestCase):
             ("POST", "/v1/accounts", {"id": "x", "type": "newsletter"}, 400, "type"),
             ("POST", "/v1/accounts", {"type": "service"}, 400, "id"),
             ("POST", "/v1/accounts", {"id": "x", "type": "service", "quality": 3}, 400, "quality"),
+            ("POST", "/v1/accounts", {"id": "x", "type": "business", "pack": {
+                "factor": 10, "from": "2026-03-01T00:00:00Z", "to": "2026-04-01T00:00:00Z"}}, 400, "pack.factor"),
+            ("POST", "/v1/accounts", {"id": "x", "type": "business", "pack": {
+                "factor": 4, "from": "2026-04-01T00:00:00Z", "to": "2026-03-01T00:00:00Z"}}, 400, "pack.to"),
+            ("POST", "/v1/accounts", {"id": "x", "type": "business", "pack": {"factor": 4}}, 400, "pack.from"),
             ("POST", "/v1/follows", {"follows": [{"user_id": "u1", "account_id": "nope"}]}, 404,
              "follows[0].account_id"),
             ("POST", "/v1/follows", {"follows": [{"user_id": "u1", "account_id": "biz",
@@ -182,6 +187,11 @@ class PolicyTest(unittest.TestCase):
         self.assertTrue(self.check("u1", "biz")["following"])
         self.assertEqual(len(self.decisions("u1")), 8)
         self.assertEqual(self.ok("GET", "/v1/accounts/svc")["type"], "service")
+        self.assertEqual(self.req("GET", "/v1/accounts/x")[0], 404)
+        # A valid acceleration pack is stored with the account and shown.
+        pack = {"factor": 4, "from": "2026-03-01T00:00:00Z", "to": "2026-04-01T00:00:00Z"}
+        self.ok("POST", "/v1/accounts", {"id": "creator", "type": "business", "pack": pack})
+        self.assertEqual(self.ok("GET", "/v1/accounts/creator")["pack"], pack)
         # An unfollow ends the follow.
         self.assertEqual(self.ok("DELETE", "/v1/follows", {"follows": [{"user_id": "u1", "account_id": "biz"}]}),
                          {"removed": 1})

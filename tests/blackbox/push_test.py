@@ -191,6 +191,10 @@ class PushTest(unittest.TestCase):
         self.assertEqual(c["funnel"]["targeted"], 5, c)
         self.assertEqual(c["funnel"]["sent"], 5, c)
         self.assertEqual(c["funnel"]["delivered"], 1, c)  # only c1 has a device
+        # Planned on every partition: all of them done, every follower decided, all handed over.
+        self.assertEqual(c["progress"]["partitions"], 64, c)
+        self.assertEqual(c["progress"]["partitions_done"], 64, c)
+        self.assertEqual((c["progress"]["decided"], c["progress"]["dispatched"]), (5, 5), c)
         client.publish("r/c1", json.dumps({"message_id": payload["id"], "type": "opened"}), qos=1)
         c = self.campaign(cid, lambda c: c["funnel"]["opened"] == 1)
         self.assertEqual(c["funnel"]["opened"], 1, c)

@@ -44,6 +44,10 @@ class SendTimeStoreTest : public ::testing::Test {
     handle_ = pipeline_->Register<SendTimeStore>("sendtime", store::StateTag::kSendTime, [=](stream::Partition& p) {
       return std::make_unique<SendTimeStore>(db, cf, p.id(), 1000);
     });
+    // Users whose id starts with 'n' are night owls, the others students.
+    pipeline_->SetClassifier([](stream::Partition&, const stream::AppliedEvent& e) -> std::string_view {
+      return e.event.user_id[0] == 'n' ? "night_owl" : "student";
+    });
     ASSERT_TRUE(pipeline_->Start().ok());
   }
   void Close() {
@@ -101,6 +105,48 @@ TEST_F(SendTimeStoreTest, ActivityInTheUsersZoneBecomesTheirHour) {
   Close();
   Open();  // from the checkpoint
   EXPECT_LE(std::abs(Best(0) - 21), 1);
+}
+
+TEST_F(SendTimeStoreTest, ANewUserStartsFromTheHourOfTheTenantsUsersOfTheirClass) {
+  std::vector<stream::Event> evs;
+  for (int day = 0; day < 10; ++day) {
+    for (int i = 0; i < 20; ++i) {
+      for (const char* who : {"n", "s"}) {
+        stream::Event e;
+        e.tenant.assign(1, 't');
+        e.user_id = who + std::to_string(i);
+        e.type = stream::EventType::kAppOpen;
+        // UTC users: night owls at 23:10, students at 07:10, from Monday 2026-03-02.
+        e.ts = (1772409600LL + day * 86400LL + (who[0] == 'n' ? 23 * 3600 + 600 : 7 * 3600 + 600)) * kMicrosPerSecond;
+        evs.push_back(e);
+      }
+    }
+  }
+  std::promise<Status> done;
+  pipeline_->Ingest(evs, [&](Status s) { done.set_value(s); });
+  ASSERT_TRUE(done.get_future().get().ok());
+  auto h = handle_;
+  auto best_new = [&](const char* cls) {
+    return pipeline_
+        ->CallOnUser("new-user",
+                     [&](stream::Partition& p) -> Result<int> {
+                       auto& s = p.Get(h);
+                       SendTimeUser u;
+                       u.group = s.Group("t", cls);
+                       if (!u.group) return Status::NotFound("no group");
+                       return s.model().BestHour(u, 0);
+                     });
+  };
+  // Each partition holds its own share of the tenant's users of the class.
+  ASSERT_TRUE(best_new("night_owl").ok());
+  EXPECT_LE(std::abs(best_new("night_owl").value() - 23), 1);
+  EXPECT_LE(std::abs(best_new("student").value() - 7), 1);
+  EXPECT_FALSE(best_new("dormant").ok());
+  ASSERT_TRUE(pipeline_->Checkpoint().ok());
+  Close();
+  Open();  // the groups come back from the checkpoint
+  EXPECT_LE(std::abs(best_new("night_owl").value() - 23), 1);
+  EXPECT_LE(std::abs(best_new("student").value() - 7), 1);
 }
 
 TEST(SendTimeRecordTest, RoundTripsAndRefusesGarbage) {
