@@ -5,6 +5,7 @@
 
 #include "core/bytes.h"
 #include "core/log.h"
+#include "stream/features.h"
 #include "stream/timezones.h"
 
 namespace herald::model {
@@ -49,8 +50,9 @@ Result<SendTimeStore::Entry> SendTimeStore::Decode(std::string_view bytes) {
   return e;
 }
 
-SendTimeStore::Entry* SendTimeStore::Lookup(bool create, Status* failure) {
+SendTimeStore::Entry* SendTimeStore::Lookup(bool create, Status* failure, bool known_new) {
   if (auto it = users_.find(key_); it != users_.end()) return &it->second;
+  if (known_new) return &users_.emplace(key_, Entry{}).first->second;  // nothing stored yet
   auto v = db_->Get(cf_, store::PartitionKey(partition_, store::StateTag::kSendTime, key_));
   if (!v.ok()) {
     if (failure) *failure = v.status();
@@ -93,7 +95,14 @@ void SendTimeStore::OnEvent(stream::AppliedEvent& ae) {
   key_.assign(ae.event.tenant);
   key_.push_back('\0');
   key_.append(ae.event.user_id);
-  Entry* found = Lookup(true, &ae.failure);
+  // A user whose first event this is has no record to read.
+  bool first = false;
+  if (const stream::UserFeatures* f = ae.user.features; f && f->first_event == ae.event.ts) {
+    std::uint64_t events = 0;
+    for (std::uint32_t n : f->events_total) events += n;
+    first = events == 1;
+  }
+  Entry* found = Lookup(true, &ae.failure, first);
   if (!found) return;
   Entry& e = *found;
   const cctz::time_zone& tz = ae.user.tz ? *ae.user.tz : stream::UtcTimeZone();

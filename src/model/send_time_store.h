@@ -56,7 +56,7 @@ class SendTimeStore final : public stream::PartitionState {
   static Result<Entry> Decode(std::string_view bytes);
 
  private:
-  Entry* Lookup(bool create, Status* failure);
+  Entry* Lookup(bool create, Status* failure, bool known_new = false);
   void Close(Entry& e);
 
   store::Db* db_;
