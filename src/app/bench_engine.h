@@ -9,5 +9,8 @@
 namespace herald::app {
 
 int BenchEngine(const std::vector<std::string>& args);
+// `herald bench auction`: contentions for a user's slot ranked and priced per
+// second on one core (engine/auction.h), 5 candidates each by default.
+int BenchAuction(const std::vector<std::string>& args);
 
 }  // namespace herald::app
