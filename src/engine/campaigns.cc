@@ -7,6 +7,7 @@
 #include "core/ids.h"
 #include "core/log.h"
 #include "core/time_format.h"
+#include "engine/auction.h"
 #include "engine/engine_store.h"
 #include "store/keys.h"
 
@@ -107,11 +108,22 @@ Result<Campaign> ParseCampaign(std::string_view body) {
   if (j.is_discarded()) return Status::InvalidArgument("invalid JSON");
   if (!j.is_object()) return Status::InvalidArgument("the body must be a campaign object");
   for (const auto& [k, v] : j.items()) {
-    if (k != "account_id" && k != "message" && k != "target" && k != "schedule") {
-      return Bad(k, "unknown field (account_id, message, target, schedule)");
+    if (k != "account_id" && k != "message" && k != "target" && k != "schedule" && k != "bid" && k != "budget") {
+      return Bad(k, "unknown field (account_id, message, target, schedule, bid, budget)");
     }
   }
+  if (j.contains("bid") || j.contains("budget")) {
+    // An ad's terms, both or neither; whether the account may have them is the
+    // engine's to say.
+    if (!j.contains("bid") || !j["bid"].is_number()) return Bad("bid", "an ad campaign needs a bid (per click)");
+    if (!j.contains("budget") || !j["budget"].is_number()) return Bad("budget", "an ad campaign needs a budget (per day)");
+  }
   Campaign c;
+  if (j.contains("bid")) {
+    c.bid = j["bid"].get<double>();
+    c.budget = j["budget"].get<double>();
+    HERALD_RETURN_IF_ERROR(CheckAdTerms(c.bid, c.budget));
+  }
   if (!j.contains("account_id") || !j["account_id"].is_string()) return Bad("account_id", "required string");
   c.account_id = j["account_id"].get<std::string>();
   HERALD_RETURN_IF_ERROR(ValidateId("account_id", c.account_id));
@@ -153,8 +165,9 @@ Result<Campaign> ParseCampaign(std::string_view body) {
       return Bad("schedule.type", "required: now, at, window or digest");
     }
     const std::string type = s["type"].get<std::string>();
-    if (type == "digest") return Bad("schedule.type", "\"digest\" is not served by this build");
-    if (type != "now" && type != "at" && type != "window") return Bad("schedule.type", "must be now, at, window or digest");
+    if (type != "now" && type != "at" && type != "window" && type != "digest") {
+      return Bad("schedule.type", "must be now, at, window or digest");
+    }
     c.schedule = type;
     for (const auto& [k, v] : s.items()) {
       const bool ok = k == "type" || (type == "at" && k == "local_time") || (type == "window" && (k == "from" || k == "to"));

@@ -37,7 +37,9 @@ struct Campaign {
   std::string id, account_id;
   std::string message_json;  // the message as given
   Target target;
-  std::string schedule = "now";      // now, at, window
+  std::string schedule = "now";      // now, at, window (digest: parsed, then refused)
+  // An ad account's terms: the bid per click and the budget per day (0: none given).
+  double bid = 0, budget = 0;
   int local_minute = 0;             // at: minutes after local midnight
   Micros window_from = 0, window_to = 0;  // window
   std::string status = "planning";  // planning, sent, cancelled, failed

@@ -297,8 +297,30 @@ struct Engine::Planned {
 
 void Engine::CreateCampaign(const std::string& tenant, Campaign c, const std::string& idempotency_key,
                             std::function<void(Result<Campaign>, bool, size_t)> done) {
-  if (!o_.accounts->Find(tenant, c.account_id)) {
-    return done(Status::NotFound("account_id: no account " + c.account_id), false, 0);
+  auto account = o_.accounts->Find(tenant, c.account_id);
+  if (!account) return done(Status::NotFound("account_id: no account " + c.account_id), false, 0);
+  const std::string type(policy::AccountTypeName(account->type));
+  if (c.schedule == "digest" && account->type != policy::AccountType::kSubscription) {
+    return done(Status::InvalidArgument("schedule.type: a digest is for a subscription account's articles; " +
+                                        c.account_id + " is a " + type + " account"),
+                false, 0);
+  }
+  if (c.bid > 0 && account->type != policy::AccountType::kAd) {
+    return done(Status::InvalidArgument("bid: only an ad account's campaign has a bid and a budget; " + c.account_id +
+                                        " is a " + type + " account"),
+                false, 0);
+  }
+  if (account->type == policy::AccountType::kAd && c.bid <= 0) {
+    return done(Status::InvalidArgument("bid: an ad account's campaign needs a bid (per click) and a budget (per day)"),
+                false, 0);
+  }
+  // Checked above so that bad terms are named; what this build does not serve yet:
+  if (c.schedule == "digest") {
+    return done(Status::InvalidArgument("schedule.type: \"digest\" is not served by this build"), false, 0);
+  }
+  if (account->type == policy::AccountType::kAd) {
+    return done(Status::InvalidArgument("bid: ad campaigns (the auction and paced budgets) are not served by this build"),
+                false, 0);
   }
   std::shared_ptr<const profile::Segment> segment;
   if (c.target.kind == Target::kSegment) {

@@ -222,8 +222,18 @@ class PushTest(unittest.TestCase):
 
     def test_bad_campaigns_name_the_field_and_nothing_is_lost(self):
         self.setup_user("b1")
+        self.ok("POST", "/v1/accounts", {"id": "shop", "type": "ad", "name": "Shop"})
+        self.ok("POST", "/v1/accounts", {"id": "daily", "type": "subscription", "name": "Daily"})
         good = {"account_id": "news", "target": {"users": ["b1"]}, "message": {"title": "x"}}
+        ad = dict(good, account_id="shop")
         cases = [
+            (dict(ad, bid=-1, budget=10), 400, "bid: must be a positive number"),
+            (dict(ad, bid=0.5, budget=0), 400, "budget: must be a positive number"),
+            (dict(ad, bid=0.5), 400, "budget"),
+            (ad, 400, "bid: an ad account's campaign needs a bid"),
+            (dict(good, bid=0.5, budget=10), 400, "bid: only an ad account's campaign"),
+            (dict(good, schedule={"type": "digest"}), 400, "schedule.type: a digest is for a subscription account"),
+            (dict(good, account_id="daily", schedule={"type": "digest"}), 400, "schedule.type"),
             (dict(good, account_id="nope"), 404, "account_id"),
             (dict(good, target={"users": []}), 400, "target.users: the audience is empty"),
             (dict(good, message={"title": "{{user.shoe}}"}), 400, "message.title"),
@@ -231,7 +241,6 @@ class PushTest(unittest.TestCase):
             (dict(good, schedule={"type": "window", "from": "2026-03-03T10:00:00Z", "to": "2026-03-03T09:00:00Z"}),
              400, "schedule.to: the window ends before it starts"),
             (dict(good, schedule={"type": "at", "local_time": "25:00"}), 400, "schedule.local_time"),
-            (dict(good, schedule={"type": "digest"}), 400, "schedule.type"),
             (dict(good, message={"title": "x", "body": "b" * (2 << 20)}), 400, "message.body"),
             (dict(good, target={"segment": "age >>= 3"}), 400, "target.segment"),
             (dict(good, colour="red"), 400, "colour"),
