@@ -465,6 +465,9 @@ void Engine::Send(const std::string& tenant, const std::string& id, std::shared_
     }
     auto h = o_.schedule;
     o_.pipeline->RunOnEveryPartition([this](stream::Partition& p) -> Status {
+      // The new entries may be due before where the scans start (planning took
+      // a while): the next scan starts from the beginning.
+      p.Get(o_.schedule).scan_from = 0;
       Arm(p);
       return Status::Ok();
     }, std::function<void(Result<std::vector<Status>>)>([](Result<std::vector<Status>>) {}));
@@ -529,7 +532,15 @@ std::shared_ptr<Engine::Progress> Engine::ProgressOf(const std::string& tenant, 
   auto it = progress_.find(key);
   if (it != progress_.end()) return it->second;
   if (!create) return nullptr;
-  if (progress_.size() >= 10000) progress_.erase(progress_.begin());  // bounded: one of the finished goes
+  if (progress_.size() >= 10000) {
+    // Bounded: a campaign whose planning finished goes (running ones stay).
+    for (auto i = progress_.begin(); i != progress_.end(); ++i) {
+      if (i->second->partitions_done >= i->second->partitions) {
+        progress_.erase(i);
+        break;
+      }
+    }
+  }
   return progress_[key] = std::make_shared<Progress>();
 }
 
@@ -839,7 +850,8 @@ void Engine::Harvest(stream::Partition& p) {
   // Entries of the latest pushes, not checkpointed yet, then those in the store,
   // from where the last harvest stopped (from the start once an hour, for an
   // entry checkpointed after later ones were written).
-  for (const std::string& k : es.TakeDueSamples(now)) sample(k);
+  auto taken = std::make_shared<std::vector<std::string>>(es.TakeDueSamples(now));  // not in the store
+  for (const std::string& k : *taken) sample(k);
   const Micros stored = es.stored_sample_close();
   if (stored <= now) {  // 0: unknown, after a start
     std::string from = prefix;
@@ -886,7 +898,7 @@ void Engine::Harvest(stream::Partition& p) {
         std::function<void(Status)>([](Status) {}));
   };
   const std::string dir = o_.samples_dir;
-  const bool posted = o_.background->Post([this, dir, today, part, keys, lines, again] {
+  const bool posted = o_.background->Post([this, dir, today, part, keys, lines, taken, again] {
     namespace fs = std::filesystem;
     std::error_code ec;
     const fs::path open = fs::path(dir) / "open";
@@ -908,7 +920,19 @@ void Engine::Harvest(stream::Partition& p) {
       s = o_.db->Write(std::move(b));
     }
     if (s.ok()) m_samples_->Inc(static_cast<std::uint64_t>(std::count(lines->begin(), lines->end(), '\n')));
-    if (!s.ok()) log::Error("push samples not written; they are written again", {{"error", s.message()}});
+    if (!s.ok()) {
+      log::Error("push samples not written; they are written again", {{"error", s.message()}});
+      if (!lines->empty() && !taken->empty()) {
+        // Those only in memory go back, to be taken again by the next harvest.
+        o_.pipeline->RunOnPartition(
+            part,
+            [this, taken](stream::Partition& q) -> Status {
+              q.Get(o_.store).ReturnSamples(std::move(*taken));
+              return Status::Ok();
+            },
+            std::function<void(Status)>([](Status) {}));
+      }
+    }
     again();
   });
   if (!posted) return;
@@ -934,8 +958,10 @@ void Engine::OnSamplesStored(PartitionId partition, Micros close) {
   o_.pipeline->RunOnPartition(
       partition,
       [this, close](stream::Partition& p) -> Status {
+        ScheduleState& st = p.Get(o_.schedule);
+        st.harvest_from = std::min(st.harvest_from, close);  // the scans must reach them
         // Sooner than the harvest armed: armed again for them.
-        if (close < p.Get(o_.schedule).harvest_at) ArmHarvest(p);
+        if (close < st.harvest_at) ArmHarvest(p);
         return Status::Ok();
       },
       std::function<void(Status)>([](Status) {}));

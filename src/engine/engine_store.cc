@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <cstring>
 
 #include "core/bytes.h"
@@ -103,6 +104,7 @@ void AppendScoreAttrs(double pctr, std::uint32_t version, const std::vector<std:
   char buf[64];
   std::string add;
   add.reserve(32 + features.size() * 7);
+  if (!std::isfinite(pctr) || pctr < 0 || pctr > 1) pctr = -1;  // a diverged model: no score
   auto r = std::to_chars(buf, buf + sizeof buf, pctr, std::chars_format::general, 6);
   add += "\"pctr\":";
   add.append(buf, r.ptr);
@@ -229,6 +231,14 @@ std::vector<std::string> EngineStore::TakeDueSamples(Micros now) {
   return due;
 }
 
+void EngineStore::ReturnSamples(std::vector<std::string> keys) {
+  for (auto it = keys.rbegin(); it != keys.rend(); ++it) {
+    Micros close = 0;
+    std::string tenant, id;
+    if (DecodeSampleKey(*it, &close, &tenant, &id)) new_samples_.emplace_front(close, std::move(*it));
+  }
+}
+
 void EngineStore::OnCheckpointed() {
   // The entries are in the store now: the harvest looks there once they close.
   if (checkpointing_close_ == kNever) return;
@@ -305,14 +315,15 @@ void EngineStore::OnEvent(stream::AppliedEvent& e) {
   };
   switch (ev.type) {
     case EventType::kSent: {
-      if (!m.sent_at) count(&Funnel::sent);
+      const bool first_send = !m.sent_at;
+      if (first_send) count(&Funnel::sent);
       m.user_id = ev.user_id;
       m.account_id = ev.account_id;
       m.campaign_id = ev.campaign_id;
       m.sent_at = ev.ts;
       m.expires_at = policy::AttrTime(ev.attrs, "expires_at", 0);
       ParseScoreAttrs(ev.attrs, &m);
-      if (sample_window_ > 0 && !m.features.empty()) {
+      if (first_send && sample_window_ > 0 && !m.features.empty()) {
         new_samples_.emplace_back(ev.ts + sample_window_, SampleKey(ev.ts + sample_window_, ev.tenant, ev.message_id));
       }
       // The push is in the policy's state now (it was registered first).

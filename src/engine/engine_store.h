@@ -121,6 +121,8 @@ class EngineStore final : public stream::PartitionState {
   // Removes and returns the sample keys not yet checkpointed whose window closed
   // by `now` (the older ones are in the store).
   std::vector<std::string> TakeDueSamples(Micros now);
+  // Puts back keys taken by TakeDueSamples whose samples could not be written.
+  void ReturnSamples(std::vector<std::string> keys);
   // The earliest close of a stored sample entry: 0 when unknown (after a start:
   // the store must be looked at), kNever when there is none.
   Micros stored_sample_close() const { return stored_close_; }

@@ -54,20 +54,26 @@ DailyResult TrainFromDirectory(ModelRegistry& registry, const std::string& sampl
     std::vector<std::string> columns;
     Dataset all;
     Status s = Status::Ok();
+    std::vector<fs::path> good;
     for (const auto& f : files) {
       const DataFormat format = f.extension() == ".csv"   ? DataFormat::kCsv
                                 : f.extension() == ".hsv" ? DataFormat::kHashed
                                                           : DataFormat::kLibfm;
       auto data = ReadDataset(f.string(), format, c.bits, &columns);
       if (!data.ok()) {
-        s = data.status();
-        break;
+        // This file is refused alone; the day's other files still train.
+        if (r.error.empty()) r.error = f.filename().string() + ": " + data.status().message();
+        fs::rename(f, fs::path(samples_dir) / "done" / (f.filename().string() + ".bad"), ec);
+        continue;
       }
+      good.push_back(f);
       const std::uint32_t base = static_cast<std::uint32_t>(all.features.size());
       all.features.insert(all.features.end(), data->features.begin(), data->features.end());
       for (size_t i = 1; i < data->offsets.size(); ++i) all.offsets.push_back(base + data->offsets[i]);
       all.labels.insert(all.labels.end(), data->labels.begin(), data->labels.end());
     }
+    files = std::move(good);
+    if (files.empty()) continue;
     if (s.ok()) {
       auto t = TrainIncremental(registry, all, c);
       s = t.status();

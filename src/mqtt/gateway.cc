@@ -129,7 +129,10 @@ class GatewayImpl final : public Gateway {
   Status DeliverBatch(std::vector<PushMessage>& msgs) override {
     const int n = static_cast<int>(msgs.size());
     if (n == 0) return Status::Ok();
-    if (pending_deliveries_.fetch_add(n) + n > kMaxPendingDeliveries && n > 1) {
+    // Refused past the bound, except into an empty queue (a batch larger than the
+    // bound still goes, alone).
+    const int before = pending_deliveries_.fetch_add(n);
+    if (before > 0 && before + n > kMaxPendingDeliveries) {
       pending_deliveries_.fetch_sub(n);
       return Status::ResourceExhausted("the gateway has too many deliveries waiting for its loop; retry shortly");
     }

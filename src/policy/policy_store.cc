@@ -1,6 +1,7 @@
 #include "policy/policy_store.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "core/bytes.h"
 #include "core/log.h"
@@ -80,12 +81,15 @@ Micros TimeValue(std::string_view raw, Micros fallback) {
 }  // namespace
 
 Micros AttrTime(std::string_view attrs, const char* key, Micros fallback) {
+  // As a JSON parser reads an object: the last of repeated keys counts, and a
+  // malformed object gives nothing.
   stream::json::MemberReader r(attrs);
-  std::string_view k, raw;
+  std::string_view k, raw, found;
   while (r.Next(&k, &raw)) {
-    if (k == key) return TimeValue(raw, fallback);
+    if (k == key) found = raw;
   }
-  return fallback;
+  if (!r.ok() || found.empty()) return fallback;
+  return TimeValue(found, fallback);
 }
 
 PushAttrs ParsePushAttrs(std::string_view attrs, Micros ts) {
@@ -100,16 +104,18 @@ PushAttrs ParsePushAttrs(std::string_view attrs, Micros ts) {
     } else if (k == "urgent") {
       if (raw == "true" || raw == "false") a.urgent = raw == "true";
     } else if (k == "expires_at") {
-      a.expires_at = TimeValue(raw, 0);
+      a.expires_at = TimeValue(raw, 0);  // the last one counts
     } else if (k == "ttl_s") {
       double v = 0;
-      if (stream::json::NumberValue(raw, &v) && v >= 0 && v == static_cast<double>(static_cast<std::uint64_t>(v))) ttl = v;
+      if (stream::json::NumberValue(raw, &v) && v >= 0 && v == std::floor(v)) ttl = v;
     } else if (k == "collapse_key") {
       if (!stream::json::StringValue(raw, &a.collapse_key)) a.collapse_key.clear();
     } else if (k == "idempotency_key") {
       if (!stream::json::StringValue(raw, &a.idempotency_key)) a.idempotency_key.clear();
     }
   }
+  if (!r.ok()) return PushAttrs{};  // a malformed object gives nothing
+  ttl = std::min(ttl, 365.0 * 86400);
   if (ttl >= 0 && !a.expires_at) {
     a.expires_at = ts + static_cast<Micros>(std::min<std::uint64_t>(static_cast<std::uint64_t>(ttl), 365ull * 86400)) *
                             kMicrosPerSecond;
