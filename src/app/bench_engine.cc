@@ -13,8 +13,10 @@
 #include "core/metrics.h"
 #include "engine/auction.h"
 #include "engine/campaigns.h"
+#include "engine/digest.h"
 #include "engine/engine.h"
 #include "store/db.h"
+#include "model/push_features.h"
 #include "node/node.h"
 #include "policy/accounts.h"
 #include "stream/pipeline.h"
@@ -216,6 +218,89 @@ int BenchAuction(const std::vector<std::string>& args) {
   std::printf("auction: %.0f contentions/s ranked and priced on one core (%zu candidates each, %llu in %.2f s; "
               "checksum %.3f)\n",
               static_cast<double>(done) / elapsed, candidates, static_cast<unsigned long long>(done), elapsed, checksum);
+  return 0;
+}
+
+int BenchDigest(const std::vector<std::string>& args) {
+  size_t users = 1'000'000, follows = 20, accounts = 1000, keep = 10;
+  for (size_t i = 0; i < args.size(); ++i) {
+    auto val = [&]() -> std::string { return i + 1 < args.size() ? args[++i] : ""; };
+    if (args[i] == "--users") {
+      users = std::stoul(val());
+    } else if (args[i] == "--follows") {
+      follows = std::stoul(val());
+    } else {
+      std::fprintf(stderr, "usage: herald bench digest [--users N] [--follows N]\n");
+      return 2;
+    }
+  }
+  if (users == 0 || follows == 0 || follows > accounts) {
+    std::fprintf(stderr, "bench digest: --users must be positive and --follows 1..%zu\n", accounts);
+    return 2;
+  }
+  // A CTR model with non-zero weights: an LR trained on random pushes.
+  model::LearnerConfig lc;
+  auto learner = model::MakeLearner(lc);
+  if (!learner.ok()) return 1;
+  std::mt19937_64 rng(7);
+  const char* classes[] = {"student", "white_collar", "night_owl", "high_frequency", "dormant", "new_user"};
+  const char* devices[] = {"ios", "android", "harmony"};
+  // One article a day per subscription account; its features hashed once.
+  std::vector<engine::Article> day(accounts);
+  std::vector<std::vector<model::Feature>> article_features(accounts);
+  for (size_t a = 0; a < accounts; ++a) {
+    day[a] = {"art-" + std::to_string(a), "sub-" + std::to_string(a), "Story " + std::to_string(a) + " of the day",
+              "app://article/" + std::to_string(a)};
+    model::PushContext c;
+    c.account_id = day[a].account_id;
+    c.form = "image_text";
+    c.title = day[a].title;
+    model::AppendMessageFeatures(c, lc.bits, &article_features[a]);
+  }
+  for (int i = 0; i < 200'000; ++i) {
+    model::PushContext c;
+    c.user_class = classes[rng() % 6];
+    c.local_hour = static_cast<int>(rng() % 24);
+    c.weekday = static_cast<int>(rng() % 7);
+    c.account_id = day[rng() % accounts].account_id;
+    c.form = "image_text";
+    c.title = "x";
+    (*learner)->Update(model::PushFeatures(c, lc.bits), static_cast<int>(rng() % 10 == 0));
+  }
+  // Each user follows `follows` accounts at random.
+  std::vector<std::uint32_t> followed(users * follows);
+  for (auto& f : followed) f = static_cast<std::uint32_t>(rng() % accounts);
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<model::Feature> x;
+  std::vector<engine::RankedArticle> ranked;
+  size_t bytes = 0;
+  for (size_t u = 0; u < users; ++u) {
+    model::PushContext c;
+    c.user_class = classes[u % 6];
+    c.local_hour = static_cast<int>(8 + u % 14);
+    c.weekday = static_cast<int>(u % 7);
+    c.device = devices[u % 3];
+    c.activity_at_hour = static_cast<double>(u % 5);
+    c.form = "image_text";
+    std::vector<model::Feature> user_part;
+    model::AppendUserFeatures(c, lc.bits, &user_part);
+    ranked.clear();
+    for (size_t k = 0; k < follows; ++k) {
+      const std::uint32_t a = followed[u * follows + k];
+      c.account_id = day[a].account_id;
+      x = user_part;
+      x.insert(x.end(), article_features[a].begin(), article_features[a].end());
+      model::AppendCrossFeatures(c, lc.bits, &x);
+      ranked.push_back({&day[a], (*learner)->Predict(x)});
+    }
+    engine::RankArticles(ranked, keep);
+    bytes += engine::DigestPayload("m-0000000000000000", "digest", "Your daily picks", ranked, 0).size();
+  }
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("digest: %zu users x %zu followed accounts assembled in %.2f s on one core (%.0f users/s; %.0f "
+              "articles scored/s; the top %zu in each payload, %.0f B on average)\n",
+              users, follows, s, static_cast<double>(users) / s, static_cast<double>(users * follows) / s, keep,
+              static_cast<double>(bytes) / static_cast<double>(users));
   return 0;
 }
 

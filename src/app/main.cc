@@ -81,7 +81,8 @@ int main(int argc, char** argv) {
       "Kinds: ingest (event pipeline throughput and latency), states (the cost of a\n"
       "registered partition state per event), policy (decisions per second per core,\n"
       "replay throughput), model (CTR predictions and updates per second), profile, engine (planning and\n"
-      "the schedule), auction (slot contentions ranked per second), mqtt (the MQTT load generator;\n"
+      "the schedule), auction (slot contentions ranked per second), digest (daily digests assembled),\n"
+      "mqtt (the MQTT load generator;\n"
       "`herald bench mqtt --help`).");
   auto* policy_cmd = app.add_subcommand("policy", "What-if replay of history through the policy: `herald policy replay --help`");
   policy_cmd->prefix_command();
@@ -149,6 +150,10 @@ int main(int argc, char** argv) {
     if (!args.empty() && args[0] == "auction") {
       args.erase(args.begin());
       return herald::app::BenchAuction(args);
+    }
+    if (!args.empty() && args[0] == "digest") {
+      args.erase(args.begin());
+      return herald::app::BenchDigest(args);
     }
     if (!args.empty() && args[0] == "profile") {
       args.erase(args.begin());

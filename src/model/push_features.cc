@@ -74,22 +74,14 @@ std::string_view Small(int v, char (&buf)[8]) {
 
 }  // namespace
 
-std::vector<Feature> PushFeatures(const PushContext& c, unsigned bits) {
-  std::vector<Feature> out;
-  out.reserve(16 + c.tags.size() + c.tag_keys.size() + c.experiment.size());
-  Hasher h(bits, &out);
+void AppendUserFeatures(const PushContext& c, unsigned bits, std::vector<Feature>* out) {
+  Hasher h(bits, out);
   char hb[8], db[8];
   const std::string_view hour = Small(c.local_hour, hb), day = Small(c.weekday, db);
   h.Add("class", c.user_class);
-  h.Add("account", c.account_id);
-  h.Add("form", c.form);
   h.Add("hour", hour);
   h.Add("weekday", day);
   h.Add("hour_x_weekday", hour, "/", day);
-  const TitleTraits t = TraitsOf(c.title);
-  h.Add("title_digits", t.digits ? "1" : "0");
-  h.Add("title_emoji", t.emoji ? "1" : "0");
-  h.Add("title_len", t.chars < 10 ? "<10" : t.chars < 20 ? "<20" : t.chars < 40 ? "<40" : "40+");
   h.Add("device", c.device);
   h.Add("network", c.network);
   for (const auto& tag : c.tags) h.Add("tag", tag);
@@ -99,14 +91,38 @@ std::vector<Feature> PushFeatures(const PushContext& c, unsigned bits) {
     h.Add("tag", std::string_view(kb, static_cast<size_t>(r.ptr - kb)));
   }
   for (const auto& e : c.experiment) h.Add("exp", e);
-  h.Add("class_x_form", c.user_class, "/", c.form);
-  h.Add("account_x_hour", c.account_id, "/", hour);
   if (c.activity_at_hour >= 0) {
     // Buckets of log2 activity: 0, (0,1], (1,2], (2,4], ...
     const int bucket = c.activity_at_hour <= 0 ? 0 : 1 + static_cast<int>(std::ceil(std::log2(1 + c.activity_at_hour)));
     char ab[8];
     h.Add("activity", Small(std::min(bucket, 12), ab));
   }
+}
+
+void AppendMessageFeatures(const PushContext& c, unsigned bits, std::vector<Feature>* out) {
+  Hasher h(bits, out);
+  h.Add("account", c.account_id);
+  h.Add("form", c.form);
+  const TitleTraits t = TraitsOf(c.title);
+  h.Add("title_digits", t.digits ? "1" : "0");
+  h.Add("title_emoji", t.emoji ? "1" : "0");
+  h.Add("title_len", t.chars < 10 ? "<10" : t.chars < 20 ? "<20" : t.chars < 40 ? "<40" : "40+");
+}
+
+void AppendCrossFeatures(const PushContext& c, unsigned bits, std::vector<Feature>* out) {
+  Hasher h(bits, out);
+  char hb[8];
+  const std::string_view hour = Small(c.local_hour, hb);
+  h.Add("class_x_form", c.user_class, "/", c.form);
+  h.Add("account_x_hour", c.account_id, "/", hour);
+}
+
+std::vector<Feature> PushFeatures(const PushContext& c, unsigned bits) {
+  std::vector<Feature> out;
+  out.reserve(16 + c.tags.size() + c.tag_keys.size() + c.experiment.size());
+  AppendUserFeatures(c, bits, &out);
+  AppendMessageFeatures(c, bits, &out);
+  AppendCrossFeatures(c, bits, &out);
   return out;
 }
 

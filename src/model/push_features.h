@@ -37,6 +37,13 @@ TitleTraits TraitsOf(std::string_view title);
 // title traits, device, network, tags, experiments, class x form, account x hour,
 // activity bucket. Indices in [0, 2^bits).
 std::vector<Feature> PushFeatures(const PushContext& c, unsigned bits);
+// The same in three parts, for scoring many messages for one user (a digest):
+// the user's (class, hour, weekday and their cross, device, network, tags,
+// experiments, activity), the message's (account, form, title traits) and their
+// crosses (class x form, account x hour). PushFeatures is the three in this order.
+void AppendUserFeatures(const PushContext& c, unsigned bits, std::vector<Feature>* out);
+void AppendMessageFeatures(const PushContext& c, unsigned bits, std::vector<Feature>* out);
+void AppendCrossFeatures(const PushContext& c, unsigned bits, std::vector<Feature>* out);
 
 // What the engine asks of the CTR model: a candidate scored. The features are
 // hashed into the space of the model in service and scored by it; before any

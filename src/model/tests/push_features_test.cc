@@ -40,5 +40,25 @@ TEST(PushFeaturesTest, TheSamePushGivesTheSameVectorAndCrossesDiffer) {
   for (const auto& f : a) EXPECT_LT(f.index, 1u << 20);
 }
 
+TEST(PushFeaturesTest, ThePartsMakeUpTheWholeVector) {
+  PushContext c;
+  c.user_class = "student";
+  c.account_id = "news";
+  c.form = "video";
+  c.local_hour = 20;
+  c.weekday = 4;
+  c.title = "3 picks for you";
+  c.device = "ios";
+  c.tag_keys = {42};
+  c.activity_at_hour = 2.5;
+  std::vector<Feature> parts;
+  AppendUserFeatures(c, 20, &parts);
+  AppendMessageFeatures(c, 20, &parts);
+  AppendCrossFeatures(c, 20, &parts);
+  const auto whole = PushFeatures(c, 20);
+  ASSERT_EQ(parts.size(), whole.size());
+  for (size_t i = 0; i < whole.size(); ++i) EXPECT_EQ(parts[i].index, whole[i].index);
+}
+
 }  // namespace
 }  // namespace herald::model
