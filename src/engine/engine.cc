@@ -251,37 +251,17 @@ void Engine::Push(PushRequest req, std::function<void(Result<PushResult>)> done)
       }));
 }
 
-// When a campaign's push to a user is due: "at" the next local HH:MM (from
-// `now`), "window" the hour of the window in which the user is most active (the
-// window's start without activity), "now" now.
-Micros DueTime(const Campaign& c, const cctz::time_zone& tz, const stream::UserFeatures* f, Micros now) {
+// When an "at" campaign's push to a user is due: the next local HH:MM from `now`.
+// ("window" campaigns are timed by the send-time model, in Plan.)
+Micros NextLocalMinute(int local_minute, const cctz::time_zone& tz, Micros now) {
   using std::chrono::microseconds;
   using std::chrono::system_clock;
-  if (c.schedule == "at") {
-    const auto local = cctz::convert(system_clock::time_point(microseconds(now)), tz);
-    for (int day = 0; day < 3; ++day) {
-      const cctz::civil_second at(local.year(), local.month(), local.day() + day, c.local_minute / 60,
-                                  c.local_minute % 60, 0);
-      const Micros t = std::chrono::duration_cast<microseconds>(cctz::convert(at, tz).time_since_epoch()).count();
-      if (t >= now) return t;
-    }
-    return now;
-  }
-  if (c.schedule == "window") {
-    const Micros from = std::max(c.window_from, now);
-    if (!f || from >= c.window_to) return from;
-    Micros best = from;
-    double best_activity = -1;
-    for (Micros t = from; t < c.window_to; t += kMicrosPerHour) {
-      const auto local = cctz::convert(system_clock::time_point(microseconds(t)), tz);
-      const int weekday = static_cast<int>(cctz::get_weekday(cctz::civil_day(local)));  // Monday = 0
-      const double a = stream::ActivityAt(*f, static_cast<size_t>(weekday * 24 + local.hour()), now);
-      if (a > best_activity) {
-        best_activity = a;
-        best = t;
-      }
-    }
-    return best;
+  const auto local = cctz::convert(system_clock::time_point(microseconds(now)), tz);
+  for (int day = 0; day < 3; ++day) {
+    const cctz::civil_second at(local.year(), local.month(), local.day() + day, local_minute / 60, local_minute % 60,
+                                0);
+    const Micros t = std::chrono::duration_cast<microseconds>(cctz::convert(at, tz).time_since_epoch()).count();
+    if (t >= now) return t;
   }
   return now;
 }
@@ -392,17 +372,20 @@ void Engine::Plan(const std::string& tenant, const Campaign& c, std::shared_ptr<
             // Timing: the user's local time, or the best hour of the window; the
             // policy is checked again when the entry fires.
             const cctz::time_zone& tz = p.features().ZoneOf(r.tenant, u);
-            Micros due;
-            if (timing.schedule == "window" && o.send_time) {
-              // The golden window: Thompson sampling over the window's hours.
-              // The user's evidence, over that of the tenant's users of the user's class.
-              model::SendTimeStore& st = p.Get(*o.send_time);
-              model::SendTimeUser evidence = st.Find(r.tenant, u).value_or(model::SendTimeUser{});
-              evidence.group = st.Group(r.tenant, profile::ClassName(profiles.ClassOf(r.tenant, u, now)));
-              due = model::BestTimeInWindow(st.model(), evidence, std::max(timing.window_from, now), timing.window_to,
-                                            tz, rng);
-            } else {
-              due = DueTime(timing, tz, p.features().Find(r.tenant, u), now);
+            Micros due = now;
+            if (timing.schedule == "at") {
+              due = NextLocalMinute(timing.local_minute, tz, now);
+            } else if (timing.schedule == "window") {
+              // The golden window: Thompson sampling over the window's hours, on the
+              // user's evidence over that of the tenant's users of the user's class
+              // (the window's start without a send-time model).
+              due = std::max(timing.window_from, now);
+              if (o.send_time) {
+                model::SendTimeStore& st = p.Get(*o.send_time);
+                model::SendTimeUser evidence = st.Find(r.tenant, u).value_or(model::SendTimeUser{});
+                evidence.group = st.Group(r.tenant, profile::ClassName(profiles.ClassOf(r.tenant, u, now)));
+                due = model::BestTimeInWindow(st.model(), evidence, due, timing.window_to, tz, rng);
+              }
             }
             if (d->decision.verdict == policy::Verdict::kDefer) due = std::max(due, d->decision.until);
             ScheduleEntry e{due, mid, r.tenant, u, r.account_id, r.campaign_id};
@@ -463,7 +446,6 @@ void Engine::Send(const std::string& tenant, const std::string& id, std::shared_
       }
       written = o_.db->Write(std::move(b));
     }
-    auto h = o_.schedule;
     o_.pipeline->RunOnEveryPartition([this](stream::Partition& p) -> Status {
       // The new entries may be due before where the scans start (planning took
       // a while): the next scan starts from the beginning.
