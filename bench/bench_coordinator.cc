@@ -157,25 +157,20 @@ void RunMessages(const BenchOptions& o, Board* board, const std::vector<pid_t>& 
         r->timed_out = true;
         break;
       }
-      if (std::string dead = CheckWorkers(pids); !dead.empty()) {
-        r->ok = false;
-        r->error = dead;
-        return;
+    } else {
+      bool publishing_over = t.publishers_done >= PublishersTotal(o);
+      if (publishing_over && publishers_done_at == 0) publishers_done_at = now;
+      if (publishing_over && t.received >= t.published) break;
+      // Nothing moved for drain_s: the rest was lost (or everything is stuck).
+      if (now - last_progress > stall_ns) break;
+      if (now > deadline && board->stop_publishing.load(std::memory_order_relaxed) == 0) {
+        board->stop_publishing.store(1, std::memory_order_release);
+        if (o.messages != 0) r->timed_out = true;
       }
-      continue;
-    }
-    bool publishing_over = t.publishers_done >= PublishersTotal(o);
-    if (publishing_over && publishers_done_at == 0) publishers_done_at = now;
-    if (publishing_over && t.received >= t.published) break;
-    // Nothing moved for drain_s: the rest was lost (or everything is stuck).
-    if (now - last_progress > stall_ns) break;
-    if (now > deadline && board->stop_publishing.load(std::memory_order_relaxed) == 0) {
-      board->stop_publishing.store(1, std::memory_order_release);
-      if (o.messages != 0) r->timed_out = true;
-    }
-    if (now > hard_deadline) {
-      r->timed_out = true;
-      break;
+      if (now > hard_deadline) {
+        r->timed_out = true;
+        break;
+      }
     }
     if (std::string dead = CheckWorkers(pids); !dead.empty()) {
       r->ok = false;
