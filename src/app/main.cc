@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -127,41 +128,23 @@ int main(int argc, char** argv) {
   if (simulate->parsed()) return NotAvailable("simulate");
   if (bench->parsed()) {
     std::vector<std::string> args = bench->remaining();
-    if (!args.empty() && args[0] == "mqtt") {
-      args.erase(args.begin());
-      return BenchMqtt(args);
-    }
-    if (!args.empty() && args[0] == "states") {
-      args.erase(args.begin());
-      return herald::app::BenchStates(args);
-    }
-    if (!args.empty() && args[0] == "policy") {
-      args.erase(args.begin());
-      return herald::app::BenchPolicy(args);
-    }
-    if (!args.empty() && args[0] == "model") {
-      args.erase(args.begin());
-      return herald::app::BenchModel(args);
-    }
-    if (!args.empty() && args[0] == "engine") {
-      args.erase(args.begin());
-      return herald::app::BenchEngine(args);
-    }
-    if (!args.empty() && args[0] == "auction") {
-      args.erase(args.begin());
-      return herald::app::BenchAuction(args);
-    }
-    if (!args.empty() && args[0] == "digest") {
-      args.erase(args.begin());
-      return herald::app::BenchDigest(args);
-    }
-    if (!args.empty() && args[0] == "profile") {
-      args.erase(args.begin());
-      return herald::app::BenchProfile(args);
-    }
-    if (!args.empty() && args[0] == "ingest") {
-      args.erase(args.begin());
-      return herald::app::BenchIngest(args);
+    using Bench = int (*)(const std::vector<std::string>&);
+    static const std::map<std::string, Bench> kBenches = {
+        {"mqtt", BenchMqtt},
+        {"states", herald::app::BenchStates},
+        {"policy", herald::app::BenchPolicy},
+        {"model", herald::app::BenchModel},
+        {"engine", herald::app::BenchEngine},
+        {"auction", herald::app::BenchAuction},
+        {"digest", herald::app::BenchDigest},
+        {"profile", herald::app::BenchProfile},
+        {"ingest", herald::app::BenchIngest}};
+    if (!args.empty()) {
+      if (auto it = kBenches.find(args[0]); it != kBenches.end()) {
+        const Bench run = it->second;
+        args.erase(args.begin());
+        return run(args);
+      }
     }
     return NotAvailable(args.empty() ? "bench" : ("bench " + args[0]).c_str());
   }
