@@ -50,6 +50,7 @@ json ToJson(const Campaign& c) {
           {"schedule", c.schedule == "at"       ? json{{"type", "at"}, {"local_time", LocalTime(c.local_minute)}}
                        : c.schedule == "window" ? json{{"type", "window"}, {"from", FormatIsoTime(c.window_from)},
                                                        {"to", FormatIsoTime(c.window_to)}}
+                       : c.schedule == "digest" ? json{{"type", "digest"}}
                                                 : json{{"type", "now"}}},
           {"local_minute", c.local_minute},
           {"window_from", c.window_from},
@@ -63,6 +64,13 @@ json ToJson(const Campaign& c) {
           {"sent", c.sent},
           {"fired", c.fired},
           {"suppressed", c.suppressed}};
+}
+
+// An ad campaign's bid and budget, where it has them.
+void AddAdTerms(const Campaign& c, json& j) {
+  if (c.bid <= 0) return;
+  j["bid"] = c.bid;
+  j["budget"] = c.budget;
 }
 
 Result<Campaign> FromJson(const json& j) {
@@ -95,6 +103,8 @@ Result<Campaign> FromJson(const json& j) {
     c.scheduled = j.at("scheduled").get<std::uint64_t>();
     c.sent = j.at("sent").get<std::uint64_t>();
     c.suppressed = j.at("suppressed").get<std::map<std::string, std::uint64_t>>();
+    c.bid = j.value("bid", 0.0);
+    c.budget = j.value("budget", 0.0);
     return c;
   } catch (const std::exception& e) {
     return Status::Corruption(std::string("campaign record: ") + e.what());
@@ -238,7 +248,9 @@ Status CampaignDirectory::Write(const std::string& tenant, const Campaign& c, co
   key.push_back('\0');
   key.push_back('c');
   key += c.id;
-  b.Put(cf_, key, ToJson(c).dump());
+  json j = ToJson(c);
+  AddAdTerms(c, j);
+  b.Put(cf_, key, j.dump());
   if (!idempotency_key.empty()) {
     std::string k(tenant);
     k.push_back('\0');
@@ -302,6 +314,7 @@ Status CampaignDirectory::Update(const std::string& tenant, const std::string& i
 
 std::string CampaignJson(const Campaign& c, const Funnel& d, const PlanProgress& p) {
   json j = ToJson(c);
+  AddAdTerms(c, j);
   j.erase("targeted");
   j.erase("scheduled");
   j.erase("sent");
@@ -314,6 +327,18 @@ std::string CampaignJson(const Campaign& c, const Funnel& d, const PlanProgress&
                  {"clicked", d.clicked},    {"converted", d.converted},   {"expired", d.expired},
                  {"queued", d.queued},      {"refused", d.refused},       {"not_interested", d.not_interested},
                  {"complaint", d.complaint}};
+  if (c.bid > 0) {
+    // An ad's funnel: impressions (delivered pushes), clicks, the spend (their
+    // charges), the average price per click charged and the eCPM (spend per
+    // thousand impressions).
+    const double spend = static_cast<double>(d.spend_micros) / 1e6;
+    const double impressions = static_cast<double>(d.delivered);
+    j["funnel"]["impressions"] = d.delivered;
+    j["funnel"]["clicks"] = d.clicked;
+    j["funnel"]["spend"] = spend;
+    j["funnel"]["avg_price"] = impressions > 0 ? static_cast<double>(d.price_micros) / 1e6 / impressions : 0.0;
+    j["funnel"]["ecpm"] = impressions > 0 ? spend / impressions * 1000 : 0.0;
+  }
   j["progress"] = {{"partitions", p.partitions},
                    {"partitions_done", p.partitions_done},
                    {"decided", p.decided},

@@ -13,6 +13,7 @@
 
 #include "core/bytes.h"
 #include "core/log.h"
+#include "engine/digest.h"
 #include "store/keys.h"
 
 #include <cctz/civil_time.h>
@@ -60,7 +61,7 @@ model::PushContext ContextOf(stream::Partition& p, profile::ProfileStore& profil
 // reservation is made and its payload rendered.
 Result<Decided> DecideOnShard(const EngineOptions& o, stream::Partition& p, const PushRequest& r,
                               const policy::AccountView& view, const std::string& message_id, Micros now,
-                              bool reserve = true, bool explain = false) {
+                              bool reserve = true, bool explain = false, const model::PushScore* score = nullptr) {
   policy::PolicyStore& ps = p.Get(o.policy);
   profile::ProfileStore& profiles = p.Get(o.profiles);
   EngineStore& es = p.Get(o.store);
@@ -121,8 +122,9 @@ Result<Decided> DecideOnShard(const EngineOptions& o, stream::Partition& p, cons
   const std::string title = Render(m.title, m, lookup);
   d.payload = Payload(m, title, Render(m.body, m, lookup), ids);
   d.expires_at = c.expires_at;
-  // Scored once, as sent: the vector goes with the push into the log.
-  d.score = model::ScorePush(o.ctr, ContextOf(p, profiles, r, title, tz, now), o.feature_bits);
+  // Scored once, as sent (or as ranked in contention): the vector goes with the
+  // push into the log.
+  d.score = score ? *score : model::ScorePush(o.ctr, ContextOf(p, profiles, r, title, tz, now), o.feature_bits);
   d.scored = true;
   return d;
 }
@@ -156,6 +158,13 @@ void MakeSend(const PushRequest& r, const std::string& message_id, Micros now, D
 }  // namespace
 
 Engine::Engine(const EngineOptions& o) : o_(o) {
+  if (o_.engine_config) engine_cfg_ = *o_.engine_config;
+  if (o_.ads_config) ads_cfg_ = *o_.ads_config;
+  auto from = policy::ParseClockTime(engine_cfg_.digest_from), to = policy::ParseClockTime(engine_cfg_.digest_to);
+  digest_from_min_ = from.ok() ? *from : 7 * 60 + 30;
+  digest_to_min_ = to.ok() && *to > digest_from_min_ ? *to : 22 * 60;
+  if (!cctz::load_time_zone(ads_cfg_.budget_tz, &budget_tz_)) budget_tz_ = cctz::utc_time_zone();
+  seeded_.assign(o_.pipeline ? o_.pipeline->partitioner().partitions() : 0, 0);
   std::random_device rd;
   seed_ = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
   auto& m = *o_.metrics;
@@ -167,6 +176,11 @@ Engine::Engine(const EngineOptions& o) : o_(o) {
   m_planned_ = &m.GetCounter("herald_engine_planned_total", "Campaign audience members decided by the planner.");
   m_fired_ = &m.GetCounter("herald_engine_fired_total", "Schedule entries fired when due.");
   m_samples_ = &m.GetCounter("herald_engine_samples_total", "Scored pushes written as CTR samples once their window closed.");
+  const char* contention = "Candidates for a user's slot when several were due at once: won, deferred to the next slot, or dropped (their TTL ran out first).";
+  m_contention_won_ = &m.GetCounter("herald_engine_contention_total", contention, {{"outcome", "won"}});
+  m_contention_deferred_ = &m.GetCounter("herald_engine_contention_total", contention, {{"outcome", "deferred"}});
+  m_contention_dropped_ = &m.GetCounter("herald_engine_contention_total", contention, {{"outcome", "dropped"}});
+  m_digests_ = &m.GetCounter("herald_engine_digests_total", "Daily digests of subscription accounts sent.");
   m_dispatch_latency_ = &m.GetHistogram("herald_engine_dispatch_seconds",
                                         "From the push request to the gateway's hands (after the sent event is durable).",
                                         {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1});
@@ -268,8 +282,8 @@ Micros NextLocalMinute(int local_minute, const cctz::time_zone& tz, Micros now) 
 
 // One partition's share of a campaign: what was decided, and the pushes to send.
 struct Engine::Planned {
-  std::vector<std::pair<std::string, std::string>> entries;  // schedule keys (full) and values
-  std::uint64_t targeted = 0;
+  std::vector<std::pair<std::string, std::string>> entries;  // schedule and article keys (full) and values
+  std::uint64_t targeted = 0, scheduled = 0;
   std::map<std::string, std::uint64_t> suppressed;
   std::vector<stream::Event> sents;
   std::vector<mqtt::PushMessage> pushes;
@@ -294,12 +308,10 @@ void Engine::CreateCampaign(const std::string& tenant, Campaign c, const std::st
     return done(Status::InvalidArgument("bid: an ad account's campaign needs a bid (per click) and a budget (per day)"),
                 false, 0);
   }
-  // Checked above so that bad terms are named; what this build does not serve yet:
-  if (c.schedule == "digest") {
-    return done(Status::InvalidArgument("schedule.type: \"digest\" is not served by this build"), false, 0);
-  }
-  if (account->type == policy::AccountType::kAd) {
-    return done(Status::InvalidArgument("bid: ad campaigns (the auction and paced budgets) are not served by this build"),
+  if (c.schedule != "digest" && account->type == policy::AccountType::kSubscription) {
+    return done(Status::InvalidArgument("schedule.type: " + c.account_id +
+                                        " is a subscription account: its messages go into the daily digest "
+                                        "(schedule {\"type\":\"digest\"})"),
                 false, 0);
   }
   std::shared_ptr<const profile::Segment> segment;
@@ -360,12 +372,37 @@ void Engine::Plan(const std::string& tenant, const Campaign& c, std::shared_ptr<
             break;
         }
         PushRequest r = *request;
-        const bool later = timing.schedule != "now";
+        // Ads go through the schedule even when sent now: they are auctioned and
+        // paced when they fire. A digest campaign leaves articles.
+        const bool digest = timing.schedule == "digest";
+        const bool later = timing.schedule != "now" || view.type == policy::AccountType::kAd || digest;
+        StoredArticle article;
+        article.article = {request->campaign_id, request->account_id, request->message.title,
+                           request->message.deep_link};
+        article.created_at = now;
+        article.expires_at = now + static_cast<Micros>(request->message.ttl_s) * kMicrosPerSecond;
+        const std::string article_prefix = store::PartitionTagPrefix(p.id(), store::StateTag::kEngineArticle);
         std::mt19937_64 rng(seed_ ^ (static_cast<std::uint64_t>(p.id()) << 32) ^ static_cast<std::uint64_t>(now));
         const std::string prefix = store::PartitionTagPrefix(p.id(), store::StateTag::kEngineSchedule);
         for (const std::string& u : users) {
           if ((++out->targeted & 1023) == 0) progress->decided += 1024;  // progress, every 1024 users
           r.user_id = u;
+          if (digest) {
+            // The article waits for the user's next digest, whose entry (one a day)
+            // is written with it.
+            if (!p.features().Known(r.tenant, u) && !profiles.Has(r.tenant, u)) {
+              ++out->suppressed["unknown_user"];
+              continue;
+            }
+            std::int64_t day = 0;
+            const Micros due = DigestDue(p, r.tenant, u, now, p.features().ZoneOf(r.tenant, u), &day);
+            const std::string mid = DigestMessageId(r.tenant, u, day);
+            out->entries.emplace_back(article_prefix + ArticleKey(r.tenant, u, r.campaign_id), EncodeArticle(article));
+            ScheduleEntry e{due, mid, r.tenant, u, kDigestAccount, ""};
+            out->entries.emplace_back(prefix + ScheduleKey(due, mid), EncodeScheduleEntry(e));
+            ++out->scheduled;
+            continue;
+          }
           const std::string mid = NewMessageId();
           auto d = DecideOnShard(o, p, r, view, mid, now, /*reserve=*/!later);
           if (later && d.ok() && d->decision.verdict != policy::Verdict::kSuppress) {
@@ -390,6 +427,7 @@ void Engine::Plan(const std::string& tenant, const Campaign& c, std::shared_ptr<
             if (d->decision.verdict == policy::Verdict::kDefer) due = std::max(due, d->decision.until);
             ScheduleEntry e{due, mid, r.tenant, u, r.account_id, r.campaign_id};
             out->entries.emplace_back(prefix + ScheduleKey(due, mid), EncodeScheduleEntry(e));
+            ++out->scheduled;
             continue;
           }
           if (!d.ok()) {
@@ -418,6 +456,7 @@ void Engine::Plan(const std::string& tenant, const Campaign& c, std::shared_ptr<
               for (auto& p : *parts) {
                 if (!p) continue;
                 all->targeted += p->targeted;
+                all->scheduled += p->scheduled;
                 std::move(p->entries.begin(), p->entries.end(), std::back_inserter(all->entries));
                 for (const auto& [rule, n] : p->suppressed) all->suppressed[rule] += n;
                 std::move(p->sents.begin(), p->sents.end(), std::back_inserter(all->sents));
@@ -457,7 +496,7 @@ void Engine::Send(const std::string& tenant, const std::string& id, std::shared_
     (void)o_.campaigns->Update(tenant, id, [&](Campaign& c) {
       c.targeted = planned->targeted;
       c.suppressed = planned->suppressed;
-      c.scheduled = written.ok() ? planned->entries.size() : 0;
+      c.scheduled = written.ok() ? planned->scheduled : 0;
       c.finished_at = at;
       c.status = written.ok() ? "scheduled" : "failed";
       if (!written.ok()) c.error = "the schedule was not stored: " + written.message();
@@ -683,6 +722,45 @@ void Engine::Arm(stream::Partition& p) {
   });
 }
 
+// What one firing of a partition's schedule does, gathered for after the sends
+// are durable: the entries' deletions and re-additions, the sent events and
+// pushes, the suppressions by campaign and rule, and the ads' charges
+// committed (refunded when the sends are not stored).
+struct Engine::FireBatch {
+  std::shared_ptr<store::WriteBatch> batch = std::make_shared<store::WriteBatch>();
+  std::shared_ptr<std::vector<stream::Event>> sents = std::make_shared<std::vector<stream::Event>>();
+  std::shared_ptr<std::vector<mqtt::PushMessage>> pushes = std::make_shared<std::vector<mqtt::PushMessage>>();
+  std::map<std::string, std::uint64_t> suppressed;  // tenant \0 campaign \0 rule
+  std::vector<std::pair<std::string, double>> charges;
+  std::string prefix;  // the schedule's
+  std::mt19937_64 rng;
+  void Suppress(const ScheduleEntry& e, std::string_view rule) {
+    if (e.campaign_id.empty()) return;
+    std::string k = store::TenantKey(e.tenant, e.campaign_id);
+    k.push_back('\0');
+    k += rule;
+    ++suppressed[k];
+  }
+};
+
+// One candidate for a user's slot.
+struct Engine::Contender {
+  ScheduleEntry* e = nullptr;
+  PushRequest r;
+  policy::AccountView view;
+  double quality = 1, pack = 1;
+  double bid = 0, budget = 0;  // an ad's
+  bool ad = false, digest = false;
+  Decided d;  // the policy's (nothing reserved yet)
+  model::PushScore score;
+  bool scored = false;
+  Candidate candidate;
+  // A digest's articles, best first, with their scores, and their records.
+  std::vector<Article> articles;
+  std::vector<MessageRecord::Article> article_scores;
+  std::vector<std::string> article_keys;
+};
+
 void Engine::Fire(stream::Partition& p) {
   ScheduleState& s = p.Get(o_.schedule);
   const Micros now = p.clock().Now();
@@ -698,45 +776,24 @@ void Engine::Fire(stream::Partition& p) {
   if (due.empty()) return Arm(p);
   // Entries before the first due one were fired and deleted: later scans skip them.
   s.scan_from = std::max(s.scan_from, due.front().due);
-  auto batch = std::make_shared<store::WriteBatch>();  // deletes and re-adds, after the sends are durable
-  auto sents = std::make_shared<std::vector<stream::Event>>();
-  auto pushes = std::make_shared<std::vector<mqtt::PushMessage>>();
+  FireBatch out;
+  out.prefix = prefix;
+  out.rng.seed(seed_ ^ static_cast<std::uint64_t>(now) ^ (static_cast<std::uint64_t>(p.id()) << 40));
   auto fired = std::make_shared<std::vector<std::string>>();
-  std::map<std::string, std::uint64_t> suppressed;  // by tenant \0 campaign \0 rule
+  // The user's entries due together contend for the user's slot.
+  std::vector<std::vector<ScheduleEntry*>> users;
+  std::unordered_map<std::string, size_t> user_index;
   for (ScheduleEntry& e : due) {
-    const std::string key = prefix + ScheduleKey(e.due, e.message_id);
     s.in_flight.insert(e.message_id);
     fired->push_back(e.message_id);
-    batch->Delete(o_.state_cf, key);
-    auto c = o_.campaigns->Find(e.tenant, e.campaign_id);
-    auto message = MessageOf(e.tenant, e.campaign_id);
-    auto account = o_.accounts->Find(e.tenant, e.account_id);
-    if (!c || c->status == "cancelled" || !message || !account) continue;  // removed, never sent
-    if (e.due <= s.recovered_at && p.Get(o_.store).Find(e.tenant, e.message_id).ok()) continue;  // sent before a crash
-    PushRequest r;
-    r.tenant = e.tenant;
-    r.user_id = e.user_id;
-    r.account_id = e.account_id;
-    r.campaign_id = e.campaign_id;
-    r.message = *message;
-    auto d = DecideOnShard(o_, p, r, o_.accounts->View(e.tenant, *account), e.message_id, now);
-    if (!d.ok()) continue;
-    if (d->decision.verdict == policy::Verdict::kDefer && d->decision.until > now) {
-      // Deferred at fire time: it goes back into the schedule at the rule's end.
-      batch->Put(o_.state_cf, prefix + ScheduleKey(d->decision.until, e.message_id), EncodeScheduleEntry(e));
-      continue;
-    }
-    if (d->decision.verdict != policy::Verdict::kAllow) {
-      std::string k = store::TenantKey(e.tenant, e.campaign_id);
-      k.push_back('\0');
-      k += policy::RuleName(d->decision.rule);
-      ++suppressed[k];
-      continue;
-    }
-    MakeSend(r, e.message_id, now, *d, &sents->emplace_back(), &pushes->emplace_back());
+    out.batch->Delete(o_.state_cf, prefix + ScheduleKey(e.due, e.message_id));
+    auto [it, fresh] = user_index.try_emplace(store::TenantKey(e.tenant, e.user_id), users.size());
+    if (fresh) users.emplace_back();
+    users[it->second].push_back(&e);
   }
+  for (auto& entries : users) Contend(p, entries, now, out);
   m_fired_->Inc(due.size());
-  for (const auto& [k, n] : suppressed) {
+  for (const auto& [k, n] : out.suppressed) {
     const size_t a = k.find('\0'), b = k.find('\0', a + 1);
     CountSuppressed(std::string_view(k).substr(b + 1), n);
     (void)o_.campaigns->Update(k.substr(0, a), k.substr(a + 1, b - a - 1),
@@ -744,12 +801,16 @@ void Engine::Fire(stream::Partition& p) {
   }
   s.firing = true;
   const PartitionId part = p.id();
-  auto finish = [this, part, batch, pushes, fired](Status appended) mutable {
+  auto batch = out.batch;
+  auto pushes = out.pushes;
+  auto charges = std::make_shared<std::vector<std::pair<std::string, double>>>(std::move(out.charges));
+  auto finish = [this, part, batch, pushes, fired, charges](Status appended) mutable {
     // The sends are durable (or were not stored): the fired entries go, then the
     // partition arms its next timer.
     if (!appended.ok()) {
       log::Error("scheduled pushes not stored; they fire again", {{"partition", part}, {"error", appended.message()}});
       batch = std::make_shared<store::WriteBatch>();
+      for (const auto& [key, charge] : *charges) CommitAd(key, part, -charge);
     } else {
       DeliverAll(*pushes, 1000, /*observe=*/false);
     }
@@ -769,8 +830,344 @@ void Engine::Fire(stream::Partition& p) {
           std::function<void(Status)>([](Status) {}));
     });
   };
-  if (sents->empty()) return finish(Status::Ok());
-  o_.pipeline->Ingest(std::move(*sents), [finish](Status st) mutable { finish(st); });
+  if (out.sents->empty()) return finish(Status::Ok());
+  o_.pipeline->Ingest(std::move(*out.sents), [finish](Status st) mutable { finish(st); });
+}
+
+void Engine::Contend(stream::Partition& p, std::vector<ScheduleEntry*>& entries, Micros now, FireBatch& out) {
+  ScheduleState& s = p.Get(o_.schedule);
+  EngineStore& es = p.Get(o_.store);
+  auto again = [&](const ScheduleEntry& e, Micros at) {
+    out.batch->Put(o_.state_cf, out.prefix + ScheduleKey(at, e.message_id), EncodeScheduleEntry(e));
+  };
+  // A candidate held back after the policy allowed it (lost the slot, or paced):
+  // tried again at `at` while its message lives, else dropped; the decision is
+  // recorded for the user's decisions list.
+  auto hold = [&](Contender& c, policy::Rule rule, Micros at, double value, double winner, std::uint32_t n) {
+    policy::Decision d;
+    d.rule = rule;
+    d.count = n;
+    d.weight = value;
+    d.rate = winner;
+    const Micros expires = c.d.expires_at;
+    d.since = expires;
+    if (!expires || at < expires) {
+      d.verdict = policy::Verdict::kDefer;
+      d.until = at;
+      again(*c.e, at);
+    } else {
+      d.verdict = policy::Verdict::kSuppress;
+      out.Suppress(*c.e, policy::RuleName(rule));
+    }
+    if (p.Get(o_.policy).RecordUnsent(c.r.tenant, c.r.user_id, c.e->message_id, c.r.account_id, now, d).ok()) {
+      p.MarkChanged();
+    }
+    return d.verdict == policy::Verdict::kDefer;
+  };
+
+  std::vector<Contender> cs;
+  cs.reserve(entries.size());
+  for (ScheduleEntry* e : entries) {
+    Contender c;
+    c.e = e;
+    if (e->campaign_id.empty() && e->account_id == kDigestAccount) {
+      if (!PrepareDigest(p, *e, now, &c, out)) continue;
+    } else {
+      auto campaign = o_.campaigns->Find(e->tenant, e->campaign_id);
+      auto message = MessageOf(e->tenant, e->campaign_id);
+      auto account = o_.accounts->Find(e->tenant, e->account_id);
+      if (!campaign || campaign->status == "cancelled" || !message || !account) continue;  // removed, never sent
+      if (e->due <= s.recovered_at && es.Find(e->tenant, e->message_id).ok()) continue;  // sent before a crash
+      c.r.tenant = e->tenant;
+      c.r.user_id = e->user_id;
+      c.r.account_id = e->account_id;
+      c.r.campaign_id = e->campaign_id;
+      c.r.message = *message;
+      c.view = o_.accounts->View(e->tenant, *account);
+      c.quality = account->quality;
+      c.pack = account->PackFactor(now);
+      c.ad = account->type == policy::AccountType::kAd;
+      c.bid = campaign->bid;
+      c.budget = campaign->budget;
+    }
+    auto d = DecideOnShard(o_, p, c.r, c.view, e->message_id, now, /*reserve=*/false);
+    if (!d.ok()) continue;
+    if (d->decision.verdict == policy::Verdict::kDefer && d->decision.until > now) {
+      // Deferred at fire time: it goes back into the schedule at the rule's end.
+      again(*e, d->decision.until);
+      continue;
+    }
+    if (d->decision.verdict != policy::Verdict::kAllow) {
+      out.Suppress(*e, policy::RuleName(d->decision.rule));
+      if (c.digest && d->decision.verdict == policy::Verdict::kSuppress) {
+        // The day's digest is not sent; its articles wait for the next day's.
+        const cctz::time_zone& tz = p.features().ZoneOf(e->tenant, e->user_id);
+        const auto local = cctz::convert(std::chrono::system_clock::time_point(std::chrono::microseconds(now)), tz);
+        const cctz::civil_day tomorrow = cctz::civil_day(local) + 1;
+        const Micros next = std::chrono::duration_cast<std::chrono::microseconds>(
+                                cctz::convert(cctz::civil_second(tomorrow), tz).time_since_epoch())
+                                .count();
+        std::int64_t day = 0;
+        const Micros at = DigestDue(p, e->tenant, e->user_id, next, tz, &day);
+        again(ScheduleEntry{at, DigestMessageId(e->tenant, e->user_id, day), e->tenant, e->user_id, kDigestAccount, ""},
+              at);
+      }
+      continue;
+    }
+    c.d = std::move(*d);
+    cs.push_back(std::move(c));
+  }
+  if (cs.empty()) return;
+  // Alone and organic: no auction.
+  const bool auction = cs.size() > 1 || cs[0].ad;
+  std::vector<Candidate> candidates;
+  std::vector<size_t> index;  // candidates[i] is cs[index[i]]
+  profile::ProfileStore& profiles = p.Get(o_.profiles);
+  for (size_t i = 0; i < cs.size(); ++i) {
+    Contender& c = cs[i];
+    if (!auction) {
+      index.push_back(i);
+      candidates.emplace_back();
+      break;
+    }
+    if (!c.scored) {
+      const cctz::time_zone& tz = p.features().ZoneOf(c.r.tenant, c.r.user_id);
+      auto lookup = [&](std::string_view name, std::string* v) {
+        if (name == "user.id") {
+          *v = c.r.user_id;
+          return true;
+        }
+        if (name == "user.name") return profiles.TextField(c.r.tenant, c.r.user_id, "name", v);
+        if (name.starts_with("user.profile.")) return profiles.TextField(c.r.tenant, c.r.user_id, name.substr(13), v);
+        return false;
+      };
+      const std::string title = Render(c.r.message.title, c.r.message, lookup);
+      c.score = model::ScorePush(o_.ctr, ContextOf(p, profiles, c.r, title, tz, now), o_.feature_bits);
+      c.scored = true;
+    }
+    Candidate& k = c.candidate;
+    k.pctr = std::clamp(c.score.pctr, 0.0, 1.0);
+    k.pack = c.pack;
+    if (c.ad) {
+      k.ad = true;
+      k.bid = c.bid;
+      k.quality = c.quality;
+      k.complaint_rate = c.view.complaint_rate;
+      Status failure;
+      if (const auto* u = p.Get(o_.policy).Find(c.r.tenant, c.r.user_id, &failure)) {
+        if (const auto* f = policy::PolicyStore::FollowOf(*u, c.view.key)) k.own_complaints = f->complaints;
+      }
+      // Paced: the ad enters the auction only when its budget and pacing let it.
+      const std::string key = store::TenantKey(c.r.tenant, c.r.campaign_id);
+      const double draw = std::uniform_real_distribution<double>(0, 1)(out.rng);
+      const policy::Rule held = AdmitAd(key, c.budget, now, c.bid * k.pctr, draw);
+      if (held != policy::Rule::kNone) {
+        const Micros gap = static_cast<Micros>(engine_cfg_.slot_gap_s) * kMicrosPerSecond;
+        Micros at = now + std::uniform_int_distribution<Micros>(kMicrosPerMinute, std::max(gap, kMicrosPerMinute))(out.rng);
+        if (held == policy::Rule::kAdBudget) {
+          double fraction = 0;
+          const std::int64_t day = BudgetDay(now, &fraction);
+          at = now + static_cast<Micros>((1 - fraction) * kMicrosPerDay) + kMicrosPerMinute;  // the next budget day
+          (void)day;
+        }
+        hold(c, held, at, 0, 0, static_cast<std::uint32_t>(cs.size()));
+        continue;
+      }
+    } else {
+      k.weight = c.d.decision.weight;
+    }
+    index.push_back(i);
+    candidates.push_back(k);
+  }
+  if (candidates.empty()) return;
+  AuctionResult result;
+  result.winner = 0;
+  if (auction) result = RunAuction(candidates, ads_cfg_.auction);
+  if (result.winner < 0) return;
+  Contender& w = cs[index[static_cast<size_t>(result.winner)]];
+  // The winner takes the slot: reserved, rendered and sent.
+  auto d = DecideOnShard(o_, p, w.r, w.view, w.e->message_id, now, /*reserve=*/true, false,
+                         w.scored ? &w.score : nullptr);
+  if (!d.ok() || d->decision.verdict != policy::Verdict::kAllow) return;  // decided alike a moment ago
+  if (w.digest) {
+    std::vector<RankedArticle> ranked;
+    for (const Article& a : w.articles) ranked.push_back({&a, 0});
+    d->payload = DigestPayload(w.e->message_id, kDigestAccount, w.r.message.title, ranked, d->expires_at);
+  }
+  stream::Event& sent = out.sents->emplace_back();
+  MakeSend(w.r, w.e->message_id, now, *d, &sent, &out.pushes->emplace_back());
+  if (w.digest) {
+    AppendArticleAttrs(w.article_scores, &sent.attrs);
+    for (const auto& k : w.article_keys) out.batch->Delete(o_.state_cf, k);
+    m_digests_->Inc();
+  }
+  if (w.ad) {
+    double fraction = 0;
+    const std::int64_t day = BudgetDay(now, &fraction);
+    AppendAdAttrs(result.price, result.charge, day, &sent.attrs);
+    const std::string key = store::TenantKey(w.r.tenant, w.r.campaign_id);
+    CommitAd(key, p.id(), result.charge);
+    out.charges.emplace_back(key, result.charge);
+  }
+  if (candidates.size() < 2) return;
+  m_contention_won_->Inc();
+  // The others lost the slot: the next one is a slot gap away.
+  const Micros next = now + static_cast<Micros>(engine_cfg_.slot_gap_s) * kMicrosPerSecond;
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    if (static_cast<int>(i) == result.winner) continue;
+    Contender& c = cs[index[i]];
+    const bool deferred = hold(c, policy::Rule::kContention, next, Rank(candidates[i], ads_cfg_.auction), result.rank,
+                               static_cast<std::uint32_t>(candidates.size()));
+    (deferred ? m_contention_deferred_ : m_contention_dropped_)->Inc();
+  }
+}
+
+bool Engine::PrepareDigest(stream::Partition& p, const ScheduleEntry& e, Micros now, Contender* c, FireBatch& out) {
+  EngineStore& es = p.Get(o_.store);
+  if (es.Find(e.tenant, e.message_id).ok()) return false;  // the day's digest went already
+  profile::ProfileStore& profiles = p.Get(o_.profiles);
+  const cctz::time_zone& tz = p.features().ZoneOf(e.tenant, e.user_id);
+  const std::string prefix = store::PartitionTagPrefix(p.id(), store::StateTag::kEngineArticle) +
+                             ArticleUserPrefix(e.tenant, e.user_id);
+  struct Found {
+    StoredArticle a;
+    std::string key;
+    model::PushScore score;
+  };
+  std::vector<Found> found;
+  (void)o_.db->Scan(o_.state_cf, prefix, [&](std::string_view key, std::string_view value) {
+    Found f;
+    if (!DecodeArticle(value, &f.a)) return true;
+    f.key.assign(key);
+    if (f.a.expires_at && f.a.expires_at <= now) {
+      out.batch->Delete(o_.state_cf, f.key);  // its message expired unsent
+      return true;
+    }
+    if (found.size() < 1000) found.push_back(std::move(f));
+    return true;
+  });
+  if (found.empty()) return false;  // no articles: no digest
+  // Each article scored for the user as the CTR model sees it, then ranked.
+  PushRequest r;
+  r.tenant = e.tenant;
+  r.user_id = e.user_id;
+  std::vector<RankedArticle> ranked;
+  std::vector<Article> articles;
+  articles.reserve(found.size());
+  for (Found& f : found) {
+    r.account_id = f.a.article.account_id;
+    f.score = model::ScorePush(o_.ctr, ContextOf(p, profiles, r, f.a.article.title, tz, now), o_.feature_bits);
+    articles.push_back(f.a.article);
+  }
+  for (size_t i = 0; i < articles.size(); ++i) ranked.push_back({&articles[i], found[i].score.pctr});
+  RankArticles(ranked, engine_cfg_.digest_max_articles);
+  for (const RankedArticle& ra : ranked) {
+    const size_t i = static_cast<size_t>(ra.article - articles.data());
+    c->articles.push_back(*ra.article);
+    MessageRecord::Article scored{ra.article->article_id, {}};
+    for (const auto& f : found[i].score.features) scored.features.push_back(f.index);
+    c->article_scores.push_back(std::move(scored));
+    c->article_keys.push_back(found[i].key);
+  }
+  const size_t best = static_cast<size_t>(ranked.front().article - articles.data());
+  c->digest = true;
+  c->score = found[best].score;
+  c->scored = true;
+  c->r = r;
+  c->r.account_id = kDigestAccount;
+  c->r.message.title = engine_cfg_.digest_title;
+  c->r.message.ttl_s = engine_cfg_.digest_ttl_s;
+  c->view.key = policy::AccountKey(kDigestAccount);
+  c->view.type = policy::AccountType::kBusiness;
+  return true;
+}
+
+Micros Engine::DigestDue(stream::Partition& p, const std::string& tenant, const std::string& user, Micros now,
+                         const cctz::time_zone& tz, std::int64_t* day) {
+  using std::chrono::microseconds;
+  const auto local = cctz::convert(std::chrono::system_clock::time_point(microseconds(now)), tz);
+  cctz::civil_day d(local);
+  auto at = [&](cctz::civil_day dd, int minute) {
+    return std::chrono::duration_cast<microseconds>(
+               cctz::convert(cctz::civil_second(dd) + minute * 60, tz).time_since_epoch())
+        .count();
+  };
+  if (now >= at(d, digest_to_min_)) d += 1;  // today's window is over: tomorrow's
+  const Micros from = std::max(now, at(d, digest_from_min_)), to = at(d, digest_to_min_);
+  *day = d - cctz::civil_day(1970, 1, 1);
+  if (!o_.send_time) return from;
+  // The golden hour, the same whenever the day's digest is planned on the same evidence.
+  model::SendTimeStore& st = p.Get(*o_.send_time);
+  model::SendTimeUser evidence = st.Find(tenant, user).value_or(model::SendTimeUser{});
+  evidence.group = st.Group(tenant, profile::ClassName(p.Get(o_.profiles).ClassOf(tenant, user, now)));
+  std::mt19937_64 rng(std::hash<std::string>()(DigestMessageId(tenant, user, *day)));
+  return model::BestTimeInWindow(st.model(), evidence, from, to, tz, rng);
+}
+
+std::int64_t Engine::BudgetDay(Micros now, double* fraction) const {
+  using std::chrono::microseconds;
+  const auto local = cctz::convert(std::chrono::system_clock::time_point(microseconds(now)), budget_tz_);
+  const cctz::civil_day d(local);
+  *fraction = static_cast<double>(local - cctz::civil_second(d)) / 86400.0;
+  return d - cctz::civil_day(1970, 1, 1);
+}
+
+policy::Rule Engine::AdmitAd(const std::string& key, double budget, Micros now, double max_charge, double draw) {
+  double fraction = 0;
+  const std::int64_t day = BudgetDay(now, &fraction);
+  std::lock_guard<std::mutex> l(budgets_mu_);
+  // After a start, the day's commitments are known once every partition counted its own.
+  if (seeded_count_ < seeded_.size()) return policy::Rule::kAdPaced;
+  AdBudget& b = budgets_[key];
+  if (b.day != day) {
+    b.day = day;
+    b.committed.assign(seeded_.size(), 0);
+    b.pacer = Pacer{};
+  }
+  b.pacer.budget = budget;
+  double spent = 0;
+  for (double c : b.committed) spent += c;
+  b.pacer.spent = spent;
+  if (now - b.pacer.updated >= kMicrosPerMinute) b.pacer.Update(now, fraction);
+  if (spent + max_charge > budget) return policy::Rule::kAdBudget;
+  // Never ahead of the day by more than an hour's share, and in the throttle's proportion.
+  if (spent + max_charge > budget * std::min(1.0, fraction + 1.0 / 24)) return policy::Rule::kAdPaced;
+  if (draw > b.pacer.throttle) return policy::Rule::kAdPaced;
+  return policy::Rule::kNone;
+}
+
+void Engine::CommitAd(const std::string& key, PartitionId p, double charge) {
+  double fraction = 0;
+  const std::int64_t day = BudgetDay(o_.clock->Now(), &fraction);
+  std::lock_guard<std::mutex> l(budgets_mu_);
+  auto it = budgets_.find(key);
+  if (it == budgets_.end() || it->second.day != day || p >= it->second.committed.size()) return;
+  it->second.committed[p] = std::max(0.0, it->second.committed[p] + charge);
+}
+
+void Engine::Recovered(stream::Partition& p) {
+  // What this partition's pushes committed of each ad budget today (its funnels
+  // were replayed from the log).
+  double fraction = 0;
+  const std::int64_t day = BudgetDay(p.clock().Now(), &fraction);
+  const auto funnels = p.Get(o_.store).AdFunnels();
+  {
+    std::lock_guard<std::mutex> l(budgets_mu_);
+    for (const auto& [key, f] : funnels) {
+      if (static_cast<std::int64_t>(f.budget_day) != day) continue;
+      AdBudget& b = budgets_[key];
+      if (b.day != day) {
+        b.day = day;
+        b.committed.assign(seeded_.size(), 0);
+      }
+      if (p.id() < b.committed.size()) b.committed[p.id()] = static_cast<double>(f.day_committed_micros) / 1e6;
+    }
+    if (p.id() < seeded_.size() && !seeded_[p.id()]) {
+      seeded_[p.id()] = 1;
+      ++seeded_count_;
+    }
+  }
+  Arm(p);
 }
 
 void Engine::CountSuppressed(std::string_view rule, std::uint64_t n) {
@@ -818,16 +1215,22 @@ void Engine::Harvest(stream::Partition& p) {
     std::string tenant, id;
     if (!DecodeSampleKey(suffix, &close, &tenant, &id)) return;
     auto m = es.Find(tenant, id);
-    if (!m.ok() || m->features.empty()) return;  // gone past its days, or never scored
-    lines->push_back(m->Engaged(close) ? '1' : '0');
-    char buf[16];
-    for (std::uint32_t f : m->features) {
-      auto r = std::to_chars(buf, buf + sizeof buf, f);
-      lines->push_back(' ');
-      lines->append(buf, r.ptr);
-      lines->append(":1");
-    }
-    lines->push_back('\n');
+    if (!m.ok()) return;  // gone past its days
+    auto line = [&](bool label, const std::vector<std::uint32_t>& features) {
+      if (features.empty()) return;  // never scored
+      lines->push_back(label ? '1' : '0');
+      char buf[16];
+      for (std::uint32_t f : features) {
+        auto r = std::to_chars(buf, buf + sizeof buf, f);
+        lines->push_back(' ');
+        lines->append(buf, r.ptr);
+        lines->append(":1");
+      }
+      lines->push_back('\n');
+    };
+    if (m->articles.empty()) return line(m->Engaged(close), m->features);
+    // A digest: one sample per article listed, labelled by the receipts naming it.
+    for (const auto& a : m->articles) line(m->ArticleEngaged(a.id, close), a.features);
   };
   // Entries of the latest pushes, not checkpointed yet, then those in the store,
   // from where the last harvest stopped (from the start once an hour, for an

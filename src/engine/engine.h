@@ -22,7 +22,10 @@
 #include "core/clock.h"
 #include "core/metrics.h"
 #include "core/worker_pool.h"
+#include <cctz/time_zone.h>
+#include "engine/auction.h"
 #include "engine/campaigns.h"
+#include "engine/engine_config.h"
 #include "engine/engine_store.h"
 #include "engine/message.h"
 #include "engine/schedule.h"
@@ -69,6 +72,9 @@ struct EngineOptions {
   // samples_dir for the daily training.
   std::string samples_dir;
   Micros sample_window = 24 * kMicrosPerHour;
+  // Slot arbitration, the digest and ads (defaults when null).
+  const EngineConfig* engine_config = nullptr;
+  const AdsConfig* ads_config = nullptr;
 };
 
 struct PushRequest {
@@ -90,6 +96,9 @@ class Engine {
   void SetSchedule(stream::StateHandle<ScheduleState> h) { o_.schedule = h; }
   // Posts the partition's timer at its earliest entry (on the partition's shard).
   void Arm(stream::Partition& p);
+  // The partition is live: its share of the ad budgets' commitments today is
+  // counted (ads wait until every partition's is) and its timer armed.
+  void Recovered(stream::Partition& p);
   // Writes the partition's samples whose window closed, then again a minute later
   // on the partition's clock (started once the partition is live).
   void Harvest(stream::Partition& p);
@@ -126,6 +135,38 @@ class Engine {
   void Plan(const std::string& tenant, const Campaign& c, std::shared_ptr<const profile::Segment> segment);
   struct Planned;
   void Fire(stream::Partition& p);
+  struct FireBatch;
+  struct Contender;
+  // The user's candidates due at once (Fire): ranked by value, the best sent, the
+  // others deferred to the next slot or dropped.
+  void Contend(stream::Partition& p, std::vector<ScheduleEntry*>& entries, Micros now, FireBatch& out);
+  // A digest entry's push: the user's articles ranked; false when there are none.
+  bool PrepareDigest(stream::Partition& p, const ScheduleEntry& e, Micros now, Contender* c, FireBatch& out);
+  // When the user's next digest is due, from `now`: the golden hour in the
+  // window of today's or tomorrow's local day, and that day.
+  Micros DigestDue(stream::Partition& p, const std::string& tenant, const std::string& user, Micros now,
+                   const cctz::time_zone& tz, std::int64_t* day);
+
+  // Ad campaigns' budgets for the day over all partitions (tenant \0 campaign):
+  // what each partition's pushes committed, and the pacer.
+  struct AdBudget {
+    std::int64_t day = 0;
+    std::vector<double> committed;
+    Pacer pacer;
+  };
+  std::int64_t BudgetDay(Micros now, double* fraction) const;
+  // Whether an ad may enter the auction now, with a charge of at most `max_charge`:
+  // kNone, kAdPaced (try later) or kAdBudget (the day's budget is spent).
+  policy::Rule AdmitAd(const std::string& key, double budget, Micros now, double max_charge, double draw);
+  void CommitAd(const std::string& key, PartitionId p, double charge);
+  std::mutex budgets_mu_;
+  std::map<std::string, AdBudget> budgets_;
+  std::vector<std::uint8_t> seeded_;
+  size_t seeded_count_ = 0;
+  EngineConfig engine_cfg_;
+  AdsConfig ads_cfg_;
+  int digest_from_min_ = 0, digest_to_min_ = 0;
+  cctz::time_zone budget_tz_;
   // Hands each push to the gateway, retrying up to `attempts` ms while its queue is full.
   void DeliverAll(std::vector<mqtt::PushMessage>& pushes, int attempts, bool observe,
                   std::atomic<std::uint64_t>* dispatched = nullptr);
@@ -152,6 +193,7 @@ class Engine {
   // Posts the partition's next harvest at the earliest close (at once when due).
   void ArmHarvest(stream::Partition& p, bool more = false);
   Counter *m_allowed_, *m_deferred_, *m_suppressed_, *m_dispatched_, *m_planned_, *m_fired_, *m_samples_;
+  Counter *m_contention_won_, *m_contention_deferred_, *m_contention_dropped_, *m_digests_;
   Histogram* m_dispatch_latency_;
 };
 

@@ -13,7 +13,7 @@
 namespace herald::engine {
 
 namespace {
-constexpr std::uint8_t kVersion = 2;  // 2 added the score; 1 is read as unscored
+constexpr std::uint8_t kVersion = 3;  // 3 added ads and digests, 2 the score; 1 is read as unscored
 }  // namespace
 
 std::string EncodeMessage(const MessageRecord& m) {
@@ -38,6 +38,16 @@ std::string EncodeMessage(const MessageRecord& m) {
   w.Varint(m.model_version);
   w.Varint(m.features.size());
   for (std::uint32_t f : m.features) w.Varint(f);
+  for (const auto& r : m.receipts) w.String(r.article_id);
+  w.Varint(m.price_micros);
+  w.Varint(m.charge_micros);
+  w.Zigzag(m.budget_day);
+  w.Varint(m.articles.size());
+  for (const auto& a : m.articles) {
+    w.String(a.id);
+    w.Varint(a.features.size());
+    for (std::uint32_t f : a.features) w.Varint(f);
+  }
   return out;
 }
 
@@ -46,7 +56,7 @@ Result<MessageRecord> DecodeMessage(std::string_view bytes) {
   MessageRecord m;
   std::uint8_t v = 0;
   std::uint64_t n = 0;
-  bool ok = r.Byte(&v) && (v == 1 || v == kVersion) && r.String(&m.user_id) && r.String(&m.account_id) &&
+  bool ok = r.Byte(&v) && v >= 1 && v <= kVersion && r.String(&m.user_id) && r.String(&m.account_id) &&
             r.String(&m.campaign_id) && r.Zigzag(&m.sent_at) && r.Zigzag(&m.expires_at) && r.String(&m.outcome) &&
             r.Zigzag(&m.outcome_at) && r.Varint(&n) && n <= 64;
   for (std::uint64_t i = 0; ok && i < n; ++i) {
@@ -65,6 +75,23 @@ Result<MessageRecord> DecodeMessage(std::string_view bytes) {
       m.features.push_back(static_cast<std::uint32_t>(f));
     }
   }
+  if (ok && v >= 3) {
+    for (auto& rc : m.receipts) ok = ok && r.String(&rc.article_id);
+    std::uint64_t count = 0;
+    ok = ok && r.Varint(&m.price_micros) && r.Varint(&m.charge_micros) && r.Zigzag(&m.budget_day) &&
+         r.Varint(&count) && count <= 64;
+    for (std::uint64_t i = 0; ok && i < count; ++i) {
+      MessageRecord::Article a;
+      std::uint64_t n = 0;
+      ok = r.String(&a.id) && r.Varint(&n) && n <= 4096;
+      for (std::uint64_t k = 0; ok && k < n; ++k) {
+        std::uint64_t f = 0;
+        ok = r.Varint(&f);
+        a.features.push_back(static_cast<std::uint32_t>(f));
+      }
+      m.articles.push_back(std::move(a));
+    }
+  }
   if (!ok || !r.done()) return Status::Corruption("undecodable message record");
   return m;
 }
@@ -72,6 +99,13 @@ Result<MessageRecord> DecodeMessage(std::string_view bytes) {
 bool MessageRecord::Engaged(Micros until) const {
   return std::any_of(receipts.begin(), receipts.end(),
                      [&](const Receipt& r) { return r.at <= until && (r.type == "opened" || r.type == "clicked"); });
+}
+
+bool MessageRecord::ArticleEngaged(std::string_view id, Micros until) const {
+  return std::any_of(receipts.begin(), receipts.end(), [&](const Receipt& r) {
+    if (r.at > until || (r.type != "opened" && r.type != "clicked")) return false;
+    return r.article_id == id || (r.article_id.empty() && !articles.empty() && articles.front().id == id);
+  });
 }
 
 std::string SampleKey(Micros close, std::string_view tenant, std::string_view message_id) {
@@ -98,55 +132,129 @@ bool DecodeSampleKey(std::string_view suffix, Micros* close, std::string* tenant
   return true;
 }
 
+namespace {
+
+// Adds `members` (`"k":v,...`) to the compact JSON object `attrs`.
+void AddMembers(const std::string& members, std::string* attrs) {
+  if (attrs->size() < 2 || attrs->back() != '}') {
+    *attrs = "{" + members + "}";
+    return;
+  }
+  attrs->pop_back();
+  if (attrs->size() > 1) attrs->push_back(',');
+  *attrs += members;
+  attrs->push_back('}');
+}
+
+void AppendHexList(const std::vector<std::uint32_t>& values, std::string* out) {
+  char buf[16];
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i) out->push_back(',');
+    auto h = std::to_chars(buf, buf + sizeof buf, values[i], 16);
+    out->append(buf, h.ptr);
+  }
+}
+
+// "hex,hex,..." up to the end of `p` or the first character that is neither.
+std::string_view ParseHexList(std::string_view p, std::vector<std::uint32_t>* out) {
+  out->clear();
+  while (!p.empty() && out->size() < 4096) {
+    std::uint32_t f = 0;
+    auto res = std::from_chars(p.data(), p.data() + p.size(), f, 16);
+    if (res.ec != std::errc()) break;
+    out->push_back(f);
+    p.remove_prefix(static_cast<size_t>(res.ptr - p.data()));
+    if (p.empty() || p.front() != ',') break;
+    p.remove_prefix(1);
+  }
+  return p;
+}
+
+void AppendNumber(const char* key, double v, std::string* out) {
+  char buf[64];
+  auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::general, 9);
+  if (!out->empty()) out->push_back(',');
+  out->push_back('"');
+  out->append(key);
+  out->append("\":");
+  out->append(buf, r.ptr);
+}
+
+std::uint64_t Millionths(double v) {
+  return std::isfinite(v) && v > 0 && v < 1e12 ? static_cast<std::uint64_t>(std::llround(v * 1e6)) : 0;
+}
+
+}  // namespace
+
 void AppendScoreAttrs(double pctr, std::uint32_t version, const std::vector<std::uint32_t>& features,
                       std::string* attrs) {
-  // attrs is a compact JSON object; the score goes before its closing brace.
-  char buf[64];
   std::string add;
   add.reserve(32 + features.size() * 7);
   if (!std::isfinite(pctr) || pctr < 0 || pctr > 1) pctr = -1;  // a diverged model: no score
+  char buf[64];
   auto r = std::to_chars(buf, buf + sizeof buf, pctr, std::chars_format::general, 6);
   add += "\"pctr\":";
   add.append(buf, r.ptr);
   add += ",\"model_version\":";
   add += std::to_string(version);
   add += ",\"x\":\"";
-  for (size_t i = 0; i < features.size(); ++i) {
-    if (i) add.push_back(',');
-    auto h = std::to_chars(buf, buf + sizeof buf, features[i], 16);
-    add.append(buf, h.ptr);
-  }
+  AppendHexList(features, &add);
   add.push_back('"');
-  if (attrs->size() < 2 || attrs->back() != '}') {
-    *attrs = "{" + add + "}";
-    return;
+  AddMembers(add, attrs);
+}
+
+void AppendAdAttrs(double price, double charge, std::int64_t budget_day, std::string* attrs) {
+  std::string add;
+  AppendNumber("price", price, &add);
+  AppendNumber("charge", charge, &add);
+  AppendNumber("budget_day", static_cast<double>(budget_day), &add);
+  AddMembers(add, attrs);
+}
+
+void AppendArticleAttrs(const std::vector<MessageRecord::Article>& articles, std::string* attrs) {
+  std::string add = "\"articles\":";
+  std::string list;
+  for (size_t i = 0; i < articles.size(); ++i) {
+    if (i) list.push_back(';');
+    list += articles[i].id;
+    list.push_back(':');
+    AppendHexList(articles[i].features, &list);
   }
-  attrs->pop_back();
-  if (attrs->size() > 1) attrs->push_back(',');
-  *attrs += add;
-  attrs->push_back('}');
+  stream::json::AppendString(&add, list);
+  AddMembers(add, attrs);
 }
 
 void ParseScoreAttrs(std::string_view attrs, MessageRecord* m) {
   stream::json::MemberReader r(attrs);
   std::string_view key, raw;
   while (r.Next(&key, &raw)) {
+    double v = 0;
     if (key == "pctr") {
-      double v = -1;
       if (stream::json::NumberValue(raw, &v) && v >= 0 && v <= 1) m->pctr = v;
     } else if (key == "model_version") {
-      double v = 0;
       if (stream::json::NumberValue(raw, &v) && v >= 0 && v < 4294967296.0) m->model_version = static_cast<std::uint32_t>(v);
     } else if (key == "x" && raw.size() >= 2 && raw.front() == '"') {
-      std::string_view p = raw.substr(1, raw.size() - 2);
-      m->features.clear();
-      while (!p.empty() && m->features.size() < 4096) {
-        std::uint32_t f = 0;
-        auto res = std::from_chars(p.data(), p.data() + p.size(), f, 16);
-        if (res.ec != std::errc()) break;
-        m->features.push_back(f);
-        p.remove_prefix(static_cast<size_t>(res.ptr - p.data()));
-        if (!p.empty() && p.front() == ',') p.remove_prefix(1);
+      ParseHexList(raw.substr(1, raw.size() - 2), &m->features);
+    } else if (key == "price" && stream::json::NumberValue(raw, &v)) {
+      m->price_micros = Millionths(v);
+    } else if (key == "charge" && stream::json::NumberValue(raw, &v)) {
+      m->charge_micros = Millionths(v);
+    } else if (key == "budget_day" && stream::json::NumberValue(raw, &v) && v > 0 && v < 1e7) {
+      m->budget_day = static_cast<std::int64_t>(v);
+    } else if (key == "articles") {
+      std::string list;
+      if (!stream::json::StringValue(raw, &list)) continue;
+      m->articles.clear();
+      std::string_view p = list;
+      while (!p.empty() && m->articles.size() < 64) {
+        const size_t colon = p.find(':');
+        if (colon == std::string_view::npos) break;
+        MessageRecord::Article a;
+        a.id.assign(p.substr(0, colon));
+        p = ParseHexList(p.substr(colon + 1), &a.features);
+        m->articles.push_back(std::move(a));
+        if (p.empty() || p.front() != ';') break;
+        p.remove_prefix(1);
       }
     }
   }
@@ -210,16 +318,26 @@ Funnel& Funnel::operator+=(const Funnel& o) {
   dismissed += o.dismissed;
   not_interested += o.not_interested;
   complaint += o.complaint;
+  spend_micros += o.spend_micros;
+  price_micros += o.price_micros;
+  if (o.budget_day > budget_day) {
+    budget_day = o.budget_day;
+    day_committed_micros = o.day_committed_micros;
+  } else if (o.budget_day == budget_day) {
+    day_committed_micros += o.day_committed_micros;
+  }
   return *this;
 }
 
 namespace {
 std::uint64_t* Fields(Funnel& f, size_t i) {
-  std::uint64_t* all[] = {&f.sent,   &f.delivered, &f.queued,    &f.expired,        &f.refused,  &f.opened,
-                          &f.clicked, &f.converted, &f.dismissed, &f.not_interested, &f.complaint};
+  std::uint64_t* all[] = {&f.sent,         &f.delivered,    &f.queued,     &f.expired,
+                          &f.refused,      &f.opened,       &f.clicked,    &f.converted,
+                          &f.dismissed,    &f.not_interested, &f.complaint, &f.spend_micros,
+                          &f.price_micros, &f.budget_day,   &f.day_committed_micros};
   return all[i];
 }
-constexpr size_t kFunnelFields = 11;
+constexpr size_t kFunnelFields = 15, kFunnelFieldsBeforeAds = 11;
 }  // namespace
 
 std::vector<std::string> EngineStore::TakeDueSamples(Micros now) {
@@ -253,13 +371,24 @@ Funnel EngineStore::FunnelOf(std::string_view tenant, std::string_view campaign_
   return it == funnels_.end() ? Funnel{} : it->second;
 }
 
+std::vector<std::pair<std::string, Funnel>> EngineStore::AdFunnels() const {
+  std::vector<std::pair<std::string, Funnel>> out;
+  for (const auto& [k, f] : funnels_) {
+    if (f.budget_day) out.emplace_back(k, f);
+  }
+  return out;
+}
+
 Status EngineStore::Load(stream::StateReader& reader) {
   // Messages load on first use; the campaigns' counts are few and load here.
   return reader.For(store::StateTag::kEngineCampaign).Scan("", [&](std::string_view suffix, std::string_view value) {
     ByteReader r(value);
     Funnel f;
     bool ok = true;
-    for (size_t i = 0; ok && i < kFunnelFields; ++i) ok = r.Varint(Fields(f, i));
+    for (size_t i = 0; ok && i < kFunnelFields; ++i) {
+      if (i == kFunnelFieldsBeforeAds && r.done()) break;  // a record from before ads
+      ok = r.Varint(Fields(f, i));
+    }
     if (!ok || !r.done()) {
       log::Error("unreadable campaign counts skipped", {{"partition", partition_}});
       return true;
@@ -306,12 +435,15 @@ void EngineStore::OnEvent(stream::AppliedEvent& e) {
   }
   MessageRecord& m = it->second;
   const std::string campaign = ev.type == EventType::kSent ? ev.campaign_id : m.campaign_id;
-  auto count = [&](std::uint64_t Funnel::*field) {
-    if (campaign.empty()) return;
+  auto funnel = [&]() -> Funnel* {
+    if (campaign.empty()) return nullptr;
     const std::string ck = Key(ev.tenant, campaign);
     auto [f, fresh] = funnels_.try_emplace(ck);
-    ++(f->second.*field);
     dirty_funnels_.push_back(ck);
+    return &f->second;
+  };
+  auto count = [&](std::uint64_t Funnel::*field) {
+    if (Funnel* f = funnel()) ++(f->*field);
   };
   switch (ev.type) {
     case EventType::kSent: {
@@ -323,7 +455,19 @@ void EngineStore::OnEvent(stream::AppliedEvent& e) {
       m.sent_at = ev.ts;
       m.expires_at = policy::AttrTime(ev.attrs, "expires_at", 0);
       ParseScoreAttrs(ev.attrs, &m);
-      if (first_send && sample_window_ > 0 && !m.features.empty()) {
+      if (first_send && m.charge_micros && m.budget_day > 0) {
+        // What an ad's push commits of its budget day (charged once delivered).
+        if (Funnel* f = funnel()) {
+          const auto day = static_cast<std::uint64_t>(m.budget_day);
+          if (day > f->budget_day) {
+            f->budget_day = day;
+            f->day_committed_micros = 0;
+          }
+          if (day == f->budget_day) f->day_committed_micros += m.charge_micros;
+        }
+      }
+      const bool sampled = !m.features.empty() || !m.articles.empty();
+      if (first_send && sample_window_ > 0 && sampled) {
         new_samples_.emplace_back(ev.ts + sample_window_, SampleKey(ev.ts + sample_window_, ev.tenant, ev.message_id));
       }
       // The push is in the policy's state now (it was registered first).
@@ -342,12 +486,34 @@ void EngineStore::OnEvent(stream::AppliedEvent& e) {
               : ev.type == EventType::kQueued  ? &Funnel::queued
               : ev.type == EventType::kExpired ? &Funnel::expired
                                                : &Funnel::refused);
+        if (ev.type == EventType::kDelivered && m.charge_micros) {
+          // An ad is charged once, when it is first delivered.
+          if (Funnel* f = funnel()) {
+            f->spend_micros += m.charge_micros;
+            f->price_micros += m.price_micros;
+          }
+        }
       }
       break;
     default: {
       const bool first = std::none_of(m.receipts.begin(), m.receipts.end(),
                                       [&](const Receipt& r) { return r.type == receipt; });
-      if (m.receipts.size() < 64) m.receipts.push_back({receipt, ev.ts});
+      if (m.receipts.size() < 64) {
+        Receipt rc{receipt, ev.ts, {}};
+        if (!m.articles.empty()) {
+          // A digest's receipt may name the article (one of those listed).
+          stream::json::MemberReader ar(ev.attrs);
+          std::string_view k, raw;
+          std::string id;
+          while (ar.Next(&k, &raw)) {
+            if (k == "article_id" && stream::json::StringValue(raw, &id) &&
+                std::any_of(m.articles.begin(), m.articles.end(), [&](const auto& a) { return a.id == id; })) {
+              rc.article_id = id;
+            }
+          }
+        }
+        m.receipts.push_back(std::move(rc));
+      }
       if (first) {
         count(ev.type == EventType::kOpened          ? &Funnel::opened
               : ev.type == EventType::kClicked       ? &Funnel::clicked

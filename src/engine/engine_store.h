@@ -19,7 +19,8 @@
 //
 // Records, in the state family (store/keys.h):
 //   kEngineMessage   tenant \0 message_id  -> EncodeMessage
-//   kEngineCampaign  tenant \0 campaign_id -> 11 varints (Funnel, in field order)
+//   kEngineCampaign  tenant \0 campaign_id -> 15 varints (Funnel, in field order;
+//                    older records have the first 11)
 //   kEngineSample    u64BE window close | tenant \0 message_id -> "" 
 //
 // Lives on the partition's shard.
@@ -45,6 +46,7 @@ inline constexpr Micros kMessageDays = 7;
 struct Receipt {
   std::string type;  // opened, clicked, dismissed, not_interested, complaint, converted
   Micros at = 0;
+  std::string article_id;  // a digest's article the receipt names ("" for none)
   bool operator==(const Receipt&) const = default;
 };
 
@@ -60,9 +62,24 @@ struct MessageRecord {
   double pctr = -1;
   std::uint32_t model_version = 0;
   std::vector<std::uint32_t> features;
+  // An ad's price per click and its charge per delivered push, in millionths of
+  // the bids' currency, and the budget day they count against (0: not an ad).
+  std::uint64_t price_micros = 0, charge_micros = 0;
+  std::int64_t budget_day = 0;
+  // A digest's articles as listed (best first): each article's id (its campaign)
+  // and the hashed features it was scored on, one CTR sample each.
+  struct Article {
+    std::string id;
+    std::vector<std::uint32_t> features;
+    bool operator==(const Article&) const = default;
+  };
+  std::vector<Article> articles;
   bool operator==(const MessageRecord&) const = default;
   // Opened or clicked by `until`.
   bool Engaged(Micros until) const;
+  // The digest article `id` was opened or clicked by `until` (a receipt naming no
+  // article counts for the first).
+  bool ArticleEngaged(std::string_view id, Micros until) const;
 };
 std::string EncodeMessage(const MessageRecord& m);
 // The key of a sample entry (the suffix after the partition's tag prefix), and back.
@@ -72,13 +89,22 @@ bool DecodeSampleKey(std::string_view suffix, Micros* close, std::string* tenant
 // indices in hex, comma-separated); parsed back into `m`.
 void AppendScoreAttrs(double pctr, std::uint32_t version, const std::vector<std::uint32_t>& features, std::string* attrs);
 void ParseScoreAttrs(std::string_view attrs, MessageRecord* m);
+// An ad's attrs of a sent event: "price" and "charge" (per click and per
+// delivered push) and "budget_day"; parsed back into `m`.
+void AppendAdAttrs(double price, double charge, std::int64_t budget_day, std::string* attrs);
+// A digest's articles: "articles", "id:hex,hex;id:hex,..." in the order listed.
+void AppendArticleAttrs(const std::vector<MessageRecord::Article>& articles, std::string* attrs);
 Result<MessageRecord> DecodeMessage(std::string_view bytes);
 
 // A campaign's outcomes in one partition, each counted once per push.
 struct Funnel {
   std::uint64_t sent = 0, delivered = 0, queued = 0, expired = 0, refused = 0;
   std::uint64_t opened = 0, clicked = 0, converted = 0, dismissed = 0, not_interested = 0, complaint = 0;
-  Funnel& operator+=(const Funnel& o);
+  // Ads, in millionths: the charges of delivered pushes (the spend) and their
+  // prices per click; and what the pushes sent on the latest budget day commit.
+  std::uint64_t spend_micros = 0, price_micros = 0;
+  std::uint64_t budget_day = 0, day_committed_micros = 0;
+  Funnel& operator+=(const Funnel& o);  // budget days: the latest's commitments
 };
 
 // A push decided and not yet applied.
@@ -106,6 +132,8 @@ class EngineStore final : public stream::PartitionState {
 
   // The campaign's counts in this partition (zeros when none).
   Funnel FunnelOf(std::string_view tenant, std::string_view campaign_id) const;
+  // Every campaign's counts with an ad's commitments (tenant \0 campaign, counts).
+  std::vector<std::pair<std::string, Funnel>> AdFunnels() const;
 
   // The user's reservations, oldest first.
   const std::vector<Reservation>* Reserved(std::string_view tenant, std::string_view user_id) const;

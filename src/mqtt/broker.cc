@@ -78,12 +78,13 @@ void Broker::Drop(const char* reason, const MessagePtr& msg) {
 }
 
 bool Broker::Emit(const std::string& tenant, const std::string& user, const std::string& device,
-                  const char* type, const Message* push, std::function<void(Status)> done) {
+                  const char* type, const Message* push, std::function<void(Status)> done,
+                  const std::string& article_id) {
   if (!opt_.events || tenant.empty()) {
     if (done) done(Status::Ok());
     return true;
   }
-  GatewayEvent e{tenant, user, device, type, {}, {}, {}, opt_.clock->Now()};
+  GatewayEvent e{tenant, user, device, type, {}, {}, {}, opt_.clock->Now(), article_id};
   if (push) {
     e.message_id = push->message_id;
     e.account_id = push->account_id;

@@ -210,9 +210,11 @@ class Broker final : public LinkHandler {
   void HandleReceipt(ConnState& c, const Publish& p, store::WriteBatch batch);
   // Reports a gateway event to the sink (never for tenant-less open-mode traffic).
   // `push` names the message it is about, if any; `done` runs on the loop once it
-  // is durable. Returns false when the sink asked for back-pressure.
+  // is durable; `article_id` is the digest article a receipt names. Returns false
+  // when the sink asked for back-pressure.
   bool Emit(const std::string& tenant, const std::string& user, const std::string& device,
-            const char* type, const Message* push, std::function<void(Status)> done = nullptr);
+            const char* type, const Message* push, std::function<void(Status)> done = nullptr,
+            const std::string& article_id = {});
   // Flow control of a connection's input, by reason (kPause*): reading stops
   // while any reason holds.
   void Pause(ConnState& c, std::uint8_t reason);

@@ -417,6 +417,10 @@ void Broker::HandleReceipt(ConnState& c, const Publish& p, store::WriteBatch bat
   m_receipts_->Inc();
   Message receipt;
   receipt.message_id = j["message_id"].get<std::string>();
+  std::string article;
+  if (j.contains("article_id") && j["article_id"].is_string() && j["article_id"].get_ref<const std::string&>().size() <= 128) {
+    article = j["article_id"].get<std::string>();
+  }
   std::function<void(Status)> durable;
   if (acked) {
     // The PUBACK waits until the receipt is in the event log (and the QoS 2 state in
@@ -446,7 +450,7 @@ void Broker::HandleReceipt(ConnState& c, const Publish& p, store::WriteBatch bat
     };
   }
   bool room = Emit(c.principal->tenant, c.principal->user_id, c.principal->device_id, type,
-                   &receipt, std::move(durable));
+                   &receipt, std::move(durable), article);
   if (room) return;
   // The sink is backed up: read no more from this device until it drains.
   Pause(c, kPauseSink);

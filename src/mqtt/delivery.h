@@ -50,6 +50,7 @@ struct GatewayEvent {
   std::string account_id;  // outcomes only; may be empty
   std::string campaign_id; // outcomes only; may be empty
   Micros ts = 0;
+  std::string article_id;  // a receipt naming a digest's article; may be empty
 };
 
 // Implemented by the event pipeline. Called on the gateway's event loop: an

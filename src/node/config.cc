@@ -87,12 +87,14 @@ config::Schema<Config> Build() {
   s.Add(&Config::policy, policy::PolicyConfigSection());
   s.Add(&Config::model, model::ModelConfigSection());
   s.Add(&Config::profile, profile::ProfileConfigSection());
+  s.Add(&Config::engine, engine::EngineConfigSection());
+  s.Add(&Config::ads, engine::AdsConfigSection());
   s.Check(CheckListeners);
   s.Retired("events",
             "this section was split: log_sync, segment_mb and retention_* are in [log] (sync, "
             "segment_mb, ...), allowed_lateness_s, max_batch_events and checkpoint_interval_ms in "
             "[stream], kafka_* in [kafka] (brokers, topic, ...); see docs/configuration.md");
-  for (const char* later : {"ads", "privacy", "timing"}) {
+  for (const char* later : {"privacy", "timing"}) {
     s.Retired(later, "not read by this build: the module that owns these settings defines the "
                      "section and its defaults; see docs/configuration.md");
   }

@@ -10,6 +10,7 @@
 
 #include "api/http_config.h"
 #include "core/config.h"
+#include "engine/engine_config.h"
 #include "log/log_config.h"
 #include "model/model_config.h"
 #include "mqtt/mqtt_config.h"
@@ -42,6 +43,8 @@ struct Config {
   policy::PolicyConfig policy;
   model::ModelConfig model;
   profile::ProfileConfig profile;
+  engine::EngineConfig engine;
+  engine::AdsConfig ads;
 
   // The defaults.
   static Config Defaults() { return Config{}; }

@@ -37,6 +37,7 @@ bool GatewayEventSink::OnGatewayEvent(mqtt::GatewayEvent g, Done done) {
     if (!g.message_id.empty()) j["message_id"] = g.message_id;
     if (!g.account_id.empty()) j["account_id"] = g.account_id;
     if (!g.campaign_id.empty()) j["campaign_id"] = g.campaign_id;
+    if (!g.article_id.empty()) j["attrs"] = {{"article_id", g.article_id}};
     kafka_->Produce(topic_, g.user_id, j.dump(), [](Result<eventlog::KafkaDelivery> r) {
       if (!r.ok()) log::Warn("outcome event not produced", {{"error", r.status()}});
     });
@@ -54,7 +55,10 @@ bool GatewayEventSink::OnGatewayEvent(mqtt::GatewayEvent g, Done done) {
     e.message_id = std::move(g.message_id);
     e.account_id = std::move(g.account_id);
     e.campaign_id = std::move(g.campaign_id);
-    if (!g.device_id.empty()) e.attrs = nlohmann::json({{"device_id", g.device_id}}).dump();
+    nlohmann::json attrs = nlohmann::json::object();
+    if (!g.device_id.empty()) attrs["device_id"] = g.device_id;
+    if (!g.article_id.empty()) attrs["article_id"] = g.article_id;
+    if (!attrs.empty()) e.attrs = attrs.dump();
     bad = stream::Validate(e);
   }
   if (!bad.ok()) {

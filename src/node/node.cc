@@ -463,12 +463,14 @@ Status Node::Open(NodeOptions& options) {
     eo.send_time = parts_->send_time;
     eo.samples_dir = parts_->samples_dir;
     eo.sample_window = window;
+    eo.engine_config = &c.engine;
+    eo.ads_config = &c.ads;
     parts_->engine = std::make_unique<engine::Engine>(eo);
     engine::Engine* e = parts_->engine.get();
     parts_->engine->SetSchedule(pipeline_->Register<engine::ScheduleState>(
         "schedule", store::StateTag::kEngineSchedule, [e](stream::Partition&) {
           return std::make_unique<engine::ScheduleState>([e](stream::Partition& p) {
-            e->Arm(p);
+            e->Recovered(p);
             e->Harvest(p);
           });
         }));

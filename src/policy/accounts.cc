@@ -121,6 +121,7 @@ AccountView AccountDirectory::View(const std::string& tenant, const Account& a) 
     v.weight = it->second.weight;
     v.reach = it->second.reach;
     v.rate = it->second.rate;
+    v.complaint_rate = it->second.complaint_rate;
   }
   return v;
 }
@@ -134,6 +135,7 @@ void AccountDirectory::SetReputation(
     if (c.pushes >= cfg_.reputation_min_pushes) {
       r.rate = (static_cast<double>(c.not_interested) + cfg_.complaint_marks * static_cast<double>(c.complaints)) /
                static_cast<double>(c.pushes);
+      r.complaint_rate = static_cast<double>(c.complaints) / static_cast<double>(c.pushes);
       if (r.rate >= cfg_.downweight_rate) r.weight = cfg_.downweight_factor;
       if (r.rate >= cfg_.throttle_rate) r.reach = cfg_.throttle_reach;
     }

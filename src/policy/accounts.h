@@ -86,7 +86,7 @@ class AccountDirectory {
       : db_(db), cf_(cf), clock_(clock), cfg_(cfg) {}
   struct Reputation {
     AccountCounts counts;
-    double rate = 0, weight = 1, reach = 1;
+    double rate = 0, weight = 1, reach = 1, complaint_rate = 0;
   };
 
   store::Db* db_;

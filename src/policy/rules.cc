@@ -233,6 +233,9 @@ std::string_view RuleName(Rule r) {
     case Rule::kNewFollowerDaily: return "new_follower_daily";
     case Rule::kQuietHours: return "quiet_hours";
     case Rule::kQuietHoursTtl: return "quiet_hours_ttl";
+    case Rule::kContention: return "contention";
+    case Rule::kAdBudget: return "ad_budget";
+    case Rule::kAdPaced: return "ad_paced";
   }
   return "unknown";
 }
@@ -608,6 +611,24 @@ std::string Explain(const Decision& d, std::string_view account, const cctz::tim
     case Rule::kQuietHoursTtl:
       return "suppressed: quiet hours (" + quiet + ") end at " + until + ", after the message expires at " +
              LocalText(d.since, tz);
+    case Rule::kContention: {
+      // weight: this push's value, rate: the winner's (auction ranks).
+      char ranks[96];
+      std::snprintf(ranks, sizeof ranks, "value %.2f against the winner's %.2f", d.weight, d.rate);
+      std::string out = std::string(d.verdict == Verdict::kDefer ? "deferred" : "suppressed") +
+                        ": lost the user's slot to a push of higher value (" + ranks + ", " +
+                        Plural(d.count, "candidate", "candidates") + ")";
+      return d.verdict == Verdict::kDefer ? out + "; next try " + until
+                                          : out + "; the message expires at " + LocalText(d.since, tz) +
+                                                " before the next slot";
+    }
+    case Rule::kAdBudget:
+      return "suppressed: the ad campaign's budget for the day is spent";
+    case Rule::kAdPaced:
+      return d.verdict == Verdict::kDefer
+                 ? "deferred: the ad campaign's budget is paced over the day; next try " + until
+                 : "suppressed: the ad campaign's budget is paced over the day, and the message expires at " +
+                       LocalText(d.since, tz) + " before the next try";
   }
   return "unknown rule";
 }

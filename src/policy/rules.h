@@ -62,8 +62,12 @@ enum class Rule : std::uint8_t {
   kNewFollowerDaily = 13,     // the steady per-day rule
   kQuietHours = 14,           // deferred to the end of quiet hours
   kQuietHoursTtl = 15,        // quiet hours end after the message expires
+  // The engine's slot arbitration (engine/auction.h), after the policy allowed:
+  kContention = 16,           // another candidate of higher value took the user's slot
+  kAdBudget = 17,             // the ad campaign's budget for the day is spent
+  kAdPaced = 18,              // the ad campaign's pacing held it back for now
 };
-inline constexpr std::size_t kRuleCount = 16;
+inline constexpr std::size_t kRuleCount = 19;
 std::string_view RuleName(Rule r);  // "fatigue_silence", ...; "allowed" for kNone
 
 // The 64-bit key of an account id (the same as stream::KeyOf) and a 32-bit key of
@@ -151,6 +155,7 @@ struct AccountView {
   double weight = 1;        // over all users (down-weighted when its rate is high)
   double reach = 1;         // fraction of followers it may reach (throttled below 1)
   double rate = 0;          // its not-interested rate, for explanations
+  double complaint_rate = 0;  // its complaints per push (the ad auction's complaint term)
 };
 
 

@@ -233,7 +233,7 @@ class PushTest(unittest.TestCase):
             (ad, 400, "bid: an ad account's campaign needs a bid"),
             (dict(good, bid=0.5, budget=10), 400, "bid: only an ad account's campaign"),
             (dict(good, schedule={"type": "digest"}), 400, "schedule.type: a digest is for a subscription account"),
-            (dict(good, account_id="daily", schedule={"type": "digest"}), 400, "schedule.type"),
+            (dict(good, account_id="daily"), 400, "schedule.type: daily is a subscription account"),
             (dict(good, account_id="nope"), 404, "account_id"),
             (dict(good, target={"users": []}), 400, "target.users: the audience is empty"),
             (dict(good, message={"title": "{{user.shoe}}"}), 400, "message.title"),

@@ -24,7 +24,7 @@ TEST(DigestTest, ArticlesAreRankedByPredictedCtrAndTheirPayloadCarriesTheIds) {
   EXPECT_EQ(j["form"], "digest");
   EXPECT_EQ(j["id"], "m-1");
   ASSERT_EQ(j["articles"].size(), 3u);
-  EXPECT_EQ(j["articles"][0]["article_id"], "a2");
+  EXPECT_EQ(j["articles"][0]["id"], "a2");
   EXPECT_EQ(j["articles"][0]["account_id"], "food");
   EXPECT_EQ(j["articles"][0]["deep_link"], "app://a2");
   EXPECT_TRUE(j["campaign_id"].is_null());

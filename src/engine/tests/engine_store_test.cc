@@ -30,13 +30,44 @@ TEST(EngineStoreTest, AMessageWithItsScoreRoundTrips) {
   std::string v1 = EncodeMessage(m);
   v1[0] = 1;
   const size_t score_bytes = 8 + 1 + 1 + 1 + 3 + 3;  // pctr, version, count, three varints
-  v1.resize(v1.size() - score_bytes);
+  const size_t ad_bytes = 1 + 1 + 1 + 1 + 1;  // a receipt's article, price, charge, day, articles
+  v1.resize(v1.size() - score_bytes - ad_bytes);
   auto old = DecodeMessage(v1);
   ASSERT_TRUE(old.ok()) << old.status().message();
   EXPECT_EQ(old->pctr, -1);
   EXPECT_TRUE(old->features.empty());
   EXPECT_EQ(old->receipts, m.receipts);
   EXPECT_FALSE(DecodeMessage(v1.substr(0, v1.size() - 1)).ok());
+}
+
+TEST(EngineStoreTest, AnAdsChargeAndADigestsArticlesRoundTrip) {
+  MessageRecord m;
+  m.user_id = "u1";
+  m.account_id = "digest";
+  m.sent_at = 1'000'000;
+  m.receipts = {{"opened", 1'600'000, "c-2"}, {"clicked", 1'700'000, ""}};
+  m.price_micros = 1'200'000;
+  m.charge_micros = 60'000;
+  m.budget_day = 20'000;
+  m.articles = {{"c-1", {1, 2}}, {"c-2", {3}}};
+  auto back = DecodeMessage(EncodeMessage(m));
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  EXPECT_EQ(*back, m);
+  // The receipt naming c-2 counts for it; the one naming none for the first listed.
+  EXPECT_TRUE(back->ArticleEngaged("c-2", 1'600'000));
+  EXPECT_FALSE(back->ArticleEngaged("c-1", 1'600'000));
+  EXPECT_TRUE(back->ArticleEngaged("c-1", 1'700'000));
+
+  // The attrs of a sent event carry them into the record.
+  std::string attrs = "{\"form\":\"text\"}";
+  AppendAdAttrs(1.2, 0.06, 20'000, &attrs);
+  AppendArticleAttrs(m.articles, &attrs);
+  MessageRecord parsed;
+  ParseScoreAttrs(attrs, &parsed);
+  EXPECT_EQ(parsed.price_micros, 1'200'000u);
+  EXPECT_EQ(parsed.charge_micros, 60'000u);
+  EXPECT_EQ(parsed.budget_day, 20'000);
+  EXPECT_EQ(parsed.articles, m.articles);
 }
 
 TEST(EngineStoreTest, TheScoreTravelsInTheSentEventsAttrs) {

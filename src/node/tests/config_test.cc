@@ -67,6 +67,9 @@ std::vector<std::string> OtherValues(const std::string& key, const std::string& 
     if (key == "model.training_time") return {"\"04:30\""};
     if (key == "model.training_tz") return {"\"Asia/Shanghai\""};
     if (key == "model.kind") return {"\"fm\""};
+    if (key == "engine.digest_from") return {"\"08:00\""};
+    if (key == "engine.digest_to") return {"\"21:00\""};
+    if (key == "ads.budget_tz") return {"\"UTC\""};
     return {"\"" + s + "x\""};
   }
   if (rendered.find('.') != std::string::npos) return {"0.25", "0.5", "1.5", "2.5", "0.01"};
@@ -126,8 +129,8 @@ TEST(NodeConfigTest, SectionsOfOlderFilesSayWhereTheirKeysWent) {
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("[events]: this section was split"), std::string::npos)
       << r.status().message();
-  r = Config::FromToml("[ads]\nreserve_price = 1\n", "old.toml");
-  EXPECT_NE(r.status().message().find("[ads]: not read by this build"), std::string::npos);
+  r = Config::FromToml("[privacy]\nsalt = 1\n", "old.toml");
+  EXPECT_NE(r.status().message().find("[privacy]: not read by this build"), std::string::npos);
   r = Config::FromToml("[policy]\nsilence_hours = 48\n", "old.toml");
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("policy.silence_hours"), std::string::npos) << r.status().message();
