@@ -65,19 +65,35 @@ void GetMessage(const EngineRoutesContext& ctx, HttpRequest& req, Respond respon
   ctx.engine->FindMessage(req.tenant_id, id, [respond, id](Result<engine::MessageRecord> r) {
     if (!r.ok()) return respond(ErrorResponse(r.status()));
     json receipts = json::array();
-    for (const auto& rc : r->receipts) receipts.push_back({{"type", rc.type}, {"at", FormatIsoTime(rc.at)}});
-    respond(JsonResponse({{"id", id},
-                          {"user_id", r->user_id},
-                          {"account_id", r->account_id},
-                          {"campaign_id", r->campaign_id.empty() ? json(nullptr) : json(r->campaign_id)},
-                          {"decision", "allow"},
-                          {"sent_at", Time(r->sent_at)},
-                          {"expires_at", Time(r->expires_at)},
-                          {"outcome", r->outcome.empty() ? json(nullptr) : json(r->outcome)},
-                          {"outcome_at", Time(r->outcome_at)},
-                          {"receipts", receipts},
-                          {"pctr", r->pctr < 0 ? json(nullptr) : json(r->pctr)},
-                          {"model_version", r->model_version}}));
+    for (const auto& rc : r->receipts) {
+      json one = {{"type", rc.type}, {"at", FormatIsoTime(rc.at)}};
+      if (!rc.article_id.empty()) one["article_id"] = rc.article_id;
+      receipts.push_back(std::move(one));
+    }
+    json out = {{"id", id},
+                {"user_id", r->user_id},
+                {"account_id", r->account_id},
+                {"campaign_id", r->campaign_id.empty() ? json(nullptr) : json(r->campaign_id)},
+                {"decision", "allow"},
+                {"sent_at", Time(r->sent_at)},
+                {"expires_at", Time(r->expires_at)},
+                {"outcome", r->outcome.empty() ? json(nullptr) : json(r->outcome)},
+                {"outcome_at", Time(r->outcome_at)},
+                {"receipts", receipts},
+                {"pctr", r->pctr < 0 ? json(nullptr) : json(r->pctr)},
+                {"model_version", r->model_version}};
+    if (r->budget_day) {
+      // An ad: its price per click and its charge, once delivered.
+      out["price"] = static_cast<double>(r->price_micros) / 1e6;
+      out["charge"] = static_cast<double>(r->charge_micros) / 1e6;
+      out["charged"] = r->outcome == "delivered";
+    }
+    if (!r->articles.empty()) {
+      json articles = json::array();
+      for (const auto& a : r->articles) articles.push_back(a.id);
+      out["articles"] = articles;  // a digest's, as listed
+    }
+    respond(JsonResponse(out));
   });
 }
 

@@ -4,6 +4,8 @@ Every server binds 127.0.0.1 port 0 and uses a fresh temporary data directory un
 one is given, so tests can run in parallel.
 """
 import json
+import queue
+import secrets
 import os
 import re
 import shutil
@@ -13,6 +15,11 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+
+try:
+    import paho.mqtt.client as mqtt
+except ImportError:  # only Devices needs it
+    mqtt = None
 
 HERALD = os.environ.get("HERALD_BIN", "build/herald")
 LISTEN_RE = re.compile(r"^listening http=(\S+) mqtt=(\S+) ws=(\S+)$")
@@ -110,3 +117,64 @@ def run_herald(*args, timeout=30):
     p = subprocess.run([HERALD, *args], capture_output=True, text=True, timeout=timeout,
                        stdin=subprocess.DEVNULL)
     return p.returncode, p.stdout, p.stderr
+
+
+def local_iso(hour, minute=0, day=2):
+    """HH:MM on `day` March 2026 in Shanghai (UTC+8), as UTC ISO-8601."""
+    total = (day - 1) * 24 * 60 + hour * 60 + minute - 8 * 60
+    d, rest = divmod(total, 24 * 60)
+    return "2026-03-%02dT%02d:%02d:00Z" % (d + 1, rest // 60, rest % 60)
+
+
+class Devices:
+    """For a test with ok(method, path, body, status) and a Server `s`: one paho
+    client per user (persistent session, QoS 1), acknowledging every
+    push; `got[user]` is the list of payloads received."""
+
+    def __init__(self, test):
+        self.test = test
+        self.clients = {}
+        self.creds = {}
+        self.got = {}
+        self.q = queue.Queue()
+
+    def add(self, user):
+        device_id = "d-" + secrets.token_hex(4)
+        token = self.test.ok("POST", "/v1/devices", {"user_id": user, "device_id": device_id}, 201)["token"]
+        self.creds[user] = (device_id, token)
+        self.got.setdefault(user, [])
+        self.connect(user)
+
+    def connect(self, user):
+        device_id, token = self.creds[user]
+        host, port = self.test.s.mqtt.rsplit(":", 1)
+        subscribed = queue.Queue()
+        c = mqtt.Client(client_id=device_id, clean_session=False)
+        c.username_pw_set(device_id, token)
+
+        def on_message(cl, ud, msg, user=user):
+            p = json.loads(msg.payload)
+            self.got[user].append(p)
+            self.q.put((user, p))
+
+        c.on_message = on_message
+        c.on_subscribe = lambda cl, ud, mid, qos: subscribed.put(qos)
+        c.on_connect = lambda cl, ud, flags, rc: cl.subscribe("u/" + user, qos=1)
+        c.connect(host, int(port), keepalive=60)
+        c.loop_start()
+        self.clients[user] = c
+        subscribed.get(timeout=20)
+
+    def reconnect_all(self):
+        self.close()
+        for user in self.creds:
+            self.connect(user)
+
+    def close(self):
+        for c in self.clients.values():
+            c.loop_stop()
+            try:
+                c.disconnect()
+            except Exception:
+                pass
+        self.clients = {}
