@@ -17,6 +17,7 @@
 #include "engine/engine.h"
 #include "store/db.h"
 #include "model/push_features.h"
+#include "model/registry.h"
 #include "node/node.h"
 #include "policy/accounts.h"
 #include "stream/pipeline.h"
@@ -245,34 +246,43 @@ int BenchDigest(const std::vector<std::string>& args) {
   std::mt19937_64 rng(7);
   const char* classes[] = {"student", "white_collar", "night_owl", "high_frequency", "dormant", "new_user"};
   const char* devices[] = {"ios", "android", "harmony"};
-  // One article a day per subscription account; its features hashed once.
-  std::vector<engine::Article> day(accounts);
-  std::vector<std::vector<model::Feature>> article_features(accounts);
+  // One article a day per subscription account, stored as the engine stores it
+  // for each follower.
+  std::vector<std::string> stored(accounts);
   for (size_t a = 0; a < accounts; ++a) {
-    day[a] = {"art-" + std::to_string(a), "sub-" + std::to_string(a), "Story " + std::to_string(a) + " of the day",
-              "app://article/" + std::to_string(a)};
-    model::PushContext c;
-    c.account_id = day[a].account_id;
-    c.form = "image_text";
-    c.title = day[a].title;
-    model::AppendMessageFeatures(c, lc.bits, &article_features[a]);
+    engine::StoredArticle art;
+    art.article = {"art-" + std::to_string(a), "sub-" + std::to_string(a), "Story " + std::to_string(a) + " of the day",
+                   "app://article/" + std::to_string(a)};
+    art.form = "image_text";
+    stored[a] = engine::EncodeArticle(art);
   }
   for (int i = 0; i < 200'000; ++i) {
     model::PushContext c;
     c.user_class = classes[rng() % 6];
     c.local_hour = static_cast<int>(rng() % 24);
     c.weekday = static_cast<int>(rng() % 7);
-    c.account_id = day[rng() % accounts].account_id;
+    c.account_id = "sub-" + std::to_string(rng() % accounts);
     c.form = "image_text";
     c.title = "x";
     (*learner)->Update(model::PushFeatures(c, lc.bits), static_cast<int>(rng() % 10 == 0));
   }
+  // The CTR model in service, as the engine reads it.
+  const std::string dir = (std::filesystem::temp_directory_path() / ("herald-bench-digest-" + std::to_string(::getpid()))).string();
+  SystemClock clock;
+  auto registry = model::ModelRegistry::Open(dir, "ctr", &clock);
+  if (!registry.ok()) return 1;
+  if (!(*registry)->Publish(**learner, 200'000, 0, 0.5, /*promote=*/true).ok()) return 1;
   // Each user follows `follows` accounts at random.
   std::vector<std::uint32_t> followed(users * follows);
   for (auto& f : followed) f = static_cast<std::uint32_t>(rng() % accounts);
+  // Per user, what Engine::PrepareDigest does once the articles are read: decode
+  // them, score them for the user (model::ScoreMessages), rank them and write the
+  // payload.
   const auto t0 = std::chrono::steady_clock::now();
-  std::vector<model::Feature> x;
+  std::vector<engine::StoredArticle> articles(follows);
   std::vector<engine::RankedArticle> ranked;
+  std::vector<model::MessageTraits> traits;
+  std::vector<model::PushScore> scores;
   size_t bytes = 0;
   for (size_t u = 0; u < users; ++u) {
     model::PushContext c;
@@ -281,26 +291,24 @@ int BenchDigest(const std::vector<std::string>& args) {
     c.weekday = static_cast<int>(u % 7);
     c.device = devices[u % 3];
     c.activity_at_hour = static_cast<double>(u % 5);
-    c.form = "image_text";
-    std::vector<model::Feature> user_part;
-    model::AppendUserFeatures(c, lc.bits, &user_part);
-    ranked.clear();
+    traits.clear();
     for (size_t k = 0; k < follows; ++k) {
-      const std::uint32_t a = followed[u * follows + k];
-      c.account_id = day[a].account_id;
-      x = user_part;
-      x.insert(x.end(), article_features[a].begin(), article_features[a].end());
-      model::AppendCrossFeatures(c, lc.bits, &x);
-      ranked.push_back({&day[a], (*learner)->Predict(x)});
+      if (!engine::DecodeArticle(stored[followed[u * follows + k]], &articles[k])) return 1;
+      traits.push_back({articles[k].article.account_id, articles[k].form, articles[k].article.title});
     }
+    model::ScoreMessages(registry->get(), c, traits, lc.bits, &scores);
+    ranked.clear();
+    for (size_t k = 0; k < follows; ++k) ranked.push_back({&articles[k].article, scores[k].pctr});
     engine::RankArticles(ranked, keep);
-    bytes += engine::DigestPayload("m-0000000000000000", "digest", "Your daily picks", ranked, 0).size();
+    bytes += engine::DigestPayload("m-d000000000000000", "digest", "Your daily picks", ranked, 0).size();
   }
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("digest: %zu users x %zu followed accounts assembled in %.2f s on one core (%.0f users/s; %.0f "
               "articles scored/s; the top %zu in each payload, %.0f B on average)\n",
               users, follows, s, static_cast<double>(users) / s, static_cast<double>(users * follows) / s, keep,
               static_cast<double>(bytes) / static_cast<double>(users));
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
   return 0;
 }
 

@@ -30,6 +30,7 @@ std::string EncodeArticle(const StoredArticle& a) {
   w.String(a.article.account_id);
   w.String(a.article.title);
   w.String(a.article.deep_link);
+  w.String(a.form);
   w.Zigzag(a.created_at);
   w.Zigzag(a.expires_at);
   return v;
@@ -39,7 +40,8 @@ bool DecodeArticle(std::string_view bytes, StoredArticle* a) {
   ByteReader r(bytes);
   std::uint8_t v = 0;
   return r.Byte(&v) && v == 1 && r.String(&a->article.article_id) && r.String(&a->article.account_id) &&
-         r.String(&a->article.title) && r.String(&a->article.deep_link) && r.Zigzag(&a->created_at) &&
+         r.String(&a->article.title) && r.String(&a->article.deep_link) && r.String(&a->form) &&
+         r.Zigzag(&a->created_at) &&
          r.Zigzag(&a->expires_at) && r.done();
 }
 

@@ -37,6 +37,7 @@ inline constexpr const char* kDigestAccount = "digest";
 // message expires.
 struct StoredArticle {
   Article article;
+  std::string form = "text";  // the message's form (a feature of its score)
   Micros created_at = 0, expires_at = 0;
 };
 std::string ArticleUserPrefix(std::string_view tenant, std::string_view user_id);  // key suffix

@@ -379,6 +379,7 @@ void Engine::Plan(const std::string& tenant, const Campaign& c, std::shared_ptr<
         StoredArticle article;
         article.article = {request->campaign_id, request->account_id, request->message.title,
                            request->message.deep_link};
+        article.form = FormName(request->message.form);
         article.created_at = now;
         article.expires_at = now + static_cast<Micros>(request->message.ttl_s) * kMicrosPerSecond;
         const std::string article_prefix = store::PartitionTagPrefix(p.id(), store::StateTag::kEngineArticle);
@@ -1032,7 +1033,6 @@ bool Engine::PrepareDigest(stream::Partition& p, const ScheduleEntry& e, Micros 
   struct Found {
     StoredArticle a;
     std::string key;
-    model::PushScore score;
   };
   std::vector<Found> found;
   (void)o_.db->Scan(o_.state_cf, prefix, [&](std::string_view key, std::string_view value) {
@@ -1047,31 +1047,34 @@ bool Engine::PrepareDigest(stream::Partition& p, const ScheduleEntry& e, Micros 
     return true;
   });
   if (found.empty()) return false;  // no articles: no digest
-  // Each article scored for the user as the CTR model sees it, then ranked.
+  // Each article scored for the user as the CTR model sees it (the user's part
+  // hashed once), then ranked.
   PushRequest r;
   r.tenant = e.tenant;
   r.user_id = e.user_id;
-  std::vector<RankedArticle> ranked;
+  std::vector<model::MessageTraits> traits;
   std::vector<Article> articles;
   articles.reserve(found.size());
-  for (Found& f : found) {
-    r.account_id = f.a.article.account_id;
-    f.score = model::ScorePush(o_.ctr, ContextOf(p, profiles, r, f.a.article.title, tz, now), o_.feature_bits);
+  for (const Found& f : found) {
+    traits.push_back({f.a.article.account_id, f.a.form, f.a.article.title});
     articles.push_back(f.a.article);
   }
-  for (size_t i = 0; i < articles.size(); ++i) ranked.push_back({&articles[i], found[i].score.pctr});
+  std::vector<model::PushScore> scores;
+  model::ScoreMessages(o_.ctr, ContextOf(p, profiles, r, "", tz, now), traits, o_.feature_bits, &scores);
+  std::vector<RankedArticle> ranked;
+  for (size_t i = 0; i < articles.size(); ++i) ranked.push_back({&articles[i], scores[i].pctr});
   RankArticles(ranked, engine_cfg_.digest_max_articles);
   for (const RankedArticle& ra : ranked) {
     const size_t i = static_cast<size_t>(ra.article - articles.data());
     c->articles.push_back(*ra.article);
     MessageRecord::Article scored{ra.article->article_id, {}};
-    for (const auto& f : found[i].score.features) scored.features.push_back(f.index);
+    for (const auto& f : scores[i].features) scored.features.push_back(f.index);
     c->article_scores.push_back(std::move(scored));
     c->article_keys.push_back(found[i].key);
   }
   const size_t best = static_cast<size_t>(ranked.front().article - articles.data());
   c->digest = true;
-  c->score = found[best].score;
+  c->score = std::move(scores[best]);
   c->scored = true;
   c->r = r;
   c->r.account_id = kDigestAccount;

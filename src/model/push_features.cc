@@ -140,4 +140,29 @@ PushScore ScorePush(const ModelRegistry* registry, const PushContext& c, unsigne
   return s;
 }
 
+void ScoreMessages(const ModelRegistry* registry, PushContext c, std::span<const MessageTraits> messages,
+                   unsigned bits, std::vector<PushScore>* out) {
+  out->clear();
+  std::shared_ptr<const ServedModel> served = registry ? registry->Served() : nullptr;
+  const bool model = served && served->learner;
+  const unsigned b = model ? served->learner->config().bits : bits;
+  std::vector<Feature> user;
+  AppendUserFeatures(c, b, &user);
+  for (const MessageTraits& m : messages) {
+    PushScore& s = out->emplace_back();
+    c.account_id.assign(m.account_id);
+    c.form.assign(m.form);
+    c.title.assign(m.title);
+    s.features = user;
+    AppendMessageFeatures(c, b, &s.features);
+    AppendCrossFeatures(c, b, &s.features);
+    if (model) {
+      s.version = served->version;
+      s.pctr = served->learner->Predict(s.features);
+    } else {
+      s.pctr = SourceOpenRate(c.local_hour < 0 ? 12 : c.local_hour);
+    }
+  }
+}
+
 }  // namespace herald::model

@@ -3,6 +3,7 @@
 // sample the model later learns from is exactly what it scored (no skew).
 #pragma once
 
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -57,5 +58,14 @@ struct PushScore {
   std::vector<Feature> features;
 };
 PushScore ScorePush(const ModelRegistry* registry, const PushContext& c, unsigned bits);
+
+// Many messages scored for one user, as a digest ranks its articles: the user's
+// part of `c` hashed once, each message's (its account, form and title) and the
+// crosses per message; out[i] is messages[i]'s score, as ScorePush would give it.
+struct MessageTraits {
+  std::string_view account_id, form, title;
+};
+void ScoreMessages(const ModelRegistry* registry, PushContext c, std::span<const MessageTraits> messages,
+                   unsigned bits, std::vector<PushScore>* out);
 
 }  // namespace herald::model

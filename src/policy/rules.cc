@@ -623,7 +623,10 @@ std::string Explain(const Decision& d, std::string_view account, const cctz::tim
                                                 " before the next slot";
     }
     case Rule::kAdBudget:
-      return "suppressed: the ad campaign's budget for the day is spent";
+      return d.verdict == Verdict::kDefer
+                 ? "deferred: the ad campaign's budget for the day is spent; next try " + until
+                 : "suppressed: the ad campaign's budget for the day is spent, and the message expires at " +
+                       LocalText(d.since, tz) + " before the next day's";
     case Rule::kAdPaced:
       return d.verdict == Verdict::kDefer
                  ? "deferred: the ad campaign's budget is paced over the day; next try " + until
