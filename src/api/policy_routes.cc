@@ -201,6 +201,11 @@ json DecisionJson(const policy::Decision& d, const std::string& account, const c
             {"weight", d.weight}};
   if (d.since) j["counters"]["since"] = FormatIsoTime(d.since);
   if (d.day_after_follow) j["counters"]["day_after_follow"] = d.day_after_follow;
+  if (d.rule == policy::Rule::kContention) {
+    // The slot's auction: this push's value, the winner's, and the candidates.
+    j.erase("weight");
+    j["contention"] = {{"value", d.weight}, {"winner_value", d.rate}, {"candidates", d.count}};
+  }
   return j;
 }
 

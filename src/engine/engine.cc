@@ -85,10 +85,11 @@ Result<Decided> DecideOnShard(const EngineOptions& o, stream::Partition& p, cons
   c.user_hash = policy::SmallKey(r.user_id);
   c.lane = m.transactional() ? policy::Lane::kTransactional : policy::Lane::kMarketing;
   c.urgent = m.urgent;
-  c.expires_at = now + static_cast<Micros>(m.ttl_s) * kMicrosPerSecond;
+  c.expires_at = r.expires_at ? r.expires_at : now + static_cast<Micros>(m.ttl_s) * kMicrosPerSecond;
   c.collapse_key = m.collapse_key.empty() ? 0 : policy::SmallKey(m.collapse_key);
   c.idempotency_key = m.idempotency_key.empty() ? 0 : policy::SmallKey(m.idempotency_key);
   Decided d;
+  d.expires_at = c.expires_at;
   d.decision = policy::Decide(state, stored_follow ? &follow : nullptr, c, now, tz, *o.policy_config);
   // The sentence is for the single push's answer; campaigns count by rule.
   if (explain) d.explanation = policy::Explain(d.decision, r.account_id, tz, *o.policy_config);
@@ -280,6 +281,15 @@ Micros NextLocalMinute(int local_minute, const cctz::time_zone& tz, Micros now) 
   return now;
 }
 
+// The next local midnight after `now`.
+Micros NextLocalMidnight(Micros now, const cctz::time_zone& tz) {
+  const auto local = cctz::convert(std::chrono::system_clock::time_point(std::chrono::microseconds(now)), tz);
+  const cctz::civil_day tomorrow = cctz::civil_day(local) + 1;
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             cctz::convert(cctz::civil_second(tomorrow), tz).time_since_epoch())
+      .count();
+}
+
 // One partition's share of a campaign: what was decided, and the pushes to send.
 struct Engine::Planned {
   std::vector<std::pair<std::string, std::string>> entries;  // schedule and article keys (full) and values
@@ -396,8 +406,14 @@ void Engine::Plan(const std::string& tenant, const Campaign& c, std::shared_ptr<
               continue;
             }
             std::int64_t day = 0;
-            const Micros due = DigestDue(p, r.tenant, u, now, p.features().ZoneOf(r.tenant, u), &day);
-            const std::string mid = DigestMessageId(r.tenant, u, day);
+            const cctz::time_zone& tz = p.features().ZoneOf(r.tenant, u);
+            Micros due = DigestDue(p, r.tenant, u, now, tz, &day);
+            std::string mid = DigestMessageId(r.tenant, u, day);
+            if (p.Get(o.store).Find(r.tenant, mid).ok()) {
+              // Today's digest went already: the article waits for tomorrow's.
+              due = DigestDue(p, r.tenant, u, NextLocalMidnight(now, tz), tz, &day);
+              mid = DigestMessageId(r.tenant, u, day);
+            }
             out->entries.emplace_back(article_prefix + ArticleKey(r.tenant, u, r.campaign_id), EncodeArticle(article));
             ScheduleEntry e{due, mid, r.tenant, u, kDigestAccount, ""};
             out->entries.emplace_back(prefix + ScheduleKey(due, mid), EncodeScheduleEntry(e));
@@ -662,11 +678,16 @@ std::string ScheduleKey(Micros due, std::string_view message_id) {
 std::string EncodeScheduleEntry(const ScheduleEntry& e) {
   std::string v;
   ByteWriter w(&v);
-  w.Byte(1);
+  const bool held = e.expires_at || e.holds;
+  w.Byte(held ? 2 : 1);
   w.String(e.tenant);
   w.String(e.user_id);
   w.String(e.account_id);
   w.String(e.campaign_id);
+  if (held) {
+    w.Zigzag(e.expires_at);
+    w.Varint(e.holds);
+  }
   return v;
 }
 
@@ -679,8 +700,14 @@ bool DecodeScheduleEntry(std::string_view suffix, std::string_view value, Schedu
   e->message_id.assign(suffix.substr(8));
   ByteReader r(value);
   std::uint8_t v = 0;
-  return r.Byte(&v) && v == 1 && r.String(&e->tenant) && r.String(&e->user_id) && r.String(&e->account_id) &&
-         r.String(&e->campaign_id) && r.done();
+  if (!(r.Byte(&v) && (v == 1 || v == 2) && r.String(&e->tenant) && r.String(&e->user_id) &&
+        r.String(&e->account_id) && r.String(&e->campaign_id))) {
+    return false;
+  }
+  std::uint64_t holds = 0;
+  if (v == 2 && !(r.Zigzag(&e->expires_at) && r.Varint(&holds))) return false;
+  e->holds = static_cast<std::uint32_t>(holds);
+  return r.done();
 }
 
 std::shared_ptr<const Message> Engine::MessageOf(const std::string& tenant, const std::string& campaign_id) {
@@ -732,7 +759,12 @@ struct Engine::FireBatch {
   std::shared_ptr<std::vector<stream::Event>> sents = std::make_shared<std::vector<stream::Event>>();
   std::shared_ptr<std::vector<mqtt::PushMessage>> pushes = std::make_shared<std::vector<mqtt::PushMessage>>();
   std::map<std::string, std::uint64_t> suppressed;  // tenant \0 campaign \0 rule
-  std::vector<std::pair<std::string, double>> charges;
+  struct Charge {
+    std::string key;  // tenant \0 campaign
+    std::int64_t day = 0;
+    double charge = 0;
+  };
+  std::vector<Charge> charges;
   std::string prefix;  // the schedule's
   std::mt19937_64 rng;
   void Suppress(const ScheduleEntry& e, std::string_view rule) {
@@ -760,6 +792,7 @@ struct Engine::Contender {
   std::vector<Article> articles;
   std::vector<MessageRecord::Article> article_scores;
   std::vector<std::string> article_keys;
+  bool more_articles = false;  // some were not listed: they wait for the next digest
 };
 
 void Engine::Fire(stream::Partition& p) {
@@ -804,14 +837,14 @@ void Engine::Fire(stream::Partition& p) {
   const PartitionId part = p.id();
   auto batch = out.batch;
   auto pushes = out.pushes;
-  auto charges = std::make_shared<std::vector<std::pair<std::string, double>>>(std::move(out.charges));
+  auto charges = std::make_shared<std::vector<FireBatch::Charge>>(std::move(out.charges));
   auto finish = [this, part, batch, pushes, fired, charges](Status appended) mutable {
     // The sends are durable (or were not stored): the fired entries go, then the
     // partition arms its next timer.
     if (!appended.ok()) {
       log::Error("scheduled pushes not stored; they fire again", {{"partition", part}, {"error", appended.message()}});
       batch = std::make_shared<store::WriteBatch>();
-      for (const auto& [key, charge] : *charges) CommitAd(key, part, -charge);
+      for (const auto& c : *charges) CommitAd(c.key, c.day, part, -c.charge);
     } else {
       DeliverAll(*pushes, 1000, /*observe=*/false);
     }
@@ -841,9 +874,10 @@ void Engine::Contend(stream::Partition& p, std::vector<ScheduleEntry*>& entries,
   auto again = [&](const ScheduleEntry& e, Micros at) {
     out.batch->Put(o_.state_cf, out.prefix + ScheduleKey(at, e.message_id), EncodeScheduleEntry(e));
   };
-  // A candidate held back after the policy allowed it (lost the slot, or paced):
-  // tried again at `at` while its message lives, else dropped; the decision is
-  // recorded for the user's decisions list.
+  // A candidate held back after the policy allowed it (it lost the slot, or an ad
+  // was paced): tried again at `at` while its message lives (its life counted from
+  // the first firing), else dropped. The decision is recorded for the user's
+  // decisions list, a paced ad's only the first time.
   auto hold = [&](Contender& c, policy::Rule rule, Micros at, double value, double winner, std::uint32_t n) {
     policy::Decision d;
     d.rule = rule;
@@ -852,15 +886,22 @@ void Engine::Contend(stream::Partition& p, std::vector<ScheduleEntry*>& entries,
     d.rate = winner;
     const Micros expires = c.d.expires_at;
     d.since = expires;
+    ScheduleEntry e = *c.e;
+    e.expires_at = expires;
+    ++e.holds;
     if (!expires || at < expires) {
       d.verdict = policy::Verdict::kDefer;
       d.until = at;
-      again(*c.e, at);
+      e.due = at;
+      again(e, at);
     } else {
       d.verdict = policy::Verdict::kSuppress;
-      out.Suppress(*c.e, policy::RuleName(rule));
+      out.Suppress(e, policy::RuleName(rule));
+      if (c.digest) DigestTomorrow(p, e, now, out);
     }
-    if (p.Get(o_.policy).RecordUnsent(c.r.tenant, c.r.user_id, c.e->message_id, c.r.account_id, now, d).ok()) {
+    const bool record = rule == policy::Rule::kContention || e.holds == 1 || d.verdict == policy::Verdict::kSuppress;
+    if (record &&
+        p.Get(o_.policy).RecordUnsent(c.r.tenant, c.r.user_id, c.e->message_id, c.r.account_id, now, d).ok()) {
       p.MarkChanged();
     }
     return d.verdict == policy::Verdict::kDefer;
@@ -891,28 +932,19 @@ void Engine::Contend(stream::Partition& p, std::vector<ScheduleEntry*>& entries,
       c.bid = campaign->bid;
       c.budget = campaign->budget;
     }
+    c.r.expires_at = e->expires_at;  // held before: its first firing's expiry
     auto d = DecideOnShard(o_, p, c.r, c.view, e->message_id, now, /*reserve=*/false);
     if (!d.ok()) continue;
     if (d->decision.verdict == policy::Verdict::kDefer && d->decision.until > now) {
       // Deferred at fire time: it goes back into the schedule at the rule's end.
-      again(*e, d->decision.until);
+      ScheduleEntry later = *e;
+      later.due = d->decision.until;
+      again(later, later.due);
       continue;
     }
     if (d->decision.verdict != policy::Verdict::kAllow) {
       out.Suppress(*e, policy::RuleName(d->decision.rule));
-      if (c.digest && d->decision.verdict == policy::Verdict::kSuppress) {
-        // The day's digest is not sent; its articles wait for the next day's.
-        const cctz::time_zone& tz = p.features().ZoneOf(e->tenant, e->user_id);
-        const auto local = cctz::convert(std::chrono::system_clock::time_point(std::chrono::microseconds(now)), tz);
-        const cctz::civil_day tomorrow = cctz::civil_day(local) + 1;
-        const Micros next = std::chrono::duration_cast<std::chrono::microseconds>(
-                                cctz::convert(cctz::civil_second(tomorrow), tz).time_since_epoch())
-                                .count();
-        std::int64_t day = 0;
-        const Micros at = DigestDue(p, e->tenant, e->user_id, next, tz, &day);
-        again(ScheduleEntry{at, DigestMessageId(e->tenant, e->user_id, day), e->tenant, e->user_id, kDigestAccount, ""},
-              at);
-      }
+      if (c.digest) DigestTomorrow(p, *e, now, out);  // its articles wait for the next day's
       continue;
     }
     c.d = std::move(*d);
@@ -923,6 +955,9 @@ void Engine::Contend(stream::Partition& p, std::vector<ScheduleEntry*>& entries,
   const bool auction = cs.size() > 1 || cs[0].ad;
   std::vector<Candidate> candidates;
   std::vector<size_t> index;  // candidates[i] is cs[index[i]]
+  std::vector<std::pair<size_t, double>> reserved;  // ads admitted: their largest charge, set aside
+  double fraction = 0;
+  const std::int64_t budget_day = BudgetDay(now, &fraction);
   profile::ProfileStore& profiles = p.Get(o_.profiles);
   for (size_t i = 0; i < cs.size(); ++i) {
     Contender& c = cs[i];
@@ -958,22 +993,22 @@ void Engine::Contend(stream::Partition& p, std::vector<ScheduleEntry*>& entries,
       if (const auto* u = p.Get(o_.policy).Find(c.r.tenant, c.r.user_id, &failure)) {
         if (const auto* f = policy::PolicyStore::FollowOf(*u, c.view.key)) k.own_complaints = f->complaints;
       }
-      // Paced: the ad enters the auction only when its budget and pacing let it.
+      // Paced: the ad enters the auction only when its budget and pacing let it,
+      // its largest charge set aside until the auction prices it.
       const std::string key = store::TenantKey(c.r.tenant, c.r.campaign_id);
       const double draw = std::uniform_real_distribution<double>(0, 1)(out.rng);
-      const policy::Rule held = AdmitAd(key, c.budget, now, c.bid * k.pctr, draw);
+      const double most = c.bid * k.pctr;
+      const policy::Rule held = AdmitAd(key, c.budget, now, budget_day, fraction, most, draw, p.id());
       if (held != policy::Rule::kNone) {
         const Micros gap = static_cast<Micros>(engine_cfg_.slot_gap_s) * kMicrosPerSecond;
         Micros at = now + std::uniform_int_distribution<Micros>(kMicrosPerMinute, std::max(gap, kMicrosPerMinute))(out.rng);
         if (held == policy::Rule::kAdBudget) {
-          double fraction = 0;
-          const std::int64_t day = BudgetDay(now, &fraction);
           at = now + static_cast<Micros>((1 - fraction) * kMicrosPerDay) + kMicrosPerMinute;  // the next budget day
-          (void)day;
         }
         hold(c, held, at, 0, 0, static_cast<std::uint32_t>(cs.size()));
         continue;
       }
+      reserved.emplace_back(i, most);
     } else {
       k.weight = c.d.decision.weight;
     }
@@ -984,31 +1019,47 @@ void Engine::Contend(stream::Partition& p, std::vector<ScheduleEntry*>& entries,
   AuctionResult result;
   result.winner = 0;
   if (auction) result = RunAuction(candidates, ads_cfg_.auction);
-  if (result.winner < 0) return;
-  Contender& w = cs[index[static_cast<size_t>(result.winner)]];
-  // The winner takes the slot: reserved, rendered and sent.
-  auto d = DecideOnShard(o_, p, w.r, w.view, w.e->message_id, now, /*reserve=*/true, false,
-                         w.scored ? &w.score : nullptr);
-  if (!d.ok() || d->decision.verdict != policy::Verdict::kAllow) return;  // decided alike a moment ago
-  if (w.digest) {
+  Contender* w = result.winner >= 0 ? &cs[index[static_cast<size_t>(result.winner)]] : nullptr;
+  // The ads' set-aside charges: the winner's becomes its price's, the others' go back.
+  for (const auto& [i, most] : reserved) {
+    const Contender& c = cs[i];
+    const double charge = &c == w ? result.charge : 0;
+    CommitAd(store::TenantKey(c.r.tenant, c.r.campaign_id), budget_day, p.id(), charge - most);
+  }
+  std::optional<Result<Decided>> d;
+  if (w) {
+    // The winner takes the slot: reserved, rendered and sent.
+    d = DecideOnShard(o_, p, w->r, w->view, w->e->message_id, now, /*reserve=*/true, false,
+                      w->scored ? &w->score : nullptr);
+  }
+  if (!w || !d->ok() || (*d)->decision.verdict != policy::Verdict::kAllow) {
+    // Decided alike a moment ago, so this is a store failure: every candidate is
+    // tried again a minute later, nothing charged.
+    if (w && w->ad) CommitAd(store::TenantKey(w->r.tenant, w->r.campaign_id), budget_day, p.id(), -result.charge);
+    for (const Contender& c : cs) {
+      ScheduleEntry e = *c.e;
+      e.due = now + kMicrosPerMinute;
+      again(e, e.due);
+    }
+    return;
+  }
+  Decided& won = **d;
+  if (w->digest) {
     std::vector<RankedArticle> ranked;
-    for (const Article& a : w.articles) ranked.push_back({&a, 0});
-    d->payload = DigestPayload(w.e->message_id, kDigestAccount, w.r.message.title, ranked, d->expires_at);
+    for (const Article& a : w->articles) ranked.push_back({&a, 0});
+    won.payload = DigestPayload(w->e->message_id, kDigestAccount, w->r.message.title, ranked, won.expires_at);
   }
   stream::Event& sent = out.sents->emplace_back();
-  MakeSend(w.r, w.e->message_id, now, *d, &sent, &out.pushes->emplace_back());
-  if (w.digest) {
-    AppendArticleAttrs(w.article_scores, &sent.attrs);
-    for (const auto& k : w.article_keys) out.batch->Delete(o_.state_cf, k);
+  MakeSend(w->r, w->e->message_id, now, won, &sent, &out.pushes->emplace_back());
+  if (w->digest) {
+    AppendArticleAttrs(w->article_scores, &sent.attrs);
+    for (const auto& k : w->article_keys) out.batch->Delete(o_.state_cf, k);
+    if (w->more_articles) DigestTomorrow(p, *w->e, now, out);  // those not listed wait for the next
     m_digests_->Inc();
   }
-  if (w.ad) {
-    double fraction = 0;
-    const std::int64_t day = BudgetDay(now, &fraction);
-    AppendAdAttrs(result.price, result.charge, day, &sent.attrs);
-    const std::string key = store::TenantKey(w.r.tenant, w.r.campaign_id);
-    CommitAd(key, p.id(), result.charge);
-    out.charges.emplace_back(key, result.charge);
+  if (w->ad) {
+    AppendAdAttrs(result.price, result.charge, budget_day, &sent.attrs);
+    out.charges.push_back({store::TenantKey(w->r.tenant, w->r.campaign_id), budget_day, result.charge});
   }
   if (candidates.size() < 2) return;
   m_contention_won_->Inc();
@@ -1025,11 +1076,22 @@ void Engine::Contend(stream::Partition& p, std::vector<ScheduleEntry*>& entries,
 
 bool Engine::PrepareDigest(stream::Partition& p, const ScheduleEntry& e, Micros now, Contender* c, FireBatch& out) {
   EngineStore& es = p.Get(o_.store);
-  if (es.Find(e.tenant, e.message_id).ok()) return false;  // the day's digest went already
-  profile::ProfileStore& profiles = p.Get(o_.profiles);
-  const cctz::time_zone& tz = p.features().ZoneOf(e.tenant, e.user_id);
   const std::string prefix = store::PartitionTagPrefix(p.id(), store::StateTag::kEngineArticle) +
                              ArticleUserPrefix(e.tenant, e.user_id);
+  if (auto sent = es.Find(e.tenant, e.message_id); sent.ok()) {
+    // The day's digest went already (this is a second entry of the day, or one
+    // found again after a crash): the articles it listed go, the rest wait.
+    for (const auto& a : sent->articles) out.batch->Delete(o_.state_cf, prefix + a.id);
+    DigestTomorrow(p, e, now, out);
+    return false;
+  }
+  if (const auto* reserved = es.Reserved(e.tenant, e.user_id)) {
+    for (const Reservation& r : *reserved) {
+      if (r.message_id == e.message_id) return false;  // being sent right now
+    }
+  }
+  profile::ProfileStore& profiles = p.Get(o_.profiles);
+  const cctz::time_zone& tz = p.features().ZoneOf(e.tenant, e.user_id);
   struct Found {
     StoredArticle a;
     std::string key;
@@ -1039,8 +1101,9 @@ bool Engine::PrepareDigest(stream::Partition& p, const ScheduleEntry& e, Micros 
     Found f;
     if (!DecodeArticle(value, &f.a)) return true;
     f.key.assign(key);
-    if (f.a.expires_at && f.a.expires_at <= now) {
-      out.batch->Delete(o_.state_cf, f.key);  // its message expired unsent
+    auto campaign = o_.campaigns->Find(e.tenant, f.a.article.article_id);
+    if ((f.a.expires_at && f.a.expires_at <= now) || !campaign || campaign->status == "cancelled") {
+      out.batch->Delete(o_.state_cf, f.key);  // expired unsent, or its campaign was cancelled
       return true;
     }
     if (found.size() < 1000) found.push_back(std::move(f));
@@ -1074,6 +1137,7 @@ bool Engine::PrepareDigest(stream::Partition& p, const ScheduleEntry& e, Micros 
   }
   const size_t best = static_cast<size_t>(ranked.front().article - articles.data());
   c->digest = true;
+  c->more_articles = found.size() > ranked.size();
   c->score = std::move(scores[best]);
   c->scored = true;
   c->r = r;
@@ -1083,6 +1147,14 @@ bool Engine::PrepareDigest(stream::Partition& p, const ScheduleEntry& e, Micros 
   c->view.key = policy::AccountKey(kDigestAccount);
   c->view.type = policy::AccountType::kBusiness;
   return true;
+}
+
+void Engine::DigestTomorrow(stream::Partition& p, const ScheduleEntry& e, Micros now, FireBatch& out) {
+  const cctz::time_zone& tz = p.features().ZoneOf(e.tenant, e.user_id);
+  std::int64_t day = 0;
+  const Micros at = DigestDue(p, e.tenant, e.user_id, NextLocalMidnight(now, tz), tz, &day);
+  ScheduleEntry next{at, DigestMessageId(e.tenant, e.user_id, day), e.tenant, e.user_id, kDigestAccount, ""};
+  out.batch->Put(o_.state_cf, out.prefix + ScheduleKey(at, next.message_id), EncodeScheduleEntry(next));
 }
 
 Micros Engine::DigestDue(stream::Partition& p, const std::string& tenant, const std::string& user, Micros now,
@@ -1115,12 +1187,19 @@ std::int64_t Engine::BudgetDay(Micros now, double* fraction) const {
   return d - cctz::civil_day(1970, 1, 1);
 }
 
-policy::Rule Engine::AdmitAd(const std::string& key, double budget, Micros now, double max_charge, double draw) {
-  double fraction = 0;
-  const std::int64_t day = BudgetDay(now, &fraction);
+policy::Rule Engine::AdmitAd(const std::string& key, double budget, Micros now, std::int64_t day, double fraction,
+                             double max_charge, double draw, PartitionId p) {
   std::lock_guard<std::mutex> l(budgets_mu_);
-  // After a start, the day's commitments are known once every partition counted its own.
-  if (seeded_count_ < seeded_.size()) return policy::Rule::kAdPaced;
+  // After a start, the day's commitments are known once every partition counted
+  // its own (or, should one never recover, a minute after the start).
+  if (seeded_count_ < seeded_.size()) {
+    if (std::chrono::steady_clock::now() - started_ < std::chrono::minutes(1)) return policy::Rule::kAdPaced;
+    if (!seeding_late_) {
+      seeding_late_ = true;
+      log::Warn("ad budgets paced without the commitments of partitions not recovered",
+                {{"recovered", seeded_count_}, {"partitions", seeded_.size()}});
+    }
+  }
   AdBudget& b = budgets_[key];
   if (b.day != day) {
     b.day = day;
@@ -1136,16 +1215,15 @@ policy::Rule Engine::AdmitAd(const std::string& key, double budget, Micros now, 
   // Never ahead of the day by more than an hour's share, and in the throttle's proportion.
   if (spent + max_charge > budget * std::min(1.0, fraction + 1.0 / 24)) return policy::Rule::kAdPaced;
   if (draw > b.pacer.throttle) return policy::Rule::kAdPaced;
+  if (p < b.committed.size()) b.committed[p] += max_charge;  // set aside until priced
   return policy::Rule::kNone;
 }
 
-void Engine::CommitAd(const std::string& key, PartitionId p, double charge) {
-  double fraction = 0;
-  const std::int64_t day = BudgetDay(o_.clock->Now(), &fraction);
+void Engine::CommitAd(const std::string& key, std::int64_t day, PartitionId p, double delta) {
   std::lock_guard<std::mutex> l(budgets_mu_);
   auto it = budgets_.find(key);
   if (it == budgets_.end() || it->second.day != day || p >= it->second.committed.size()) return;
-  it->second.committed[p] = std::max(0.0, it->second.committed[p] + charge);
+  it->second.committed[p] = std::max(0.0, it->second.committed[p] + delta);
 }
 
 void Engine::Recovered(stream::Partition& p) {

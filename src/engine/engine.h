@@ -13,6 +13,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <optional>
 #include <functional>
 #include <set>
@@ -80,6 +81,7 @@ struct EngineOptions {
 struct PushRequest {
   std::string tenant, user_id, account_id, campaign_id;
   Message message;
+  Micros expires_at = 0;  // when the message expires; 0: its TTL from the decision
 };
 
 struct PushResult {
@@ -157,8 +159,15 @@ class Engine {
   std::int64_t BudgetDay(Micros now, double* fraction) const;
   // Whether an ad may enter the auction now, with a charge of at most `max_charge`:
   // kNone, kAdPaced (try later) or kAdBudget (the day's budget is spent).
-  policy::Rule AdmitAd(const std::string& key, double budget, Micros now, double max_charge, double draw);
-  void CommitAd(const std::string& key, PartitionId p, double charge);
+  // Admitted, `max_charge` is set aside in partition p's commitments until the
+  // auction prices it (CommitAd with the difference).
+  policy::Rule AdmitAd(const std::string& key, double budget, Micros now, std::int64_t day, double fraction,
+                       double max_charge, double draw, PartitionId p);
+  void CommitAd(const std::string& key, std::int64_t day, PartitionId p, double delta);
+  // The user's next day's digest entry (for articles left after today's).
+  void DigestTomorrow(stream::Partition& p, const ScheduleEntry& e, Micros now, FireBatch& out);
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  bool seeding_late_ = false;
   std::mutex budgets_mu_;
   std::map<std::string, AdBudget> budgets_;
   std::vector<std::uint8_t> seeded_;

@@ -442,19 +442,30 @@ void EngineStore::OnEvent(stream::AppliedEvent& e) {
     dirty_funnels_.push_back(ck);
     return &f->second;
   };
-  auto count = [&](std::uint64_t Funnel::*field) {
-    if (Funnel* f = funnel()) ++(f->*field);
+  // A digest counts for the campaigns of the articles it listed (a receipt naming
+  // one, or naming none for an open or click, counts for that one, or the first).
+  auto count = [&](std::uint64_t Funnel::*field, std::string_view article = {}) {
+    if (m.articles.empty() || !m.campaign_id.empty()) {
+      if (Funnel* f = funnel()) ++(f->*field);
+      return;
+    }
+    for (const auto& a : m.articles) {
+      if (!article.empty() && a.id != article) continue;
+      const std::string ck = Key(ev.tenant, a.id);
+      ++(funnels_[ck].*field);
+      dirty_funnels_.push_back(ck);
+    }
   };
   switch (ev.type) {
     case EventType::kSent: {
       const bool first_send = !m.sent_at;
-      if (first_send) count(&Funnel::sent);
       m.user_id = ev.user_id;
       m.account_id = ev.account_id;
       m.campaign_id = ev.campaign_id;
       m.sent_at = ev.ts;
       m.expires_at = policy::AttrTime(ev.attrs, "expires_at", 0);
       ParseScoreAttrs(ev.attrs, &m);
+      if (first_send) count(&Funnel::sent);
       if (first_send && m.charge_micros && m.budget_day > 0) {
         // What an ad's push commits of its budget day (charged once delivered).
         if (Funnel* f = funnel()) {
@@ -498,8 +509,8 @@ void EngineStore::OnEvent(stream::AppliedEvent& e) {
     default: {
       const bool first = std::none_of(m.receipts.begin(), m.receipts.end(),
                                       [&](const Receipt& r) { return r.type == receipt; });
-      if (m.receipts.size() < 64) {
-        Receipt rc{receipt, ev.ts, {}};
+      Receipt rc{receipt, ev.ts, {}};
+      {
         if (!m.articles.empty()) {
           // A digest's receipt may name the article (one of those listed).
           stream::json::MemberReader ar(ev.attrs);
@@ -512,15 +523,19 @@ void EngineStore::OnEvent(stream::AppliedEvent& e) {
             }
           }
         }
-        m.receipts.push_back(std::move(rc));
       }
+      const std::string named = !m.articles.empty() && rc.article_id.empty() ? m.articles.front().id : rc.article_id;
+      if (m.receipts.size() < 64) m.receipts.push_back(std::move(rc));
       if (first) {
+        const bool engaged = ev.type == EventType::kOpened || ev.type == EventType::kClicked;
+        const std::string_view article = engaged ? std::string_view(named) : std::string_view();
         count(ev.type == EventType::kOpened          ? &Funnel::opened
               : ev.type == EventType::kClicked       ? &Funnel::clicked
               : ev.type == EventType::kConverted     ? &Funnel::converted
               : ev.type == EventType::kDismissed     ? &Funnel::dismissed
               : ev.type == EventType::kNotInterested ? &Funnel::not_interested
-                                                     : &Funnel::complaint);
+                                                     : &Funnel::complaint,
+              article);
       }
       break;
     }

@@ -4,6 +4,7 @@
 // keyed by their due time, so that the partition's earliest entries are the
 // first keys:
 //   kEngineSchedule  u64BE due | message_id -> tenant, user, account, campaign
+//                    (v2: then the expiry and holds of an entry held back)
 // They are written (durably) when a campaign is planned and deleted once the
 // push's `sent` event is durable; only the partition's timer lives in memory, so
 // ten million pending entries cost disk, not memory. An entry found again after
@@ -28,6 +29,11 @@ namespace herald::engine {
 struct ScheduleEntry {
   Micros due = 0;
   std::string message_id, tenant, user_id, account_id, campaign_id;
+  // Once held back after the policy allowed it (it lost the slot, or an ad was
+  // paced): when its message expires, counted from that first firing (0: never
+  // held), and how many times it was held.
+  Micros expires_at = 0;
+  std::uint32_t holds = 0;
 };
 std::string ScheduleKey(Micros due, std::string_view message_id);  // the suffix
 std::string EncodeScheduleEntry(const ScheduleEntry& e);

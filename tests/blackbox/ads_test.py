@@ -99,6 +99,7 @@ class AdsTest(unittest.TestCase):
         self.start()
         self.ok("POST", "/v1/accounts", {"id": "news", "type": "business", "name": "News"})
         self.ok("POST", "/v1/accounts", {"id": "shop", "type": "ad", "name": "Shop"})
+        self.ok("POST", "/v1/accounts", {"id": "cheap", "type": "ad", "name": "Cheap"})
         self.ok("POST", "/v1/accounts", {"id": "boost", "type": "ad", "name": "Boost", "pack": {
             "factor": 3, "from": "2026-03-01T00:00:00Z", "to": "2026-03-10T00:00:00Z"}})
         self.users(["u1", "u2", "u3"])
@@ -118,6 +119,10 @@ class AdsTest(unittest.TestCase):
                               "message": {"title": "Shoes on sale"}, "schedule": at9})
         boost = self.campaign({"account_id": "boost", "target": {"users": ["u2", "u3"]}, "bid": 0.5, "budget": 100,
                                "message": {"title": "Boosted"}, "schedule": at9})
+        # A third candidate for u1 whose message lives 30 minutes: it loses, and is
+        # dropped, since the next slot is an hour away.
+        cheap = self.campaign({"account_id": "cheap", "target": {"users": ["u1"]}, "bid": 0.1, "budget": 100,
+                               "message": {"title": "Last minute", "ttl_s": 1800}, "schedule": at9})
         self.assertEqual(shop["bid"], 0.5)
         self.assertEqual(shop["budget"], 100)
         # u3 is at the cap for the day: suppressed as planned (the cap holds till midnight).
@@ -134,7 +139,14 @@ class AdsTest(unittest.TestCase):
         d1 = [d for d in self.decisions("u1") if d["account_id"] == "shop"]
         self.assertEqual(d1[0]["rule"], "contention", d1)
         self.assertEqual(d1[0]["decision"], "defer")
+        self.assertEqual(d1[0]["until"], local_iso(10))
         self.assertIn("lost the user's slot to a push of higher value", d1[0]["explanation"])
+        self.assertEqual(d1[0]["contention"]["candidates"], 3)
+        self.assertAlmostEqual(d1[0]["contention"]["value"] * 2, d1[0]["contention"]["winner_value"])
+        dc = [d for d in self.decisions("u1") if d["account_id"] == "cheap"]
+        self.assertEqual((dc[0]["rule"], dc[0]["decision"]), ("contention", "suppress"), dc)
+        self.assertIn("expires", dc[0]["explanation"])
+        self.assertEqual(self.ok("GET", "/v1/campaigns/" + cheap["id"])["funnel"]["suppressed"], {"contention": 1})
         d2 = [d for d in self.decisions("u2") if d["account_id"] == "news"]
         self.assertEqual(d2[0]["rule"], "contention", d2)
         d3 = [d for d in self.decisions("u3") if d["account_id"] in ("news", "boost") and d["rule"] != "allowed"]
@@ -170,6 +182,8 @@ class AdsTest(unittest.TestCase):
         self.assertAlmostEqual(f["ecpm"], m["charge"] * 1000, places=3)
         metrics = self.s.request("GET", "/metrics")[1]
         self.assertIn('herald_engine_contention_total{outcome="deferred"} 2', metrics)
+        self.assertIn('herald_engine_contention_total{outcome="dropped"} 1', metrics)
+        self.assertNotIn("cheap", [p["account_id"] for ps in self.devices.got.values() for p in ps])
 
     def test_a_paced_budget_lasts_the_day_and_spend_survives_kill9(self):
         users = ["p%02d" % i for i in range(60)]
@@ -209,19 +223,22 @@ class AdsTest(unittest.TestCase):
         for step in range(1, 48):  # every 30 minutes to 23:30
             hour, minute = divmod(step * 30, 60)
             self.set_clock(local_iso(hour, minute))
+            if (hour, minute) == (12, 0) and not restarted:
+                # kill -9 in the middle of the day, while the noon firing's pushes
+                # are being sent and delivered, then on from the same data.
+                time.sleep(0.02)
+                self.s.stop(sig=signal.SIGKILL)
+                self.devices.close()
+                self.start()
+                self.devices.reconnect_all()
+                restarted = True
+                settle()
+                self.check_spend_is_the_delivered_charges(cid)
             f = settle()
             spent.append(((hour, minute), f["spend"]))
             self.assertLessEqual(f["spend"], budget + 1e-9, spent)
             if (hour, minute) == (18, 0):
                 at18 = f["spend"]
-            if (hour, minute) == (12, 0) and not restarted:
-                # kill -9 in the middle of the day, then on from the same data.
-                self.devices.close()
-                self.s.stop(sig=signal.SIGKILL)
-                self.start()
-                self.devices.reconnect_all()
-                restarted = True
-                self.check_spend_is_the_delivered_charges(cid)
         self.assertTrue(restarted)
         print("spend by local time:", " ".join("%02d:%02d=%.3f" % (h, m, v) for (h, m), v in spent[1::4]),
               file=sys.stderr)

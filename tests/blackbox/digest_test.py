@@ -26,7 +26,7 @@ class DigestTest(unittest.TestCase):
         with open(self.conf, "w") as f:
             f.write('[server]\nvirtual_clock_start = "%s"\n[stream]\ncheckpoint_interval_ms = 50\n'
                     '[policy]\nquiet_start = "00:00"\nquiet_end = "00:00"\ndaily_cap = 1\n'
-                    '[engine]\ndigest_from = "07:30"\ndigest_to = "22:00"\n' % START)
+                    '[engine]\ndigest_from = "07:30"\ndigest_to = "22:00"\ndigest_max_articles = 2\n' % START)
         self.s = Server("--virtual-clock", data_dir=self.data_dir, config=self.conf)
         self.k = self.s.admin_key
         self.devices = None
@@ -55,7 +55,7 @@ class DigestTest(unittest.TestCase):
         return (int(iso[11:13]) + 8) % 24
 
     def test_one_digest_a_day_at_the_golden_hour_counted_against_the_cap(self):
-        users = ["evening", "morning", "capped", "nobody"]
+        users = ["evening", "morning", "capped", "nobody", "unlucky"]
         self.ok("POST", "/v1/users", {"users": [{"id": u, "tz": "Asia/Shanghai"} for u in users]})
         # Ten days of history: "evening" opens the app at 20:10, "morning" at 08:40.
         events = []
@@ -64,12 +64,14 @@ class DigestTest(unittest.TestCase):
                 events.append({"user_id": user, "type": "app_open", "ts": "2026-02-%02dT%02d:%02d:00Z" % (day, hh, mm)})
         events.sort(key=lambda e: e["ts"])
         self.assertEqual(self.ok("POST", "/v1/events", events)["accepted"], len(events))
-        for a, title in (("food", "Food"), ("tech", "Tech"), ("travel", "Travel"), ("news", "News")):
+        for a, title in (("food", "Food"), ("tech", "Tech"), ("travel", "Travel"), ("news", "News"),
+                         ("gossip", "Gossip")):
             self.ok("POST", "/v1/accounts", {"id": a, "type": "business" if a == "news" else "subscription",
                                              "name": title})
         self.ok("POST", "/v1/follows", {"follows": [
             {"user_id": u, "account_id": a, "followed_at": "2026-02-01T00:00:00Z"}
-            for u in ("evening", "morning", "capped") for a in ("food", "tech", "travel", "news")]})
+            for u in ("evening", "morning", "capped") for a in ("food", "tech", "travel", "news")] +
+            [{"user_id": "unlucky", "account_id": "gossip", "followed_at": "2026-02-01T00:00:00Z"}]})
         self.devices = Devices(self)
         for u in users:
             self.devices.add(u)
@@ -89,6 +91,14 @@ class DigestTest(unittest.TestCase):
             self.assertEqual(c["status"], "scheduled", c)
             self.assertEqual(c["funnel"]["scheduled"], 3, c)  # an article for each follower
             campaigns[c["id"]] = (a, title)
+        # "unlucky" follows only an account whose digest campaign is cancelled: its
+        # entry fires and finds no article.
+        g = self.ok("POST", "/v1/campaigns", {"account_id": "gossip", "target": {"followers_of": "gossip"},
+                                              "schedule": {"type": "digest"}, "message": {"title": "Rumours"}}, 201)
+        deadline = time.time() + 20
+        while self.ok("GET", "/v1/campaigns/" + g["id"])["status"] == "planning" and time.time() < deadline:
+            time.sleep(0.05)
+        self.ok("POST", "/v1/campaigns/%s/cancel" % g["id"])
 
         # Through the day, every half hour.
         arrivals = {}
@@ -111,12 +121,16 @@ class DigestTest(unittest.TestCase):
         self.assertEqual(len(digests.get("evening", [])), 1, arrivals)
         self.assertEqual(len(digests.get("morning", [])), 1, arrivals)
         self.assertNotIn("nobody", arrivals)  # no articles: no digest
+        self.assertNotIn("unlucky", arrivals)
         self.assertEqual([p["form"] for p in arrivals.get("capped", [])], ["text"])  # the early push only
 
+        listed = {}
         for user in ("evening", "morning"):
             d = digests[user][0]
             self.assertEqual(d["account_id"], "digest")
-            self.assertEqual(sorted(a["id"] for a in d["articles"]), sorted(campaigns))
+            self.assertEqual(len(d["articles"]), 2)  # digest_max_articles; the third waits
+            self.assertTrue(set(a["id"] for a in d["articles"]) < set(campaigns))
+            listed[user] = set(a["id"] for a in d["articles"])
             for a in d["articles"]:
                 account, title = campaigns[a["id"]]
                 self.assertEqual((a["account_id"], a["title"], a["deep_link"]), (account, title, "app://%s/1" % account))
@@ -148,8 +162,13 @@ class DigestTest(unittest.TestCase):
             time.sleep(0.05)
         self.assertEqual([(r["type"], r.get("article_id")) for r in m["receipts"]], [("opened", opened)])
 
+        # The article campaigns' funnels count the digests that listed them.
+        sent = {cid: self.ok("GET", "/v1/campaigns/" + cid)["funnel"] for cid in campaigns}
+        self.assertEqual(sum(f["sent"] for f in sent.values()), 4, sent)  # 2 digests x 2 articles
+        self.assertEqual(sent[opened]["opened"], 1, sent)
+
         # The next day: the capped user's articles (living three days) waited for
-        # it; the others get nothing more (theirs went in yesterday's digest).
+        # it; the others get the one article left out of yesterday's.
         for step in range(0, 48):
             hour, minute = divmod(step * 30, 60)
             self.set_clock(local_iso(hour, minute, day=3))
@@ -158,8 +177,13 @@ class DigestTest(unittest.TestCase):
         more = []
         while not self.devices.q.empty():
             more.append(self.devices.q.get())
-        self.assertEqual([(u, p["form"]) for u, p in more], [("capped", "digest")], more)
-        self.assertEqual(sorted(a["id"] for a in more[0][1]["articles"]), sorted(campaigns))
+        self.assertEqual(sorted((u, p["form"]) for u, p in more),
+                         [("capped", "digest"), ("evening", "digest"), ("morning", "digest")], more)
+        for user, p in more:
+            if user == "capped":
+                self.assertEqual(len(p["articles"]), 2)
+            else:
+                self.assertEqual([a["id"] for a in p["articles"]], sorted(set(campaigns) - listed[user]))
 
     def set_clock(self, iso):
         self.ok("POST", "/v1/admin/clock", {"set": iso})

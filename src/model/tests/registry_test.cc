@@ -9,6 +9,8 @@
 #include <fstream>
 #include <random>
 
+#include "model/push_features.h"
+#include "model/send_time.h"
 #include "model/train.h"
 
 namespace herald::model {
@@ -124,6 +126,52 @@ TEST_F(RegistryTest, TrainingPromotesOnlyWhatIsNotWorseOnTheHoldout) {
   EXPECT_FALSE(third.promoted) << third.holdout.logloss << " vs " << third.previous_logloss;
   EXPECT_EQ(r->current_version(), second.version.version);
   EXPECT_EQ(r->List().size(), 3u);
+}
+
+// A digest's articles are scored for the user as single pushes would be, by the
+// model in service: the same features and pCTR as ScorePush, so the ranking is
+// the CTR model's.
+TEST_F(RegistryTest, ScoreMessagesScoresEachMessageAsScorePushWould) {
+  PushContext user;
+  user.user_class = "student";
+  user.local_hour = 20;
+  user.weekday = 2;
+  user.device = "ios";
+  LearnerConfig lc;
+  lc.bits = 16;
+  auto m = MakeLearner(lc).value();
+  std::mt19937 rng(3);
+  for (int i = 0; i < 3000; ++i) {
+    PushContext c = user;
+    c.account_id = i % 2 ? "food" : "tech";
+    c.form = "text";
+    c.title = "story";
+    m->Update(PushFeatures(c, lc.bits), c.account_id == "food" ? rng() % 3 == 0 : rng() % 30 == 0);
+  }
+  std::vector<MessageTraits> traits = {{"tech", "text", "story"}, {"food", "text", "story"}};
+  std::vector<PushScore> cold;
+  ScoreMessages(nullptr, user, traits, 12, &cold);  // no model: the source's rate at 20:00
+  ASSERT_EQ(cold.size(), 2u);
+  EXPECT_EQ(cold[0].pctr, SourceOpenRate(20));
+  EXPECT_EQ(cold[0].version, 0u);
+
+  auto r = ModelRegistry::Open(dir_, "ctr", &clock_).value();
+  ASSERT_TRUE(r->Publish(*m, 3000, 0.5, 0.7, true).ok());
+  std::vector<PushScore> scores;
+  ScoreMessages(r.get(), user, traits, 12, &scores);
+  ASSERT_EQ(scores.size(), 2u);
+  for (size_t i = 0; i < traits.size(); ++i) {
+    PushContext c = user;
+    c.account_id = std::string(traits[i].account_id);
+    c.form = std::string(traits[i].form);
+    c.title = std::string(traits[i].title);
+    const PushScore one = ScorePush(r.get(), c, 12);
+    EXPECT_DOUBLE_EQ(scores[i].pctr, one.pctr);
+    EXPECT_EQ(scores[i].version, 1u);
+    ASSERT_EQ(scores[i].features.size(), one.features.size());
+    for (size_t k = 0; k < one.features.size(); ++k) EXPECT_EQ(scores[i].features[k].index, one.features[k].index);
+  }
+  EXPECT_GT(scores[1].pctr, 2 * scores[0].pctr);  // food's pushes were opened ten times as often
 }
 
 }  // namespace
