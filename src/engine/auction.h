@@ -16,7 +16,7 @@
 // push, that is price × pCTR (the push's expected cost).
 //
 // Complaints: `complaints` is the user's own complaints against the advertiser
-// plus the advertiser's complaint rate (marks per push over the reputation
+// plus the advertiser's complaint rate (complaints per push over the reputation
 // window) times `complaint_rate_scale`, so a single user's complaint costs 15%
 // and an advertiser with one complaint in a hundred pushes (scale 100) costs the
 // same everywhere.
