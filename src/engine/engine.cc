@@ -167,7 +167,7 @@ Engine::Engine(const EngineOptions& o) : o_(o) {
   if (!cctz::load_time_zone(ads_cfg_.budget_tz, &budget_tz_)) budget_tz_ = cctz::utc_time_zone();
   seeded_.assign(o_.pipeline ? o_.pipeline->partitioner().partitions() : 0, 0);
   std::random_device rd;
-  seed_ = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+  seed_ = o_.seed ? o_.seed : (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
   auto& m = *o_.metrics;
   const char* help = "Pushes decided by POST /v1/push, by verdict.";
   m_allowed_ = &m.GetCounter("herald_engine_pushes_total", help, {{"decision", "allow"}});

@@ -76,6 +76,7 @@ struct EngineOptions {
   // Slot arbitration, the digest and ads (defaults when null).
   const EngineConfig* engine_config = nullptr;
   const AdsConfig* ads_config = nullptr;
+  std::uint64_t seed = 0;  // message ids and sampling; 0: random
 };
 
 struct PushRequest {

@@ -465,6 +465,7 @@ Status Node::Open(NodeOptions& options) {
     eo.sample_window = window;
     eo.engine_config = &c.engine;
     eo.ads_config = &c.ads;
+    eo.seed = options.engine_seed;
     parts_->engine = std::make_unique<engine::Engine>(eo);
     engine::Engine* e = parts_->engine.get();
     parts_->engine->SetSchedule(pipeline_->Register<engine::ScheduleState>(
@@ -633,6 +634,7 @@ void Node::ArmTraining() {
                                            {"version", parts_->ctr_model->current_version()}});
       }
       if (!r.error.empty()) log::Error("daily model training: a sample file was refused", {{"error", r.error}});
+      metrics_.GetCounter("herald_model_trainings_total", "Daily trainings of the CTR model run (with or without samples).").Inc();
     });
     ArmTraining();
   });

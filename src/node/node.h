@@ -69,6 +69,9 @@ struct NodeOptions {
   // Fault injection for tests: runs before each group write of the event log
   // (eventlog::LogOptions::write_fault). Null in production.
   std::function<Status(PartitionId)> log_write_fault;
+  // The engine's random seed (message ids, sampling); 0: random. A simulation
+  // fixes it so that the same seed gives the same run.
+  std::uint64_t engine_seed = 0;
 };
 
 class Node {

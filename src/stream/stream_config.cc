@@ -10,7 +10,7 @@ config::Section<StreamConfig> StreamConfigSection() {
          "no state (they stay in the log and are counted as late).");
   s.Uint("max_batch_events", &C::max_batch_events, 1, 10'000'000,
          "Most events accepted in one POST /v1/events batch or one Kafka record.");
-  s.Uint("checkpoint_interval_ms", &C::checkpoint_interval_ms, 10, 3'600'000,
+  s.Uint("checkpoint_interval_ms", &C::checkpoint_interval_ms, 10, 86'400'000,
          "Clock time between two checkpoints of a partition (its states and the log offset\n"
          "they reflect). A virtual clock moved by twice this or more checkpoints every\n"
          "partition once.");
