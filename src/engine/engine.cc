@@ -147,6 +147,9 @@ void MakeSend(const PushRequest& r, const std::string& message_id, Micros now, D
     for (const auto& f : d.score.features) x.push_back(f.index);
     AppendScoreAttrs(d.score.pctr, d.score.version, x, &sent->attrs);
   }
+  // The payload goes into the log with the push, so that a push whose delivery a
+  // crash interrupted can be handed to the gateway again (EngineStore::InDoubt).
+  AppendPayloadAttr(d.payload, &sent->attrs);
   m->tenant = r.tenant;
   m->user_id = r.user_id;
   m->message_id = message_id;
@@ -188,9 +191,15 @@ Engine::Engine(const EngineOptions& o) : o_(o) {
 }
 
 void Engine::SetDeliver(Deliver deliver, DeliverBatch batch) {
-  std::lock_guard<std::mutex> l(deliver_mu_);
-  deliver_ = std::make_shared<Deliver>(std::move(deliver));
-  deliver_batch_ = batch ? std::make_shared<DeliverBatch>(std::move(batch)) : nullptr;
+  auto waiting = std::make_shared<std::vector<mqtt::PushMessage>>();
+  {
+    std::lock_guard<std::mutex> l(deliver_mu_);
+    deliver_ = std::make_shared<Deliver>(std::move(deliver));
+    deliver_batch_ = batch ? std::make_shared<DeliverBatch>(std::move(batch)) : nullptr;
+    waiting->swap(redeliver_);
+  }
+  // Those recovered before the gateway was there.
+  if (!waiting->empty()) (void)o_.background->Post([this, waiting] { DeliverAll(*waiting, 10000, false); });
 }
 
 std::string Engine::NewMessageId() {
@@ -1246,6 +1255,33 @@ void Engine::Recovered(stream::Partition& p) {
     if (p.id() < seeded_.size() && !seeded_[p.id()]) {
       seeded_[p.id()] = 1;
       ++seeded_count_;
+    }
+  }
+  // Pushes in the log whose delivery a crash may have cut short: handed to the
+  // gateway again once it is there (a device may see one twice, never none).
+  std::vector<mqtt::PushMessage> again;
+  for (InDoubtPush& d : p.Get(o_.store).InDoubt(p.clock().Now())) {
+    mqtt::PushMessage m;
+    m.tenant = std::move(d.tenant);
+    m.user_id = std::move(d.user_id);
+    m.message_id = std::move(d.message_id);
+    m.account_id = std::move(d.account_id);
+    m.campaign_id = std::move(d.campaign_id);
+    m.payload = std::move(d.payload);
+    m.expires_at = d.expires_at;
+    again.push_back(std::move(m));
+  }
+  if (!again.empty()) {
+    log::Info("pushes sent before a crash handed to the gateway again", {{"partition", p.id()}, {"pushes", again.size()}});
+    bool now = false;
+    {
+      std::lock_guard<std::mutex> l(deliver_mu_);
+      now = deliver_batch_ || deliver_;
+      if (!now) std::move(again.begin(), again.end(), std::back_inserter(redeliver_));
+    }
+    if (now) {
+      auto shared = std::make_shared<std::vector<mqtt::PushMessage>>(std::move(again));
+      (void)o_.background->Post([this, shared] { DeliverAll(*shared, 10000, /*observe=*/false); });
     }
   }
   Arm(p);

@@ -196,6 +196,7 @@ class Engine {
   EngineOptions o_;
   std::shared_ptr<Deliver> deliver_;
   std::shared_ptr<DeliverBatch> deliver_batch_;
+  std::vector<mqtt::PushMessage> redeliver_;  // recovered before SetDeliver
   std::mutex deliver_mu_;
   std::atomic<std::uint64_t> sequence_{0};
   std::uint64_t seed_ = 0;

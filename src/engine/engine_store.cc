@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <map>
 
 #include "core/bytes.h"
 #include "core/log.h"
@@ -203,6 +204,12 @@ void AppendScoreAttrs(double pctr, std::uint32_t version, const std::vector<std:
   AddMembers(add, attrs);
 }
 
+void AppendPayloadAttr(const std::string& payload, std::string* attrs) {
+  std::string add = "\"payload\":";
+  stream::json::AppendString(&add, payload);
+  AddMembers(add, attrs);
+}
+
 void AppendAdAttrs(double price, double charge, std::int64_t budget_day, std::string* attrs) {
   std::string add;
   AppendNumber("price", price, &add);
@@ -371,6 +378,40 @@ Funnel EngineStore::FunnelOf(std::string_view tenant, std::string_view campaign_
   return it == funnels_.end() ? Funnel{} : it->second;
 }
 
+std::vector<InDoubtPush> EngineStore::InDoubt(Micros now) {
+  std::map<std::string, InDoubtPush> all;
+  const std::string prefix = store::PartitionTagPrefix(partition_, store::StateTag::kEngineInDoubt);
+  (void)db_->Scan(cf_, prefix, [&](std::string_view key, std::string_view value) {
+    ByteReader r(value);
+    std::uint8_t v = 0;
+    InDoubtPush d;
+    const std::string_view suffix = key.substr(prefix.size());
+    const size_t zero = suffix.find('\0');
+    if (zero == std::string_view::npos) return true;
+    if (r.Byte(&v) && v == 1 && r.String(&d.user_id) && r.String(&d.account_id) && r.String(&d.campaign_id) &&
+        r.Zigzag(&d.expires_at) && r.String(&d.payload) && r.done()) {
+      d.tenant.assign(suffix.substr(0, zero));
+      d.message_id.assign(suffix.substr(zero + 1));
+      all.emplace(std::string(suffix), std::move(d));
+    }
+    return true;
+  });
+  for (const std::string& key : doubt_cleared_) all.erase(key);  // their outcome came since
+  for (const auto& [key, d] : in_doubt_) all[key] = d;
+  std::vector<InDoubtPush> out;
+  for (auto& [key, d] : all) {
+    if (d.expires_at && d.expires_at <= now) {
+      doubt_cleared_.push_back(key);  // past its life: the next checkpoint drops it
+      continue;
+    }
+    // An outcome checkpointed after the entry was stored: no doubt left.
+    auto m = Find(d.tenant, d.message_id);
+    if (m.ok() && !m->outcome.empty()) continue;
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
 std::vector<std::pair<std::string, Funnel>> EngineStore::AdFunnels() const {
   std::vector<std::pair<std::string, Funnel>> out;
   for (const auto& [k, f] : funnels_) {
@@ -483,12 +524,31 @@ void EngineStore::OnEvent(stream::AppliedEvent& e) {
       }
       // The push is in the policy's state now (it was registered first).
       Release(ev.tenant, ev.user_id, ev.message_id);
+      if (first_send && m.outcome.empty()) {
+        // In doubt until the gateway's outcome comes back.
+        stream::json::MemberReader pr(ev.attrs);
+        std::string_view k, raw;
+        InDoubtPush d;
+        while (pr.Next(&k, &raw)) {
+          if (k == "payload") stream::json::StringValue(raw, &d.payload);
+        }
+        if (!d.payload.empty()) {
+          d.tenant = ev.tenant;
+          d.user_id = ev.user_id;
+          d.message_id = ev.message_id;
+          d.account_id = ev.account_id;
+          d.campaign_id = ev.campaign_id;
+          d.expires_at = m.expires_at;
+          in_doubt_[key] = std::move(d);
+        }
+      }
       break;
     }
     case EventType::kDelivered:
     case EventType::kQueued:
     case EventType::kExpired:
     case EventType::kRefused:
+      if (in_doubt_.erase(key) || m.outcome.empty()) doubt_cleared_.push_back(key);
       // Delivered wins over queued (a queued push is delivered later).
       if (m.outcome != "delivered" && m.outcome != stream::EventTypeName(ev.type)) {
         m.outcome = std::string(stream::EventTypeName(ev.type));
@@ -562,6 +622,22 @@ void EngineStore::Checkpoint(stream::CheckpointWriter& w) {
     fw.Put(key, v);
   }
   dirty_funnels_.clear();
+  // Pushes still in doubt are stored; those whose outcome came go.
+  stream::CheckpointWriter dw = w.For(store::StateTag::kEngineInDoubt);
+  for (const std::string& key : doubt_cleared_) dw.Delete(key);
+  doubt_cleared_.clear();
+  for (const auto& [key, d] : in_doubt_) {
+    std::string v;
+    ByteWriter bw(&v);
+    bw.Byte(1);
+    bw.String(d.user_id);
+    bw.String(d.account_id);
+    bw.String(d.campaign_id);
+    bw.Zigzag(d.expires_at);
+    bw.String(d.payload);
+    dw.Put(key, v);
+  }
+  in_doubt_.clear();
   stream::CheckpointWriter sw = w.For(store::StateTag::kEngineSample);
   for (const auto& [close, key] : new_samples_) {
     sw.Put(key, "");

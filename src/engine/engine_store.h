@@ -22,6 +22,7 @@
 //   kEngineCampaign  tenant \0 campaign_id -> 15 varints (Funnel, in field order;
 //                    older records have the first 11)
 //   kEngineSample    u64BE window close | tenant \0 message_id -> "" 
+//   kEngineInDoubt   tenant \0 message_id -> a push sent whose outcome had not come
 //
 // Lives on the partition's shard.
 #pragma once
@@ -96,6 +97,16 @@ void AppendAdAttrs(double price, double charge, std::int64_t budget_day, std::st
 void AppendArticleAttrs(const std::vector<MessageRecord::Article>& articles, std::string* attrs);
 Result<MessageRecord> DecodeMessage(std::string_view bytes);
 
+// The payload attr of a sent event ("payload": the MQTT payload as a string).
+void AppendPayloadAttr(const std::string& payload, std::string* attrs);
+
+// A push in the log whose gateway outcome is not (delivered, queued, refused or
+// expired): a crash may have come between the two.
+struct InDoubtPush {
+  std::string tenant, user_id, message_id, account_id, campaign_id, payload;
+  Micros expires_at = 0;
+};
+
 // A campaign's outcomes in one partition, each counted once per push.
 struct Funnel {
   std::uint64_t sent = 0, delivered = 0, queued = 0, expired = 0, refused = 0;
@@ -132,6 +143,9 @@ class EngineStore final : public stream::PartitionState {
 
   // The campaign's counts in this partition (zeros when none).
   Funnel FunnelOf(std::string_view tenant, std::string_view campaign_id) const;
+  // The pushes sent and not expired at `now` whose outcome is not in the log
+  // (those stored by a checkpoint and those replayed since).
+  std::vector<InDoubtPush> InDoubt(Micros now);
   // Every campaign's counts with an ad's commitments (tenant \0 campaign, counts).
   std::vector<std::pair<std::string, Funnel>> AdFunnels() const;
 
@@ -188,6 +202,10 @@ class EngineStore final : public stream::PartitionState {
   // Sample keys not yet checkpointed, with their close times, oldest first; those
   // taken by TakeDueSamples are never written.
   std::deque<std::pair<Micros, std::string>> new_samples_;
+  // Pushes sent whose outcome has not come (tenant \0 id): those not yet stored,
+  // and those whose outcome came since the last checkpoint (deleted by the next).
+  std::unordered_map<std::string, InDoubtPush, KeyHash, std::equal_to<>> in_doubt_;
+  std::vector<std::string> doubt_cleared_;
   Micros stored_close_ = 0;
   Micros checkpointing_close_ = kNever;  // of the entries of the checkpoint being written
   std::function<void(PartitionId, Micros)> stored_;

@@ -1,9 +1,687 @@
 #include "sim/mqtt_run.h"
 
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cctz/time_zone.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
+#include <unordered_map>
+
+#include "core/time_format.h"
+#include "mqtt/codec.h"
+
 namespace herald::sim {
 
-Result<StrategyResult> SimulateThroughMqtt(const SimOptions&, const Population&, const std::string&) {
-  return Status::Unavailable("--through-mqtt: not built yet");
+using json = nlohmann::json;
+
+namespace {
+
+constexpr Micros kStep = 30 * kMicrosPerMinute;
+constexpr int kStepsPerDay = 48;
+constexpr Micros kStart = 1772380800LL * kMicrosPerSecond;  // Monday 2 March 2026, 00:00 Shanghai
+
+// `herald serve` as a child process on the virtual clock.
+class Server {
+ public:
+  Server(std::string bin, std::string dir, std::string config) : bin_(std::move(bin)), dir_(std::move(dir)), config_(std::move(config)) {}
+  ~Server() { Kill(); }
+
+  // Starts it (on the ports of the previous start, if any) and reads its listening line.
+  Status Start() {
+    int out[2];
+    if (::pipe(out) != 0) return Status::IoError("pipe");
+    const std::string http = http_.empty() ? "127.0.0.1:0" : http_, mqtt = mqtt_.empty() ? "127.0.0.1:0" : mqtt_;
+    pid_ = ::fork();
+    if (pid_ < 0) return Status::IoError("fork");
+    if (pid_ == 0) {
+      ::dup2(out[1], 1);
+      const int null = ::open("/dev/null", O_RDWR);
+      ::dup2(null, 0);
+      ::dup2(null, 2);
+      ::close(out[0]);
+      ::execl(bin_.c_str(), bin_.c_str(), "serve", "--virtual-clock", "--data-dir", dir_.c_str(), "--http-listen",
+              http.c_str(), "--mqtt-listen", mqtt.c_str(), "--ws-listen", "127.0.0.1:0", "--config", config_.c_str(),
+              static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    ::close(out[1]);
+    std::string line;
+    char c;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (std::chrono::steady_clock::now() < deadline && ::read(out[0], &c, 1) == 1) {
+      if (c != '\n') {
+        line.push_back(c);
+        continue;
+      }
+      if (line.rfind("listening ", 0) == 0) break;
+      line.clear();
+    }
+    out_ = out[0];
+    // "listening http=H:P mqtt=H:P ws=..."
+    auto field = [&](const char* key) {
+      const size_t at = line.find(key);
+      if (at == std::string::npos) return std::string();
+      const size_t from = at + std::strlen(key), to = line.find(' ', from);
+      return line.substr(from, to == std::string::npos ? std::string::npos : to - from);
+    };
+    http_ = field("http=");
+    mqtt_ = field("mqtt=");
+    if (http_.empty() || mqtt_.empty()) return Status::Unavailable("herald serve did not start: " + line);
+    std::ifstream key(dir_ + "/admin.key");
+    std::getline(key, key_);
+    return Status::Ok();
+  }
+  void Kill() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+      pid_ = -1;
+    }
+    if (out_ >= 0) ::close(out_);
+    out_ = -1;
+  }
+  void Stop() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGTERM);
+      ::waitpid(pid_, nullptr, 0);
+      pid_ = -1;
+    }
+    if (out_ >= 0) ::close(out_);
+    out_ = -1;
+  }
+  const std::string& http() const { return http_; }
+  const std::string& mqtt() const { return mqtt_; }
+  const std::string& key() const { return key_; }
+
+ private:
+  std::string bin_, dir_, config_, http_, mqtt_, key_;
+  pid_t pid_ = -1;
+  int out_ = -1;
+};
+
+bool Address(const std::string& hostport, sockaddr_in* a) {
+  const size_t colon = hostport.rfind(':');
+  if (colon == std::string::npos) return false;
+  std::memset(a, 0, sizeof *a);
+  a->sin_family = AF_INET;
+  a->sin_port = htons(static_cast<uint16_t>(std::stoi(hostport.substr(colon + 1))));
+  return ::inet_pton(AF_INET, hostport.substr(0, colon).c_str(), &a->sin_addr) == 1;
+}
+
+// One HTTP/1.1 request on its own connection: (status, body); status 0 when the
+// server could not be reached.
+std::pair<int, std::string> Http(const std::string& addr, const std::string& key, const char* method,
+                                 const std::string& path, const std::string& body = {}) {
+  sockaddr_in a;
+  if (!Address(addr, &a)) return {0, ""};
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return {0, ""};
+  timeval tv{60, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(fd);
+    return {0, ""};
+  }
+  std::string req = std::string(method) + " " + path + " HTTP/1.1\r\nHost: " + addr +
+                    "\r\nConnection: close\r\nAuthorization: Bearer " + key +
+                    "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
+                    body;
+  for (size_t sent = 0; sent < req.size();) {
+    const ssize_t n = ::send(fd, req.data() + sent, req.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) {
+      ::close(fd);
+      return {0, ""};
+    }
+    sent += static_cast<size_t>(n);
+  }
+  std::string resp;
+  char buf[65536];
+  ssize_t n;
+  while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) resp.append(buf, static_cast<size_t>(n));
+  ::close(fd);
+  const size_t sp = resp.find(' '), head = resp.find("\r\n\r\n");
+  if (sp == std::string::npos || head == std::string::npos) return {0, ""};
+  return {std::atoi(resp.c_str() + sp + 1), resp.substr(head + 4)};
+}
+
+// The simulated devices: one MQTT connection each (persistent session, QoS 1),
+// served by one epoll loop on its own thread.
+class Devices {
+ public:
+  struct Push {
+    size_t user;
+    std::string message_id, account_id;
+    Micros expires_at = 0;
+  };
+
+  explicit Devices(size_t n) : dev_(n) { epoll_ = ::epoll_create1(0); }
+  ~Devices() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+    for (auto& d : dev_) {
+      if (d.fd >= 0) ::close(d.fd);
+    }
+    ::close(epoll_);
+  }
+  void SetCredentials(size_t i, std::string user, std::string device, std::string token) {
+    dev_[i].user = std::move(user);
+    dev_[i].device = std::move(device);
+    dev_[i].token = std::move(token);
+  }
+  void SetServer(const std::string& addr) {
+    std::lock_guard<std::mutex> l(mu_);
+    Address(addr, &server_);
+  }
+  void Start() {
+    thread_ = std::thread([this] { Loop(); });
+  }
+  // Whether the device should be connected (it reconnects while it should).
+  void Want(size_t i, bool online) {
+    std::lock_guard<std::mutex> l(mu_);
+    dev_[i].want = online;
+  }
+  void Receipt(size_t i, std::string payload) {
+    std::lock_guard<std::mutex> l(mu_);
+    dev_[i].receipts.push_back(std::move(payload));
+  }
+  std::vector<Push> Take() {
+    std::lock_guard<std::mutex> l(mu_);
+    std::vector<Push> out;
+    out.swap(got_);
+    return out;
+  }
+  size_t connected() const { return connected_.load(); }
+  std::uint64_t received() const { return received_.load(); }
+  std::uint64_t pending_receipts() {
+    std::lock_guard<std::mutex> l(mu_);
+    std::uint64_t n = 0;
+    for (const auto& d : dev_) n += d.receipts.size() + d.unacked;
+    return n;
+  }
+
+ private:
+  struct Dev {
+    std::string user, device, token;
+    int fd = -1;
+    bool want = true, open = false;
+    std::string in, out;
+    std::vector<std::string> receipts;
+    std::uint16_t next_id = 1;
+    std::uint32_t unacked = 0;
+    std::chrono::steady_clock::time_point retry{};
+  };
+
+  void Close(size_t i) {
+    Dev& d = dev_[i];
+    if (d.fd >= 0) {
+      ::epoll_ctl(epoll_, EPOLL_CTL_DEL, d.fd, nullptr);
+      ::close(d.fd);
+    }
+    if (d.open) --connected_;
+    d.fd = -1;
+    d.open = false;
+    d.in.clear();
+    d.out.clear();
+    d.unacked = 0;
+    d.retry = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
+  }
+  void Open(size_t i) {
+    Dev& d = dev_[i];
+    d.fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    if (d.fd < 0) return;
+    int one = 1;
+    ::setsockopt(d.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    ::connect(d.fd, reinterpret_cast<sockaddr*>(&server_), sizeof server_);
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLOUT | EPOLLET;
+    ev.data.u64 = i;
+    ::epoll_ctl(epoll_, EPOLL_CTL_ADD, d.fd, &ev);
+    mqtt::Connect c;
+    c.client_id = d.device;
+    c.clean_session = false;
+    c.keep_alive = 0;
+    c.username = d.device;
+    c.password = d.token;
+    mqtt::Encode(c, &d.out);
+    mqtt::Subscribe s;
+    s.packet_id = d.next_id++;
+    s.subscriptions.push_back({"u/" + d.user, mqtt::QoS::kAtLeastOnce});
+    mqtt::Encode(s, &d.out);
+  }
+  void Flush(size_t i) {
+    Dev& d = dev_[i];
+    while (d.fd >= 0 && !d.out.empty()) {
+      const ssize_t n = ::send(d.fd, d.out.data(), d.out.size(), MSG_NOSIGNAL);
+      if (n > 0) {
+        d.out.erase(0, static_cast<size_t>(n));
+        continue;
+      }
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINPROGRESS)) return;
+      Close(i);
+      return;
+    }
+  }
+  void Read(size_t i) {
+    Dev& d = dev_[i];
+    char buf[65536];
+    while (d.fd >= 0) {
+      const ssize_t n = ::recv(d.fd, buf, sizeof buf, 0);
+      if (n > 0) {
+        d.in.append(buf, static_cast<size_t>(n));
+        continue;
+      }
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+      Close(i);
+      return;
+    }
+    size_t at = 0;
+    while (d.fd >= 0) {
+      mqtt::DecodeResult r = mqtt::Decode(std::string_view(d.in).substr(at));
+      if (r.outcome != mqtt::DecodeOutcome::kPacket) {
+        if (r.outcome == mqtt::DecodeOutcome::kError) Close(i);
+        break;
+      }
+      at += r.consumed;
+      if (std::holds_alternative<mqtt::Connack>(r.packet)) {
+        if (std::get<mqtt::Connack>(r.packet).code != mqtt::ConnackCode::kAccepted) {
+          Close(i);
+          break;
+        }
+        d.open = true;
+        ++connected_;
+      } else if (auto* p = std::get_if<mqtt::Publish>(&r.packet)) {
+        // A push: acknowledged (the gateway then reports it delivered), and kept.
+        if (p->qos == mqtt::QoS::kAtLeastOnce) mqtt::Encode(mqtt::Puback{p->packet_id}, &d.out);
+        auto j = json::parse(p->payload, nullptr, false);
+        if (j.is_object() && j.contains("id")) {
+          Push push{i, j["id"].get<std::string>(), j.value("account_id", std::string()), 0};
+          if (j.contains("expires_at") && j["expires_at"].is_string()) {
+            auto t = ParseIsoTime(j["expires_at"].get<std::string>());
+            if (t.ok()) push.expires_at = *t;
+          }
+          got_.push_back(std::move(push));  // the loop holds mu_
+          ++received_;
+        }
+      } else if (std::holds_alternative<mqtt::Puback>(r.packet)) {
+        if (d.unacked) --d.unacked;
+      }
+    }
+    if (d.fd >= 0) d.in.erase(0, at);
+  }
+  void Loop() {
+    std::vector<epoll_event> events(1024);
+    while (!stop_) {
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        const auto now = std::chrono::steady_clock::now();
+        for (size_t i = 0; i < dev_.size(); ++i) {
+          Dev& d = dev_[i];
+          if (!d.want && d.fd >= 0) Close(i);
+          if (d.want && d.fd < 0 && now >= d.retry && !d.user.empty()) Open(i);
+          if (d.open && !d.receipts.empty() && d.unacked < 16) {
+            for (auto& r : d.receipts) {
+              mqtt::Publish p;
+              p.qos = mqtt::QoS::kAtLeastOnce;
+              p.packet_id = d.next_id++;
+              if (!d.next_id) d.next_id = 1;
+              const std::string topic = "r/" + d.user;
+              p.topic = topic;
+              p.payload = r;
+              mqtt::Encode(p, &d.out);
+              ++d.unacked;
+            }
+            d.receipts.clear();
+          }
+          if (!d.out.empty()) Flush(i);
+        }
+      }
+      const int n = ::epoll_wait(epoll_, events.data(), static_cast<int>(events.size()), 5);
+      std::lock_guard<std::mutex> l(mu_);
+      for (int k = 0; k < n; ++k) {
+        const size_t i = events[static_cast<size_t>(k)].data.u64;
+        if (events[static_cast<size_t>(k)].events & (EPOLLERR | EPOLLHUP)) {
+          Close(i);
+          continue;
+        }
+        if (events[static_cast<size_t>(k)].events & EPOLLIN) Read(i);
+        if (events[static_cast<size_t>(k)].events & EPOLLOUT) Flush(i);
+      }
+    }
+  }
+
+  std::vector<Dev> dev_;
+  int epoll_ = -1;
+  sockaddr_in server_{};
+  std::mutex mu_;
+  std::vector<Push> got_;
+  std::atomic<size_t> connected_{0};
+  std::atomic<std::uint64_t> received_{0};
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+std::string ConfigText(const std::string& strategy) {
+  std::string policy;
+  if (strategy == "blast" || strategy == "fixed-caps") {
+    policy += "silence_after_unopened = 255\ndowngrade_after_unopened = 65535\nquiet_start = \"00:00\"\nquiet_end = \"00:00\"\n";
+  }
+  if (strategy == "blast") {
+    policy += "daily_cap = 255\nservice_monthly_cap = 255\nnew_follower_days = 1\nnew_follower_max = 8\n"
+              "steady_from_day = 2\nsteady_per_day = 8\nnot_interested_block_days = 0\ncomplaint_block_days = 0\n"
+              "downweight_rate = 1.0\nthrottle_rate = 1.0\n";
+  }
+  return "[server]\nvirtual_clock_start = \"" + FormatIsoTime(kStart) + "\"\nlog_level = \"error\"\n" +
+         "[stream]\ncheckpoint_interval_ms = 600000\n[policy]\ndecisions_kept = 1000\n" + policy;
+}
+
+}  // namespace
+
+Result<StrategyResult> SimulateThroughMqtt(const SimOptions& o, const Population& pop, const std::string& strategy) {
+  const auto started = std::chrono::steady_clock::now();
+  const size_t n = pop.users.size();
+  if (n > 15000) return Status::InvalidArgument("--through-mqtt: at most 15000 devices in one process (--users)");
+  const bool digest = strategy == "herald" || strategy == "herald-no-sendtime";
+  const bool window = strategy == "herald";
+  const std::string base =
+      (std::filesystem::path(o.work_dir.empty() ? std::filesystem::temp_directory_path().string() : o.work_dir) /
+       ("herald-sim-mqtt-" + std::to_string(::getpid()) + "-" + strategy))
+          .string();
+  std::filesystem::remove_all(base);
+  std::filesystem::create_directories(base);
+  const std::string config = base + "/herald.toml", dir = base + "/data";
+  {
+    std::ofstream f(config);
+    f << ConfigText(strategy);
+  }
+  Server server(o.herald_bin, dir, config);
+  HERALD_RETURN_IF_ERROR(server.Start());
+  auto call = [&](const char* method, const std::string& path, const std::string& body = {}) {
+    return Http(server.http(), server.key(), method, path, body);
+  };
+  StrategyResult result;
+  result.name = strategy;
+  // Accounts, users, follows and one device per user, through the API.
+  std::unordered_map<std::string, size_t> account_index;
+  for (size_t a = 0; a < pop.accounts.size(); ++a) {
+    const SimAccount& acct = pop.accounts[a];
+    account_index[acct.id] = a;
+    const std::string type = acct.type == "subscription" && !digest ? "business" : acct.type;
+    auto [st, body] = call("POST", "/v1/accounts", json{{"id", acct.id}, {"type", type}, {"name", acct.name}}.dump());
+    if (st != 200 && st != 201) return Status::Internal("POST /v1/accounts: " + body);
+  }
+  const auto& cs = Classes();
+  for (size_t b = 0; b < n; b += 2000) {
+    json users = json::array(), follows = json::array();
+    for (size_t i = b; i < std::min(n, b + 2000); ++i) {
+      const SimUser& u = pop.users[i];
+      users.push_back({{"id", pop.UserId(i)}, {"tz", pop.zones[u.zone].zone}, {"profile", {{"age", u.age}}}});
+      for (const auto& [a, f] : u.follows) {
+        follows.push_back({{"user_id", pop.UserId(i)}, {"account_id", pop.accounts[a].id},
+                           {"followed_at", FormatIsoTime(kStart - 60 * kMicrosPerDay)}});
+      }
+    }
+    if (call("POST", "/v1/users", json{{"users", users}}.dump()).first != 200) return Status::Internal("POST /v1/users");
+    if (!follows.empty() && call("POST", "/v1/follows", json{{"follows", follows}}.dump()).first != 200) {
+      return Status::Internal("POST /v1/follows");
+    }
+  }
+  Devices devices(n);
+  for (size_t i = 0; i < n; ++i) {
+    const std::string device = "dev-" + std::to_string(i);
+    auto [st, body] = call("POST", "/v1/devices", json{{"user_id", pop.UserId(i)}, {"device_id", device}}.dump());
+    if (st != 201) return Status::Internal("POST /v1/devices: " + body);
+    devices.SetCredentials(i, pop.UserId(i), device, json::parse(body)["token"].get<std::string>());
+  }
+  devices.SetServer(server.mqtt());
+  devices.Start();
+  for (int k = 0; k < 2000 && devices.connected() < n; ++k) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+
+  std::vector<Recent> recent(n);
+  std::vector<std::uint8_t> marks(n, 0);
+  std::vector<Micros> uninstalled_at(n, 0), back_at(n, 0);
+  std::vector<std::uint32_t> sent_per_user(n, 0);
+  std::vector<std::vector<std::pair<size_t, std::string>>> later(4);  // receipts by step
+  std::unordered_map<std::string, Micros> arrived;  // message id -> virtual time it reached its device
+  std::vector<std::string> campaigns;
+  cctz::time_zone shanghai;
+  cctz::load_time_zone("Asia/Shanghai", &shanghai);
+  std::vector<cctz::time_zone> zones;
+  for (const auto& z : pop.zones) {
+    cctz::time_zone t;
+    cctz::load_time_zone(z.zone, &t);
+    zones.push_back(t);
+  }
+  auto hour_of = [&](size_t zone, Micros t) {
+    return cctz::convert(std::chrono::system_clock::time_point(std::chrono::microseconds(t)), zones[zone]).hour();
+  };
+  const int steps = o.days * kStepsPerDay;
+  const int restart_at = steps / 2;
+  std::uint64_t pushes = 0;
+  for (int step = 0; step < steps; ++step) {
+    const Micros now = kStart + step * kStep;
+    if (step && call("POST", "/v1/admin/clock", json{{"set", FormatIsoTime(now)}}.dump()).first != 200) {
+      return Status::Unavailable("POST /v1/admin/clock failed");
+    }
+    if (o.faults && step == restart_at) {
+      // The broker's restart: kill -9 of the serving process, then the same data.
+      server.Kill();
+      HERALD_RETURN_IF_ERROR(server.Start());
+      ++result.restarts;
+      for (int k = 0; k < 3000 && devices.connected() < n / 2; ++k) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    // Faults: a device now and then drops its connection for a step or two; some
+    // go offline for hours.
+    for (size_t i = 0; i < n; ++i) {
+      if (marks[i] & 1) continue;
+      std::uint64_t s = Mix(Mix(o.seed, i), 0xF000000ULL + static_cast<std::uint64_t>(step));
+      if (back_at[i] && now >= back_at[i]) {
+        back_at[i] = 0;
+        devices.Want(i, true);
+      }
+      if (!o.faults || back_at[i]) continue;
+      const double r = Uniform(s);
+      if (r < 0.002) {
+        back_at[i] = now + kStep;
+        devices.Want(i, false);
+      } else if (r < 0.0025) {
+        back_at[i] = now + static_cast<Micros>(2 + 6 * Uniform(s)) * kMicrosPerHour;
+        devices.Want(i, false);
+      }
+    }
+    // App activity, as the app's backend reports it.
+    json events = json::array();
+    for (size_t i = 0; i < n; ++i) {
+      if (marks[i] & 1) continue;
+      const SimUser& u = pop.users[i];
+      const double lambda = cs[u.cls].app_opens * u.activity * ActivityShare(u.cls, hour_of(u.zone, now)) / 2;
+      std::uint64_t s = Mix(Mix(o.seed, i), 0xA000000ULL + static_cast<std::uint64_t>(step));
+      if (Uniform(s) < lambda) {
+        events.push_back({{"user_id", pop.UserId(i)}, {"type", "app_open"}, {"ts", FormatIsoTime(now)}});
+      }
+    }
+    if (!events.empty() && call("POST", "/v1/events", events.dump()).first != 200) {
+      return Status::Unavailable("POST /v1/events failed");
+    }
+    for (auto& [i, receipt] : later[static_cast<size_t>(step) % later.size()]) devices.Receipt(i, receipt);
+    later[static_cast<size_t>(step) % later.size()].clear();
+    // The accounts' posts of this half hour.
+    const int day = step / kStepsPerDay, minute = (step % kStepsPerDay) * 30;
+    for (const SimAccount& a : pop.accounts) {
+      if (a.local_minute != minute || day % a.every_days != 0) continue;
+      json c = {{"account_id", a.id},
+                {"target", {{"followers_of", a.id}}},
+                {"message", {{"title", a.title}, {"form", a.form}, {"ttl_s", 86400}, {"deep_link", "app://" + a.id}}}};
+      if (a.type == "subscription" && digest) {
+        c["schedule"] = {{"type", "digest"}};
+      } else if (window) {
+        const Micros to = now + std::max<Micros>(2 * kMicrosPerHour, (22 * 60 - minute) * kMicrosPerMinute);
+        c["schedule"] = {{"type", "window"}, {"from", FormatIsoTime(now)}, {"to", FormatIsoTime(to)}};
+      }
+      auto [st, body] = call("POST", "/v1/campaigns", c.dump());
+      if (st != 201) return Status::Internal("POST /v1/campaigns: " + body);
+      const std::string id = json::parse(body)["id"].get<std::string>();
+      campaigns.push_back(id);
+      for (int k = 0; k < 6000; ++k) {
+        auto [gs, gb] = call("GET", "/v1/campaigns/" + id);
+        if (gs == 200 && json::parse(gb)["status"] != "planning") break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+    }
+    // The pushes that reach the devices, until none comes for a while.
+    std::uint64_t last = devices.received();
+    for (int still = 0; still < 6;) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+      const std::uint64_t v = devices.received();
+      still = v == last ? still + 1 : 0;
+      last = v;
+    }
+    json marks_events = json::array();
+    for (const Devices::Push& p : devices.Take()) {
+      if (!arrived.emplace(p.message_id, now).second) continue;  // a redelivery: counted once
+      ++pushes;
+      const size_t i = p.user;
+      const SimUser& u = pop.users[i];
+      Counts& c = result.by_class[u.cls];
+      ++c.delivered;
+      if (!p.expires_at || now <= p.expires_at) ++c.delivered_in_ttl;
+      const int hour = hour_of(u.zone, now);
+      ++c.delivered_by_hour[static_cast<size_t>(hour)];
+      SimAccount digest_account{"digest", "Digest", "subscription", 0, "Today from the accounts you follow", "image_text", 0, 1};
+      const SimAccount* account = &digest_account;
+      float affinity = 1;
+      if (auto it = account_index.find(p.account_id); it != account_index.end()) {
+        account = &pop.accounts[it->second];
+        for (const auto& [a, f] : u.follows) {
+          if (a == it->second) affinity = f;
+        }
+      }
+      const int r24 = recent[i].Within(now / kMicrosPerSecond, 86400);
+      recent[i].Add(now / kMicrosPerSecond);
+      const PushOutcome r = Respond(u, *account, affinity, hour, r24, hour >= 23 || hour < 7,
+                                    Mix(Mix(o.seed, i), std::hash<std::string>()(p.message_id)));
+      auto receipt = [&](const char* type) { return json{{"message_id", p.message_id}, {"type", type}}.dump(); };
+      auto& at = later[static_cast<size_t>(step + r.delay_steps) % later.size()];
+      if (r.opened) {
+        ++c.opened;
+        ++c.opened_by_hour[static_cast<size_t>(hour)];
+        (r.delay_steps ? at.emplace_back(i, receipt("opened")), void() : devices.Receipt(i, receipt("opened")));
+        if (r.clicked) {
+          ++c.clicked;
+          (r.delay_steps ? at.emplace_back(i, receipt("clicked")), void() : devices.Receipt(i, receipt("clicked")));
+        }
+        if (r.converted) {
+          ++c.converted;
+          c.gmv += r.gmv;
+        }
+        continue;
+      }
+      if (r.not_interested) {
+        devices.Receipt(i, receipt("not_interested"));
+        if (!(marks[i] & 2)) ++c.not_interested;
+        marks[i] |= 2;
+      }
+      if (r.complaint) {
+        devices.Receipt(i, receipt("complaint"));
+        if (!(marks[i] & 4)) ++c.complained;
+        marks[i] |= 4;
+      }
+      if (r.uninstall && !(marks[i] & 1)) {
+        ++c.uninstalled;
+        marks[i] |= 1;
+        uninstalled_at[i] = now;
+        marks_events.push_back({{"user_id", pop.UserId(i)}, {"type", "uninstall"}, {"ts", FormatIsoTime(now)}});
+      }
+    }
+    for (size_t i = 0; i < n; ++i) {
+      if ((marks[i] & 1) && uninstalled_at[i] == now) devices.Want(i, false);
+    }
+    if (!marks_events.empty()) (void)call("POST", "/v1/events", marks_events.dump());
+    if (o.progress && (step + 1) % kStepsPerDay == 0) {
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      std::fprintf(stderr, "simulate %s through MQTT: day %d/%d, %zu devices (%zu connected), %llu pushes, %.1f s\n",
+                   strategy.c_str(), day + 1, o.days, n, devices.connected(), static_cast<unsigned long long>(pushes), s);
+    }
+  }
+  // Every device back online: what herald still holds for them arrives now.
+  for (size_t i = 0; i < n; ++i) {
+    if (!(marks[i] & 1)) devices.Want(i, true);
+  }
+  std::uint64_t last = devices.received();
+  for (int still = 0; still < 40;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    const std::uint64_t v = devices.received();
+    still = v == last ? still + 1 : 0;
+    last = v;
+  }
+  const Micros end = kStart + steps * kStep;
+  for (const Devices::Push& p : devices.Take()) {
+    if (!arrived.emplace(p.message_id, end).second) continue;
+    Counts& c = result.by_class[pop.users[p.user].cls];
+    ++c.delivered;
+    if (!p.expires_at || end <= p.expires_at) ++c.delivered_in_ttl;
+  }
+  // What herald sent: every push's decision is in the user's list (sent events are
+  // decided as they are applied); a push to a user after the uninstall is no
+  // device's to receive.
+  const bool debug = std::getenv("HERALD_SIM_DEBUG") != nullptr;
+  for (size_t i = 0; i < n; ++i) {
+    auto [st, body] = call("GET", "/v1/users/" + pop.UserId(i) + "/decisions?limit=1000");
+    if (st != 200) continue;
+    const json j = json::parse(body, nullptr, false);
+    if (!j.is_object()) continue;
+    std::set<std::string> seen;
+    for (const auto& d : j["decisions"]) {
+      const std::string id = d.value("message_id", std::string());
+      if (id.empty()) continue;
+      const bool was_sent = arrived.count(id) || d.value("decision", std::string()) == "allow";
+      if (!was_sent) continue;
+      auto at = ParseIsoTime(d.value("at", std::string()));
+      if (uninstalled_at[i] && at.ok() && *at > uninstalled_at[i]) continue;
+      if (!seen.insert(id).second) continue;  // its earlier deferrals
+      ++result.by_class[pop.users[i].cls].sent;
+      ++sent_per_user[i];
+      if (!arrived.count(id)) {
+        ++result.lost;
+        if (debug) {
+          auto [ms, mb] = call("GET", "/v1/messages/" + id);
+          std::fprintf(stderr, "lost: %s %s decision %s; message %s\n", pop.UserId(i).c_str(), id.c_str(),
+                       d.dump().c_str(), mb.c_str());
+        }
+      }
+    }
+  }
+  server.Stop();
+  std::filesystem::remove_all(base);
+  for (size_t i = 0; i < n; ++i) {
+    Counts& c = result.by_class[pop.users[i].cls];
+    ++c.users;
+    const double ppud = static_cast<double>(sent_per_user[i]) / o.days;
+    c.ppud_sum += ppud;
+    c.ppud_sq += ppud * ppud;
+    // Delivered can only count what was sent (a message whose decision list entry aged out).
+    c.delivered = std::min(c.delivered, std::max(c.delivered, c.sent));
+  }
+  for (const Counts& c : result.by_class) result.all += c;
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return result;
 }
 
 }  // namespace herald::sim

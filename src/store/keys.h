@@ -77,6 +77,7 @@ enum class StateTag : std::uint8_t {
   kEngineCampaign = 65,  // engine: a campaign's funnel counts in the partition
   kEngineSchedule = 66,  // engine: the durable schedule (engine/schedule.h)
   kEngineSample = 67,    // engine: scored pushes whose open window has not closed (engine/engine_store.h)
+  kEngineInDoubt = 69,   // engine: pushes sent whose gateway outcome is not in the log yet (engine/engine_store.h)
   kEngineArticle = 68,   // engine: subscription articles waiting for a user's daily digest (engine/digest.h)
   // 16..31 profile, 33..47 model, 52..63 policy, 64..95 engine, 96..111 experiment.
   kTest = 255,       // tests only
