@@ -11,7 +11,7 @@ BUILD_DIR     ?= build
 JOBS          ?= 2
 BUILD_TYPE    ?= Release
 FUZZ_SECONDS  ?= 60
-SERVE_ARGS    ?=
+SERVE_ARGS    ?= --demo
 GENERATOR     := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 CTEST_ARGS    ?=
 
@@ -30,7 +30,9 @@ configure: $(BUILD_DIR)/CMakeCache.txt
 build: configure
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
+# The demo is on by default; `make run SERVE_ARGS=` serves without it.
 run: deps build
+	@echo "herald: serving with the demo (simulated devices and campaigns); without it: make run SERVE_ARGS="
 	./$(BUILD_DIR)/herald serve $(SERVE_ARGS)
 
 test: deps build

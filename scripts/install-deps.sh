@@ -19,6 +19,7 @@ PKGS=(
   mosquitto mosquitto-clients python3-paho-mqtt python3-websocket
   redis-server redis-tools
   procps psmisc tzdata openssl
+  chromium fonts-dejavu-core
 )
 
 # Test-only tools from the npm registry, pinned, under .tools/ of the checkout.

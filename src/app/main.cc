@@ -68,6 +68,8 @@ int main(int argc, char** argv) {
   serve->add_flag("--virtual-clock", flags.virtual_clock,
                   "Run on a virtual clock moved by POST /v1/admin/clock (loopback only)");
   serve->add_flag("--mqtt-open", flags.mqtt_open, "General-purpose broker: anonymous clients, no ACL");
+  serve->add_flag("--demo", flags.demo,
+                  "Seed a demo: users with MQTT devices, accounts posting every few seconds, a line on stdout");
 
   auto* config_cmd = app.add_subcommand("config", "Print or check configuration");
   config_cmd->require_subcommand(1);
@@ -123,7 +125,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "herald: %s\n", config.status().message().c_str());
       return 2;
     }
-    return herald::app::Serve(*config);
+    return herald::app::Serve(*config, flags.demo);
   }
   if (defaults->parsed()) {
     std::string text = herald::node::RenderDefaults();

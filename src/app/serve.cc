@@ -7,6 +7,10 @@
 #include "core/log.h"
 #include "core/version.h"
 #include "node/node.h"
+#include "sim/demo.h"
+
+#include <atomic>
+#include <thread>
 
 namespace herald::app {
 namespace {
@@ -45,7 +49,7 @@ Result<node::Config> LoadConfig(const ServeFlags& flags) {
   return config;
 }
 
-int Serve(const node::Config& config) {
+int Serve(const node::Config& config, bool demo) {
   log::SetLevel(log::ParseLevel(config.server.log_level).value());
   // Signals are taken synchronously by this thread (sigwait below); block them
   // before any other thread exists so that every thread inherits the mask.
@@ -75,8 +79,18 @@ int Serve(const node::Config& config) {
                                {"shards", n.shards().size()},
                                {"partitions", config.server.partitions}});
 
+  std::atomic<bool> stop_demo{false};
+  std::thread demo_thread;
+  if (demo) {
+    demo_thread = std::thread([&n, &stop_demo] {
+      Status s = sim::RunDemo(n, sim::DemoOptions{}, stop_demo);
+      if (!s.ok()) log::Error("the demo stopped", {{"error", s}});
+    });
+  }
   int sig = 0;
   sigwait(&signals, &sig);
+  stop_demo = true;
+  if (demo_thread.joinable()) demo_thread.join();
   log::Info("shutting down", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
   Status flushed = n.Stop();
   node->reset();

@@ -18,6 +18,7 @@ struct ServeFlags {
   bool mqtt_open = false;
   std::optional<std::string> log_level;
   std::optional<std::string> kafka_brokers;
+  bool demo = false;  // seed a demo and run it (sim/demo.h)
 };
 
 // Builds the effective configuration: the defaults, then the file, then the
@@ -26,6 +27,6 @@ Result<node::Config> LoadConfig(const ServeFlags& flags);
 
 // Serves until a signal arrives. Returns the process exit code: 0 after a clean
 // shutdown, 1 when start-up failed (the reason is logged).
-int Serve(const node::Config& config);
+int Serve(const node::Config& config, bool demo = false);
 
 }  // namespace herald::app

@@ -206,12 +206,12 @@ Result<Campaign> ParseCampaign(std::string_view body) {
   return c;
 }
 
-Result<std::unique_ptr<CampaignDirectory>> CampaignDirectory::Load(store::Db* db) {
+Result<std::unique_ptr<CampaignDirectory>> CampaignDirectory::Load(store::Db* db, std::uint64_t seed) {
   auto cf = db->Family(kCampaignsFamily);
   if (!cf.ok()) return cf.status();
   std::unique_ptr<CampaignDirectory> dir(new CampaignDirectory(db, *cf));
   std::random_device rd;
-  dir->sequence_ = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+  dir->sequence_ = seed ? seed : (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
   HERALD_RETURN_IF_ERROR(db->Scan(*cf, "", [&](std::string_view key, std::string_view value) {
     const size_t nul = key.find('\0');
     if (nul == std::string_view::npos || nul + 1 >= key.size()) {

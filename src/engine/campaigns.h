@@ -56,7 +56,9 @@ Result<Campaign> ParseCampaign(std::string_view body);
 
 class CampaignDirectory {
  public:
-  static Result<std::unique_ptr<CampaignDirectory>> Load(store::Db* db);
+  // Ids are a sequence from a random start, or from `seed` (a simulation's: the
+  // same seed, the same ids; not for a directory that restarts).
+  static Result<std::unique_ptr<CampaignDirectory>> Load(store::Db* db, std::uint64_t seed = 0);
 
   // Stores a new campaign (durable before it returns). With an idempotency key
   // already used, returns the campaign it created instead (*created = false).

@@ -211,6 +211,25 @@ std::string Engine::NewMessageId() {
   return id;
 }
 
+std::string Engine::CampaignMessageId(std::string_view campaign_id, std::string_view user_id) const {
+  // One push per user and campaign: its id is theirs (the same whichever shard or
+  // order planned it), mixed with the engine's seed.
+  std::uint64_t h = seed_ ^ 14695981039346656037ull;
+  for (std::string_view part : {campaign_id, std::string_view("\0", 1), user_id}) {
+    for (unsigned char c : part) {
+      h ^= c;
+      h *= 1099511628211ull;
+    }
+  }
+  h ^= h >> 29;
+  h *= 0xbf58476d1ce4e5b9ULL;
+  h ^= h >> 32;
+  static const char* kHex = "0123456789abcdef";
+  std::string id("m-");
+  for (int i = 15; i >= 0; --i) id.push_back(kHex[(h >> (i * 4)) & 15]);
+  return id;
+}
+
 void Engine::Push(PushRequest req, std::function<void(Result<PushResult>)> done) {
   auto account = o_.accounts->Find(req.tenant, req.account_id);
   if (!account) return done(Status::NotFound("account_id: no account " + req.account_id));
@@ -429,7 +448,7 @@ void Engine::Plan(const std::string& tenant, const Campaign& c, std::shared_ptr<
             ++out->scheduled;
             continue;
           }
-          const std::string mid = NewMessageId();
+          const std::string mid = CampaignMessageId(r.campaign_id, u);
           auto d = DecideOnShard(o, p, r, view, mid, now, /*reserve=*/!later);
           if (later && d.ok() && d->decision.verdict != policy::Verdict::kSuppress) {
             // Timing: the user's local time, or the best hour of the window; the
@@ -1467,6 +1486,25 @@ void Engine::OnSamplesStored(PartitionId partition, Micros close) {
         return Status::Ok();
       },
       std::function<void(Status)>([](Status) {}));
+}
+
+bool Engine::Settled(Micros now) {
+  auto h = o_.schedule;
+  std::promise<bool> settled;
+  o_.pipeline->RunOnEveryPartition(
+      [h, now](stream::Partition& p) -> bool {
+        const ScheduleState& s = p.Get(h);
+        return !s.firing && !(s.armed && s.armed <= now) && !s.harvest_busy &&
+               !(s.harvest_timer && s.harvest_at <= now);
+      },
+      std::function<void(Result<std::vector<bool>>)>([&settled](Result<std::vector<bool>> all) {
+        bool ok = all.ok();
+        if (ok) {
+          for (bool b : *all) ok = ok && b;
+        }
+        settled.set_value(ok);
+      }));
+  return settled.get_future().get();
 }
 
 void Engine::FindMessage(const std::string& tenant, const std::string& message_id,

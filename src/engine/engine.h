@@ -129,12 +129,18 @@ class Engine {
   // Cancels a campaign still planning (FailedPrecondition once it was sent).
   Status Cancel(const std::string& tenant, const std::string& id);
 
+  // True when no partition is firing its schedule, has entries due by `now`
+  // waiting for their timer, or is writing samples: what was due has been sent.
+  // Blocks; not from a shard (a simulation waits on it between steps).
+  bool Settled(Micros now);
+
   // The message's record, looked up on every partition.
   void FindMessage(const std::string& tenant, const std::string& message_id,
                    std::function<void(Result<MessageRecord>)> done);
 
  private:
   std::string NewMessageId();
+  std::string CampaignMessageId(std::string_view campaign_id, std::string_view user_id) const;
   void Plan(const std::string& tenant, const Campaign& c, std::shared_ptr<const profile::Segment> segment);
   struct Planned;
   void Fire(stream::Partition& p);

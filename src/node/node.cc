@@ -441,7 +441,7 @@ Status Node::Open(NodeOptions& options) {
             if (parts->engine) parts->engine->OnSamplesStored(id, close);
           });
         });
-    auto campaigns = engine::CampaignDirectory::Load(db_.get());
+    auto campaigns = engine::CampaignDirectory::Load(db_.get(), options.engine_seed);
     HERALD_RETURN_IF_ERROR(campaigns.status());
     parts_->campaigns = std::move(*campaigns);
     engine::EngineOptions eo;

@@ -25,6 +25,7 @@
 #include "engine/digest.h"
 #include "engine/engine.h"
 #include "node/node.h"
+#include "sim/in_process.h"
 #include "sim/mqtt_run.h"
 #include "stream/pipeline.h"
 
@@ -106,22 +107,6 @@ node::Config ConfigOf(const Spec& s, const std::string& dir, size_t users) {
     p.throttle_rate = 1;
   }
   return c;
-}
-
-// The in-process API: a route of the node's router, as the HTTP server calls it.
-std::pair<int, std::string> Call(node::Node& n, const std::string& key, const char* method, const std::string& path,
-                                 std::string body = {}) {
-  api::HttpRequest req;
-  req.method = method;
-  req.target = path;
-  req.path = path;
-  req.body = std::move(body);
-  req.headers = {{"authorization", "Bearer " + key}, {"content-type", "application/json"}};
-  req.remote = "127.0.0.1:0";
-  std::promise<api::HttpResponse> answer;
-  n.router().Handle(req, [&](api::HttpResponse r) { answer.set_value(std::move(r)); });
-  api::HttpResponse r = answer.get_future().get();
-  return {r.status, std::move(r.body)};
 }
 
 // The population's zones, loaded once.
@@ -280,7 +265,8 @@ void Run::Activity(int step, Micros now, std::vector<stream::Event>* out) {
 void Run::HandlePushes(int step, Micros now, std::vector<mqtt::PushMessage> pushes) {
   // In the order of the users and messages, whatever order herald's threads used.
   std::sort(pushes.begin(), pushes.end(), [](const mqtt::PushMessage& a, const mqtt::PushMessage& b) {
-    return std::tie(a.user_id, a.message_id) < std::tie(b.user_id, b.message_id);
+    return std::tie(a.user_id, a.campaign_id, a.account_id, a.message_id) <
+           std::tie(b.user_id, b.campaign_id, b.account_id, b.message_id);
   });
   std::vector<stream::Event> now_events;
   const std::int64_t now_s = now / kMicrosPerSecond;
@@ -405,6 +391,7 @@ void Run::Quiesce() {
       v[5] = pushes_.size();
     }
     still = v == last && v[0] == v[1] ? still + 1 : 0;
+    if (still == 3 && !node_->engine().Settled(node_->clock().Now())) still = 0;
     last = v;
     std::this_thread::sleep_for(std::chrono::microseconds(still ? 700 : 300));
   }
