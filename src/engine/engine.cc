@@ -1372,7 +1372,9 @@ void Engine::Harvest(stream::Partition& p) {
   // from where the last harvest stopped (from the start once an hour, for an
   // entry checkpointed after later ones were written).
   auto taken = std::make_shared<std::vector<std::string>>(es.TakeDueSamples(now));  // not in the store
-  for (const std::string& k : *taken) sample(k);
+  // Written in the order of their keys (close time, then message), wherever they
+  // were: the day's file is the same whenever the checkpoints ran.
+  std::vector<std::string> order(taken->begin(), taken->end());
   const Micros stored = es.stored_sample_close();
   if (stored <= now) {  // 0: unknown, after a start
     std::string from = prefix;
@@ -1396,13 +1398,15 @@ void Engine::Harvest(stream::Partition& p) {
         return false;
       }
       keys->emplace_back(key);
-      sample(key.substr(prefix.size()));
+      order.emplace_back(key.substr(prefix.size()));
       return true;
     });
     st.harvest_from = last_close;
     // Until a checkpoint stores an earlier one, nothing in the store closes before it.
     es.set_stored_sample_close(more ? 0 : next_close);
   }
+  std::sort(order.begin(), order.end());
+  for (const std::string& k : order) sample(k);
   const std::string today = DayName(now);
   const bool new_day = today != st.harvest_day;
   st.harvest_day = today;
