@@ -1292,6 +1292,9 @@ void Engine::Recovered(stream::Partition& p) {
   }
   if (!again.empty()) {
     log::Info("pushes sent before a crash handed to the gateway again", {{"partition", p.id()}, {"pushes", again.size()}});
+    o_.metrics->GetCounter("herald_engine_redelivered_total",
+                           "Pushes in the log whose delivery a restart cut short, handed to the gateway again.")
+        .Inc(again.size());
     bool now = false;
     {
       std::lock_guard<std::mutex> l(deliver_mu_);

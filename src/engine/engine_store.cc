@@ -402,6 +402,7 @@ std::vector<InDoubtPush> EngineStore::InDoubt(Micros now) {
   for (auto& [key, d] : all) {
     if (d.expires_at && d.expires_at <= now) {
       doubt_cleared_.push_back(key);  // past its life: the next checkpoint drops it
+      in_doubt_.erase(key);
       continue;
     }
     // An outcome checkpointed after the entry was stored: no doubt left.

@@ -60,7 +60,6 @@ Status RunDemo(node::Node& n, const DemoOptions& o, const std::atomic<bool>& sto
     auto [st, body] = Call(n, key, "POST", "/v1/accounts", json{{"id", a.id}, {"type", a.type}, {"name", a.name}}.dump());
     if (st != 200 && st != 201) return Status::Internal("demo: POST /v1/accounts: " + body);
   }
-  const std::string run = std::to_string(start / kMicrosPerSecond);  // fresh devices on each start
   Devices devices;
   std::vector<size_t> user_of_device;
   auto join = [&](size_t from, size_t to) -> Status {
@@ -79,7 +78,7 @@ Status RunDemo(node::Node& n, const DemoOptions& o, const std::atomic<bool>& sto
       return Status::Internal("demo: POST /v1/follows");
     }
     for (size_t i = from; i < to; ++i) {
-      const std::string user = "demo-" + std::to_string(i), device = "demo-" + run + "-" + std::to_string(i);
+      const std::string user = "demo-" + std::to_string(i), device = "demo-dev-" + std::to_string(i);  // the same on each start
       auto [st, body] = Call(n, key, "POST", "/v1/devices", json{{"user_id", user}, {"device_id", device}}.dump());
       if (st != 201) return Status::Internal("demo: POST /v1/devices: " + body);
       devices.Add(user, device, json::parse(body)["token"].get<std::string>());

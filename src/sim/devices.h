@@ -99,12 +99,6 @@ class Devices {
   }
   size_t connected() const { return connected_.load(); }
   std::uint64_t received() const { return received_.load(); }
-  std::uint64_t pending_receipts() {
-    std::lock_guard<std::mutex> l(mu_);
-    std::uint64_t n = 0;
-    for (const auto& d : dev_) n += d.receipts.size() + d.unacked;
-    return n;
-  }
 
  private:
   struct Dev {
@@ -115,6 +109,7 @@ class Devices {
     std::vector<std::string> receipts;
     std::uint16_t next_id = 1;
     std::uint32_t unacked = 0;
+    std::vector<std::pair<std::uint16_t, std::string>> inflight;  // receipts sent, not acknowledged
     std::chrono::steady_clock::time_point retry{};
   };
 
@@ -130,6 +125,9 @@ class Devices {
     d.in.clear();
     d.out.clear();
     d.unacked = 0;
+    // Receipts not acknowledged go again after the reconnect (at least once).
+    for (auto& [id, r] : d.inflight) d.receipts.insert(d.receipts.begin(), std::move(r));
+    d.inflight.clear();
     d.retry = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
   }
   void Open(size_t i) {
@@ -151,9 +149,13 @@ class Devices {
     c.password = d.token;
     mqtt::Encode(c, &d.out);
     mqtt::Subscribe s;
-    s.packet_id = d.next_id++;
+    s.packet_id = NextId(d);
     s.subscriptions.push_back({"u/" + d.user, mqtt::QoS::kAtLeastOnce});
     mqtt::Encode(s, &d.out);
+  }
+  static std::uint16_t NextId(Dev& d) {
+    if (d.next_id == 0) d.next_id = 1;
+    return d.next_id++;
   }
   void Flush(size_t i) {
     Dev& d = dev_[i];
@@ -200,8 +202,9 @@ class Devices {
         // A push: acknowledged (the gateway then reports it delivered), and kept.
         if (p->qos == mqtt::QoS::kAtLeastOnce) mqtt::Encode(mqtt::Puback{p->packet_id}, &d.out);
         auto j = nlohmann::json::parse(p->payload, nullptr, false);
-        if (j.is_object() && j.contains("id")) {
-          Push push{i, j["id"].get<std::string>(), j.value("account_id", std::string()), 0};
+        if (j.is_object() && j.contains("id") && j["id"].is_string()) {
+          Push push{i, j["id"].get<std::string>(), {}, 0};
+          if (j.contains("account_id") && j["account_id"].is_string()) push.account_id = j["account_id"].get<std::string>();
           if (j.contains("expires_at") && j["expires_at"].is_string()) {
             auto t = ParseIsoTime(j["expires_at"].get<std::string>());
             if (t.ok()) push.expires_at = *t;
@@ -209,8 +212,14 @@ class Devices {
           got_.push_back(std::move(push));  // the loop holds mu_
           ++received_;
         }
-      } else if (std::holds_alternative<mqtt::Puback>(r.packet)) {
-        if (d.unacked) --d.unacked;
+      } else if (auto* ack = std::get_if<mqtt::Puback>(&r.packet)) {
+        for (size_t k = 0; k < d.inflight.size(); ++k) {
+          if (d.inflight[k].first == ack->packet_id) {
+            d.inflight.erase(d.inflight.begin() + static_cast<long>(k));
+            if (d.unacked) --d.unacked;
+            break;
+          }
+        }
       }
     }
     if (d.fd >= 0) d.in.erase(0, at);
@@ -225,19 +234,18 @@ class Devices {
           Dev& d = dev_[i];
           if (!d.want && d.fd >= 0) Close(i);
           if (d.want && d.fd < 0 && now >= d.retry && !d.user.empty()) Open(i);
-          if (d.open && !d.receipts.empty() && d.unacked < 16) {
-            for (auto& r : d.receipts) {
-              mqtt::Publish p;
-              p.qos = mqtt::QoS::kAtLeastOnce;
-              p.packet_id = d.next_id++;
-              if (!d.next_id) d.next_id = 1;
-              const std::string topic = "r/" + d.user;
-              p.topic = topic;
-              p.payload = r;
-              mqtt::Encode(p, &d.out);
-              ++d.unacked;
-            }
-            d.receipts.clear();
+          // Up to 16 receipts in flight per device.
+          while (d.open && !d.receipts.empty() && d.unacked < 16) {
+            mqtt::Publish p;
+            p.qos = mqtt::QoS::kAtLeastOnce;
+            p.packet_id = NextId(d);
+            const std::string topic = "r/" + d.user;
+            p.topic = topic;
+            d.inflight.emplace_back(p.packet_id, std::move(d.receipts.front()));
+            d.receipts.erase(d.receipts.begin());
+            p.payload = d.inflight.back().second;
+            mqtt::Encode(p, &d.out);
+            ++d.unacked;
           }
           if (!d.out.empty()) Flush(i);
         }

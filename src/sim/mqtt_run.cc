@@ -27,6 +27,7 @@
 
 #include "core/time_format.h"
 #include "sim/devices.h"
+#include "sim/strategy.h"
 
 namespace herald::sim {
 
@@ -34,9 +35,6 @@ using json = nlohmann::json;
 
 namespace {
 
-constexpr Micros kStep = 30 * kMicrosPerMinute;
-constexpr int kStepsPerDay = 48;
-constexpr Micros kStart = 1772380800LL * kMicrosPerSecond;  // Monday 2 March 2026, 00:00 Shanghai
 
 // `herald serve` as a child process on the virtual clock.
 class Server {
@@ -153,18 +151,14 @@ std::pair<int, std::string> Http(const std::string& addr, const std::string& key
   return {std::atoi(resp.c_str() + sp + 1), resp.substr(head + 4)};
 }
 
-std::string ConfigText(const std::string& strategy) {
-  std::string policy;
-  if (strategy == "blast" || strategy == "fixed-caps") {
-    policy += "silence_after_unopened = 255\ndowngrade_after_unopened = 65535\nquiet_start = \"00:00\"\nquiet_end = \"00:00\"\n";
-  }
-  if (strategy == "blast") {
-    policy += "daily_cap = 255\nservice_monthly_cap = 255\nnew_follower_days = 1\nnew_follower_max = 8\n"
-              "steady_from_day = 2\nsteady_per_day = 8\nnot_interested_block_days = 0\ncomplaint_block_days = 0\n"
-              "downweight_rate = 1.0\nthrottle_rate = 1.0\n";
-  }
-  return "[server]\nvirtual_clock_start = \"" + FormatIsoTime(kStart) + "\"\nlog_level = \"error\"\n" +
-         "[stream]\ncheckpoint_interval_ms = 600000\n[policy]\ndecisions_kept = 1000\n" + policy;
+// The strategy's configuration as herald serve reads it: the same settings as the
+// fast mode's, plus what this run needs (every decision kept for the count of
+// what was sent, checkpoints every 10 minutes of virtual time).
+std::string ConfigText(const std::string& strategy, const std::string& dir, size_t users) {
+  node::Config c = ConfigOf(SpecOf(strategy), dir, users);
+  c.stream.checkpoint_interval_ms = 600'000;
+  c.policy.decisions_kept = 1000;
+  return node::Schema().Render(c, "");
 }
 
 }  // namespace
@@ -173,8 +167,8 @@ Result<StrategyResult> SimulateThroughMqtt(const SimOptions& o, const Population
   const auto started = std::chrono::steady_clock::now();
   const size_t n = pop.users.size();
   if (n > 15000) return Status::InvalidArgument("--through-mqtt: at most 15000 devices in one process (--users)");
-  const bool digest = strategy == "herald" || strategy == "herald-no-sendtime";
-  const bool window = strategy == "herald";
+  const Spec spec = SpecOf(strategy);
+  const bool digest = spec.digest, window = spec.window;
   const std::string base =
       (std::filesystem::path(o.work_dir.empty() ? std::filesystem::temp_directory_path().string() : o.work_dir) /
        ("herald-sim-mqtt-" + std::to_string(::getpid()) + "-" + strategy))
@@ -184,7 +178,7 @@ Result<StrategyResult> SimulateThroughMqtt(const SimOptions& o, const Population
   const std::string config = base + "/herald.toml", dir = base + "/data";
   {
     std::ofstream f(config);
-    f << ConfigText(strategy);
+    f << ConfigText(strategy, dir, n);
   }
   Server server(o.herald_bin, dir, config);
   HERALD_RETURN_IF_ERROR(server.Start());
@@ -207,7 +201,7 @@ Result<StrategyResult> SimulateThroughMqtt(const SimOptions& o, const Population
     json users = json::array(), follows = json::array();
     for (size_t i = b; i < std::min(n, b + 2000); ++i) {
       const SimUser& u = pop.users[i];
-      users.push_back({{"id", pop.UserId(i)}, {"tz", pop.zones[u.zone].zone}, {"profile", {{"age", u.age}}}});
+      users.push_back({{"id", pop.UserId(i)}, {"tz", pop.zones[u.zone].zone}, {"profile", json::parse(ProfileJson(u, kStart))}});
       for (const auto& [a, f] : u.follows) {
         follows.push_back({{"user_id", pop.UserId(i)}, {"account_id", pop.accounts[a].id},
                            {"followed_at", FormatIsoTime(kStart - 60 * kMicrosPerDay)}});
@@ -248,6 +242,9 @@ Result<StrategyResult> SimulateThroughMqtt(const SimOptions& o, const Population
     return cctz::convert(std::chrono::system_clock::time_point(std::chrono::microseconds(t)), zones[zone]).hour();
   };
   const int steps = o.days * kStepsPerDay;
+  // The restart comes halfway, just after the clock got there, while the
+  // schedule's entries due then (deferred ones, digests) are being fired and
+  // delivered.
   const int restart_at = steps / 2;
   std::uint64_t pushes = 0;
   for (int step = 0; step < steps; ++step) {
@@ -256,11 +253,16 @@ Result<StrategyResult> SimulateThroughMqtt(const SimOptions& o, const Population
       return Status::Unavailable("POST /v1/admin/clock failed");
     }
     if (o.faults && step == restart_at) {
-      // The broker's restart: kill -9 of the serving process, then the same data.
+      // The broker's restart: kill -9 of the serving process, then the same data
+      // and ports; the devices reconnect by themselves.
       server.Kill();
       HERALD_RETURN_IF_ERROR(server.Start());
       ++result.restarts;
       for (int k = 0; k < 3000 && devices.connected() < n / 2; ++k) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      auto [ms, mb] = call("GET", "/metrics");
+      const std::string name = "\nherald_engine_redelivered_total ";
+      const size_t at = mb.find(name);
+      if (at != std::string::npos) result.redelivered += std::strtoull(mb.c_str() + at + name.size(), nullptr, 10);
     }
     // Faults: a device now and then drops its connection for a step or two; some
     // go offline for hours.
@@ -333,6 +335,7 @@ Result<StrategyResult> SimulateThroughMqtt(const SimOptions& o, const Population
       if (!arrived.emplace(p.message_id, now).second) continue;  // a redelivery: counted once
       ++pushes;
       const size_t i = p.user;
+      if (marks[i] & 1) continue;  // uninstalled in this very step: nobody looks
       const SimUser& u = pop.users[i];
       Counts& c = result.by_class[u.cls];
       ++c.delivered;
@@ -396,9 +399,14 @@ Result<StrategyResult> SimulateThroughMqtt(const SimOptions& o, const Population
     }
   }
   // Every device back online: what herald still holds for them arrives now.
+  size_t installed = 0;
   for (size_t i = 0; i < n; ++i) {
-    if (!(marks[i] & 1)) devices.Want(i, true);
+    if (!(marks[i] & 1)) {
+      devices.Want(i, true);
+      ++installed;
+    }
   }
+  for (int k = 0; k < 3000 && devices.connected() < installed; ++k) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   std::uint64_t last = devices.received();
   for (int still = 0; still < 40;) {
     std::this_thread::sleep_for(std::chrono::milliseconds(25));
@@ -413,34 +421,34 @@ Result<StrategyResult> SimulateThroughMqtt(const SimOptions& o, const Population
     ++c.delivered;
     if (!p.expires_at || end <= p.expires_at) ++c.delivered_in_ttl;
   }
-  // What herald sent: every push's decision is in the user's list (sent events are
-  // decided as they are applied); a push to a user after the uninstall is no
-  // device's to receive.
+  // What herald sent: each push's decision is in its user's list, with those of
+  // candidates never sent; a message herald has a record of was sent. One sent to
+  // a user after the uninstall was no device's to receive (sent, not lost).
   const bool debug = std::getenv("HERALD_SIM_DEBUG") != nullptr;
   for (size_t i = 0; i < n; ++i) {
     auto [st, body] = call("GET", "/v1/users/" + pop.UserId(i) + "/decisions?limit=1000");
-    if (st != 200) continue;
     const json j = json::parse(body, nullptr, false);
-    if (!j.is_object()) continue;
+    if (st != 200 || !j.is_object() || !j.contains("decisions")) {
+      return Status::Unavailable("GET /v1/users/" + pop.UserId(i) + "/decisions: " + std::to_string(st));
+    }
     std::set<std::string> seen;
     for (const auto& d : j["decisions"]) {
       const std::string id = d.value("message_id", std::string());
-      if (id.empty()) continue;
-      const bool was_sent = arrived.count(id) || d.value("decision", std::string()) == "allow";
-      if (!was_sent) continue;
-      auto at = ParseIsoTime(d.value("at", std::string()));
-      if (uninstalled_at[i] && at.ok() && *at > uninstalled_at[i]) continue;
-      if (!seen.insert(id).second) continue;  // its earlier deferrals
+      if (id.empty() || !seen.insert(id).second) continue;
+      bool sent = arrived.count(id) > 0;
+      Micros sent_at = 0;
+      if (!sent) {
+        auto [ms, mb] = call("GET", "/v1/messages/" + id);
+        if (ms == 404) continue;  // a candidate never sent
+        if (ms != 200) return Status::Unavailable("GET /v1/messages/" + id + ": " + std::to_string(ms));
+        const json m = json::parse(mb, nullptr, false);
+        auto t = ParseIsoTime(m.value("sent_at", std::string()));
+        if (t.ok()) sent_at = *t;
+        if (debug) std::fprintf(stderr, "not received: %s %s\n", pop.UserId(i).c_str(), mb.c_str());
+      }
       ++result.by_class[pop.users[i].cls].sent;
       ++sent_per_user[i];
-      if (!arrived.count(id)) {
-        ++result.lost;
-        if (debug) {
-          auto [ms, mb] = call("GET", "/v1/messages/" + id);
-          std::fprintf(stderr, "lost: %s %s decision %s; message %s\n", pop.UserId(i).c_str(), id.c_str(),
-                       d.dump().c_str(), mb.c_str());
-        }
-      }
+      if (!sent && !(uninstalled_at[i] && sent_at >= uninstalled_at[i])) ++result.lost;
     }
   }
   server.Stop();
@@ -451,8 +459,6 @@ Result<StrategyResult> SimulateThroughMqtt(const SimOptions& o, const Population
     const double ppud = static_cast<double>(sent_per_user[i]) / o.days;
     c.ppud_sum += ppud;
     c.ppud_sq += ppud * ppud;
-    // Delivered can only count what was sent (a message whose decision list entry aged out).
-    c.delivered = std::min(c.delivered, std::max(c.delivered, c.sent));
   }
   for (const Counts& c : result.by_class) result.all += c;
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();

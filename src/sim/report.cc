@@ -237,6 +237,7 @@ std::string ReportJson(const SimOptions& o, const std::vector<StrategyResult>& r
     if (o.through_mqtt) {
       s["lost"] = r.lost;
       s["server_restarts"] = r.restarts;
+      s["redelivered_after_restart"] = r.redelivered;
     }
     strategies[r.name] = s;
   }

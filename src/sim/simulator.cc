@@ -27,6 +27,7 @@
 #include "node/node.h"
 #include "sim/in_process.h"
 #include "sim/mqtt_run.h"
+#include "sim/strategy.h"
 #include "stream/pipeline.h"
 
 namespace herald::sim {
@@ -61,53 +62,7 @@ Counts& Counts::operator+=(const Counts& o) {
 
 namespace {
 
-constexpr Micros kStep = 30 * kMicrosPerMinute;
-constexpr int kStepsPerDay = 48;
-// Monday 2 March 2026, 00:00 in Shanghai.
-constexpr Micros kStart = 1772380800LL * kMicrosPerSecond;
 constexpr const char* kTenant = "default";
-
-struct Spec {
-  bool caps = true, fatigue = true, quiet = true, reputation = true, window = true, digest = true;
-};
-
-Spec SpecOf(const std::string& name) {
-  if (name == "blast") return {false, false, false, false, false, false};
-  if (name == "fixed-caps") return {true, false, false, false, false, false};
-  if (name == "herald-no-sendtime") return {true, true, true, true, false, true};
-  return {};
-}
-
-node::Config ConfigOf(const Spec& s, const std::string& dir, size_t users) {
-  node::Config c = node::Config::Defaults();
-  c.server.data_dir = dir;
-  c.server.log_level = "error";
-  c.server.virtual_clock = true;
-  c.server.virtual_clock_start = FormatIsoTime(kStart);
-  c.stream.max_hot_users = std::max<size_t>(users * 2, 1000);
-  c.stream.checkpoint_interval_ms = 6 * 3'600'000;  // fast mode: a replay costs little, writes do
-  auto& p = c.policy;
-  if (!s.caps) {
-    p.daily_cap = 255;
-    p.service_monthly_cap = 255;
-    p.new_follower_days = 1;
-    p.new_follower_max = 8;
-    p.steady_from_day = 2;
-    p.steady_per_day = 8;
-  }
-  if (!s.fatigue) {
-    p.silence_after_unopened = 255;
-    p.downgrade_after_unopened = 65535;
-  }
-  if (!s.quiet) p.quiet_start = p.quiet_end = "00:00";
-  if (!s.reputation) {
-    p.not_interested_block_days = 0;
-    p.complaint_block_days = 0;
-    p.downweight_rate = 1;
-    p.throttle_rate = 1;
-  }
-  return c;
-}
 
 // The population's zones, loaded once.
 struct Zones {
@@ -201,18 +156,11 @@ Status Run::Setup() {
     if (st != 200 && st != 201) return Status::Internal("POST /v1/accounts: " + body);
   }
   const Micros followed = kStart - 60 * kMicrosPerDay;
-  const auto& cs = Classes();
   for (size_t b = 0; b < pop_.users.size(); b += 5000) {
     json users = json::array(), follows = json::array();
     for (size_t i = b; i < std::min(pop_.users.size(), b + 5000); ++i) {
       const SimUser& u = pop_.users[i];
-      const std::string_view cls = cs[u.cls].name;
-      json profile = {{"age", u.age}};
-      if (cls == "executive" || cls == "business" || cls == "student") profile["occupation"] = std::string(cls);
-      if (cls == "content_creator") profile["occupation"] = "creator";
-      if (cls == "high_value_silent") profile["ltv"] = 500;
-      if (cls == "new_user") profile["registered_at"] = FormatIsoTime(kStart - kMicrosPerHour);
-      users.push_back({{"id", pop_.UserId(i)}, {"tz", pop_.zones[u.zone].zone}, {"profile", profile}});
+      users.push_back({{"id", pop_.UserId(i)}, {"tz", pop_.zones[u.zone].zone}, {"profile", json::parse(ProfileJson(u, kStart))}});
       for (const auto& [a, affinity] : u.follows) {
         follows.push_back({{"user_id", pop_.UserId(i)}, {"account_id", pop_.accounts[a].id},
                            {"followed_at", FormatIsoTime(followed)}});

@@ -71,6 +71,7 @@ struct StrategyResult {
   double seconds = 0;  // wall time of the run
   std::uint64_t lost = 0;   // through MQTT: pushes herald sent that no device got before they expired
   std::uint64_t restarts = 0;
+  std::uint64_t redelivered = 0;  // through MQTT: pushes herald handed to the gateway again after the restart
   std::map<std::string, std::uint64_t> suppressed;  // herald's suppressions by rule
 };
 
