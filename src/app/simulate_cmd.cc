@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 
@@ -56,7 +57,7 @@ int Simulate(const SimulateFlags& f, const char* argv0) {
                 s.name.c_str(), static_cast<unsigned long long>(c.users), o.days, s.seconds,
                 static_cast<double>(c.users) * o.days / std::max(s.seconds, 1e-9), c.ppud_sum / std::max<double>(1, static_cast<double>(c.users)),
                 rate(c.opened, c.delivered), rate(c.clicked, c.delivered), rate(c.delivered, c.sent),
-                rate(c.delivered_in_ttl, c.sent), rate(c.uninstalled, c.users), rate(c.not_interested, c.users),
+                rate(c.delivered_in_ttl, c.sent - std::min(c.sent, c.unreachable)), rate(c.uninstalled, c.users), rate(c.not_interested, c.users),
                 rate(c.complained, c.users));
   }
   if (!f.report.empty()) {

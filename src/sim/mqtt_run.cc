@@ -448,7 +448,11 @@ Result<StrategyResult> SimulateThroughMqtt(const SimOptions& o, const Population
       }
       ++result.by_class[pop.users[i].cls].sent;
       ++sent_per_user[i];
-      if (!sent && !(uninstalled_at[i] && sent_at >= uninstalled_at[i])) ++result.lost;
+      if (!sent && uninstalled_at[i] && sent_at >= uninstalled_at[i]) {
+        ++result.by_class[pop.users[i].cls].unreachable;
+      } else if (!sent) {
+        ++result.lost;
+      }
     }
   }
   server.Stop();

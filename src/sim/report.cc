@@ -49,8 +49,11 @@ json Metrics(const Counts& c, int days) {
   j["gmv_per_user"] = R(Ratio(c.gmv, static_cast<double>(c.users)));
   j["delivery_rate"] = R(Ratio(static_cast<double>(c.delivered), static_cast<double>(c.sent)));
   j["delivery_rate_ci"] = Ci(Wilson(c.delivered, c.sent));
-  j["delivered_within_ttl_rate"] = R(Ratio(static_cast<double>(c.delivered_in_ttl), static_cast<double>(c.sent)));
-  j["delivered_within_ttl_rate_ci"] = Ci(Wilson(c.delivered_in_ttl, c.sent));
+  // Of the pushes a device could get (not those to users who had uninstalled).
+  const std::uint64_t reachable = c.sent > c.unreachable ? c.sent - c.unreachable : 0;
+  j["delivered_within_ttl_rate"] = R(Ratio(static_cast<double>(c.delivered_in_ttl), static_cast<double>(reachable)));
+  j["delivered_within_ttl_rate_ci"] = Ci(Wilson(std::min(c.delivered_in_ttl, reachable), reachable));
+  j["sent_to_uninstalled"] = c.unreachable;
   j["uninstall_rate"] = R(Ratio(static_cast<double>(c.uninstalled), static_cast<double>(c.users)));
   j["uninstall_rate_ci"] = Ci(Wilson(c.uninstalled, c.users));
   j["not_interested_rate"] = R(Ratio(static_cast<double>(c.not_interested), static_cast<double>(c.users)));

@@ -50,6 +50,7 @@ Counts& Counts::operator+=(const Counts& o) {
   uninstalled += o.uninstalled;
   not_interested += o.not_interested;
   complained += o.complained;
+  unreachable += o.unreachable;
   gmv += o.gmv;
   for (size_t h = 0; h < 24; ++h) {
     delivered_by_hour[h] += o.delivered_by_hour[h];
@@ -235,6 +236,7 @@ void Run::HandlePushes(int step, Micros now, std::vector<mqtt::PushMessage> push
       return e;
     };
     if (marks_[i] & 1) {
+      ++c.unreachable;
       now_events.push_back(ev(stream::EventType::kRefused));  // no device: uninstalled
       continue;
     }

@@ -57,6 +57,7 @@ struct SimOptions {
 struct Counts {
   std::uint64_t users = 0, sent = 0, delivered = 0, delivered_in_ttl = 0, opened = 0, clicked = 0, converted = 0;
   std::uint64_t uninstalled = 0, not_interested = 0, complained = 0;  // users who did it (at least once)
+  std::uint64_t unreachable = 0;  // pushes sent to users who had uninstalled: no device to reach
   double gmv = 0;
   std::array<std::uint64_t, 24> delivered_by_hour{}, opened_by_hour{};  // by the user's local hour
   // pushes per user per day, summed and squared over users (for its interval)
