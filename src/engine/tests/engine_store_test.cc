@@ -4,6 +4,13 @@
 #include "engine/engine_store.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "store/db.h"
+#include "store/keys.h"
+#include "stream/timezones.h"
 
 namespace herald::engine {
 namespace {
@@ -98,6 +105,70 @@ TEST(EngineStoreTest, SampleKeysSortByTheirWindowsClose) {
   EXPECT_EQ(tenant, "t1");
   EXPECT_EQ(id, "m-a");
   EXPECT_FALSE(DecodeSampleKey("short", &close, &tenant, &id));
+}
+
+// A push in the log whose gateway outcome has not come stays in doubt across a
+// checkpoint and a restart, with its payload, until its outcome is applied or it
+// expires: what Engine::Recovered hands to the gateway again.
+TEST(EngineStoreTest, APushWithoutItsOutcomeStaysInDoubtAcrossARestart) {
+  auto dir = std::filesystem::temp_directory_path() / ("engine-doubt-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  auto db = store::Db::Open(dir.string(), {}, {store::kStateFamily}).value();
+  auto cf = db->Family(store::kStateFamily).value();
+  const Micros t0 = 1'772'380'800'000'000;
+  stream::Event sent;
+  sent.tenant = "t";
+  sent.user_id = "u1";
+  sent.type = stream::EventType::kSent;
+  sent.ts = t0;
+  sent.message_id = "m-1";
+  sent.account_id = "news";
+  sent.campaign_id = "c-1";
+  sent.attrs = "{\"expires_at\":" + std::to_string(t0 / kMicrosPerSecond + 3600) + "}";
+  AppendPayloadAttr("{\"id\":\"m-1\",\"title\":\"Hi\"}", &sent.attrs);
+  auto apply = [](EngineStore& es, const stream::Event& e) {
+    stream::AppliedEvent ae{e, 3, 0, e.ts, {&stream::UtcTimeZone(), nullptr}, {}};
+    es.OnEvent(ae);
+    ASSERT_TRUE(ae.failure.ok());
+  };
+  auto checkpoint = [&](EngineStore& es) {
+    store::WriteBatch b;
+    stream::CheckpointWriter w(&b, cf, 3, store::StateTag::kEngineMessage);
+    es.Checkpoint(w);
+    ASSERT_TRUE(db->Write(std::move(b)).ok());
+    es.OnCheckpointed();
+  };
+  {
+    EngineStore es(db.get(), cf, 3);
+    apply(es, sent);
+    auto doubt = es.InDoubt(t0 + 1);
+    ASSERT_EQ(doubt.size(), 1u);
+    EXPECT_EQ(doubt[0].payload, "{\"id\":\"m-1\",\"title\":\"Hi\"}");
+    checkpoint(es);
+  }
+  {
+    // After a restart: from the store, with everything the gateway needs.
+    EngineStore es(db.get(), cf, 3);
+    auto doubt = es.InDoubt(t0 + 1);
+    ASSERT_EQ(doubt.size(), 1u);
+    EXPECT_EQ(doubt[0].user_id, "u1");
+    EXPECT_EQ(doubt[0].message_id, "m-1");
+    EXPECT_EQ(doubt[0].account_id, "news");
+    EXPECT_EQ(doubt[0].campaign_id, "c-1");
+    EXPECT_EQ(doubt[0].expires_at, t0 + 3600 * kMicrosPerSecond);
+    EXPECT_TRUE(es.InDoubt(t0 + 3601 * kMicrosPerSecond).empty());  // expired: no use sending it
+    // Its outcome comes: no doubt left, then or after the next checkpoint.
+    stream::Event delivered = sent;
+    delivered.type = stream::EventType::kDelivered;
+    delivered.attrs.clear();
+    apply(es, delivered);
+    EXPECT_TRUE(es.InDoubt(t0 + 2).empty());
+    checkpoint(es);
+  }
+  EngineStore es(db.get(), cf, 3);
+  EXPECT_TRUE(es.InDoubt(t0 + 2).empty());
+  db.reset();
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
