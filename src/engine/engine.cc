@@ -164,6 +164,7 @@ void MakeSend(const PushRequest& r, const std::string& message_id, Micros now, D
 Engine::Engine(const EngineOptions& o) : o_(o) {
   if (o_.engine_config) engine_cfg_ = *o_.engine_config;
   if (o_.ads_config) ads_cfg_ = *o_.ads_config;
+  auction_cfg_ = ads_cfg_.Auction();
   auto from = policy::ParseClockTime(engine_cfg_.digest_from), to = policy::ParseClockTime(engine_cfg_.digest_to);
   digest_from_min_ = from.ok() ? *from : 7 * 60 + 30;
   digest_to_min_ = to.ok() && *to > digest_from_min_ ? *to : 22 * 60;
@@ -1046,7 +1047,7 @@ void Engine::Contend(stream::Partition& p, std::vector<ScheduleEntry*>& entries,
   if (candidates.empty()) return;
   AuctionResult result;
   result.winner = 0;
-  if (auction) result = RunAuction(candidates, ads_cfg_.auction);
+  if (auction) result = RunAuction(candidates, auction_cfg_);
   Contender* w = result.winner >= 0 ? &cs[index[static_cast<size_t>(result.winner)]] : nullptr;
   // The ads' set-aside charges: the winner's becomes its price's, the others' go back.
   for (const auto& [i, most] : reserved) {
@@ -1096,7 +1097,7 @@ void Engine::Contend(stream::Partition& p, std::vector<ScheduleEntry*>& entries,
   for (size_t i = 0; i < candidates.size(); ++i) {
     if (static_cast<int>(i) == result.winner) continue;
     Contender& c = cs[index[i]];
-    const bool deferred = hold(c, policy::Rule::kContention, next, Rank(candidates[i], ads_cfg_.auction), result.rank,
+    const bool deferred = hold(c, policy::Rule::kContention, next, Rank(candidates[i], auction_cfg_), result.rank,
                                static_cast<std::uint32_t>(candidates.size()));
     (deferred ? m_contention_deferred_ : m_contention_dropped_)->Inc();
   }

@@ -181,6 +181,7 @@ class Engine {
   size_t seeded_count_ = 0;
   EngineConfig engine_cfg_;
   AdsConfig ads_cfg_;
+  AuctionConfig auction_cfg_;
   int digest_from_min_ = 0, digest_to_min_ = 0;
   cctz::time_zone budget_tz_;
   // Hands each push to the gateway, retrying up to `attempts` ms while its queue is full.

@@ -36,38 +36,13 @@ config::Section<EngineConfig> EngineConfigSection() {
 config::Section<AdsConfig> AdsConfigSection() {
   using C = AdsConfig;
   config::Section<C> s("ads", "The slot auction's prices and ad budgets (docs/ads.md).");
-  s.Add("organic_value", "What an organic open is worth, in the currency of the bids per click: an\n"
-                         "organic push's value in the auction is pCTR x 1000 x organic_value x weight.",
-        [](const config::Value& v, C& out) {
-          if ((v.kind != config::Value::Kind::kFloat && v.kind != config::Value::Kind::kInteger) || v.number < 0 ||
-              v.number > 1e6) {
-            return Status::InvalidArgument("must be a number between 0 and 1000000");
-          }
-          out.auction.organic_value = v.number;
-          return Status::Ok();
-        },
-        [](const C& in) { return config::TomlNumber(in.auction.organic_value); });
-  s.Add("reserve_price", "The least an ad pays per click (what a single bidder pays).",
-        [](const config::Value& v, C& out) {
-          if ((v.kind != config::Value::Kind::kFloat && v.kind != config::Value::Kind::kInteger) || v.number <= 0 ||
-              v.number > 1e6) {
-            return Status::InvalidArgument("must be a positive number up to 1000000");
-          }
-          out.auction.reserve_price = v.number;
-          return Status::Ok();
-        },
-        [](const C& in) { return config::TomlNumber(in.auction.reserve_price); });
-  s.Add("complaint_rate_scale", "Complaints counted per unit of an advertiser's complaint rate: an ad's rank\n"
-                                "is multiplied by 0.85^(the user's own complaints + rate x scale).",
-        [](const config::Value& v, C& out) {
-          if ((v.kind != config::Value::Kind::kFloat && v.kind != config::Value::Kind::kInteger) || v.number < 0 ||
-              v.number > 1e4) {
-            return Status::InvalidArgument("must be a number between 0 and 10000");
-          }
-          out.auction.complaint_rate_scale = v.number;
-          return Status::Ok();
-        },
-        [](const C& in) { return config::TomlNumber(in.auction.complaint_rate_scale); });
+  s.Double("organic_value", &C::organic_value, 0, 1e6,
+           "What an organic open is worth, in the currency of the bids per click: an\n"
+           "organic push's value in the auction is pCTR x 1000 x organic_value x weight.");
+  s.Double("reserve_price", &C::reserve_price, 1e-6, 1e6, "The least an ad pays per click (what a single bidder pays).");
+  s.Double("complaint_rate_scale", &C::complaint_rate_scale, 0, 1e4,
+           "Complaints counted per unit of an advertiser's complaint rate: an ad's rank\n"
+           "is multiplied by 0.85^(the user's own complaints + rate x scale).");
   s.String("budget_tz", &C::budget_tz, "The time zone of ad campaigns' budget days.");
   s.Check([](const C& c) {
     cctz::time_zone tz;

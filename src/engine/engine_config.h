@@ -24,7 +24,16 @@ struct EngineConfig {
 };
 
 struct AdsConfig {
-  AuctionConfig auction;
+  double organic_value = AuctionConfig{}.organic_value;
+  double reserve_price = AuctionConfig{}.reserve_price;
+  double complaint_rate_scale = AuctionConfig{}.complaint_rate_scale;
+  AuctionConfig Auction() const {
+    AuctionConfig a;
+    a.organic_value = organic_value;
+    a.reserve_price = reserve_price;
+    a.complaint_rate_scale = complaint_rate_scale;
+    return a;
+  }
   // The zone of an ad campaign's budget day.
   std::string budget_tz = "Asia/Shanghai";
 };

@@ -188,10 +188,8 @@ Result<StrategyResult> SimulateThroughMqtt(const SimOptions& o, const Population
   StrategyResult result;
   result.name = strategy;
   // Accounts, users, follows and one device per user, through the API.
-  std::unordered_map<std::string, size_t> account_index;
   for (size_t a = 0; a < pop.accounts.size(); ++a) {
     const SimAccount& acct = pop.accounts[a];
-    account_index[acct.id] = a;
     const std::string type = acct.type == "subscription" && !digest ? "business" : acct.type;
     auto [st, body] = call("POST", "/v1/accounts", json{{"id", acct.id}, {"type", type}, {"name", acct.name}}.dump());
     if (st != 200 && st != 201) return Status::Internal("POST /v1/accounts: " + body);
@@ -342,18 +340,7 @@ Result<StrategyResult> SimulateThroughMqtt(const SimOptions& o, const Population
       if (!p.expires_at || now <= p.expires_at) ++c.delivered_in_ttl;
       const int hour = hour_of(u.zone, now);
       ++c.delivered_by_hour[static_cast<size_t>(hour)];
-      SimAccount digest_account{"digest", "Digest", "subscription", 0, "Today from the accounts you follow", "image_text", 0, 1};
-      const SimAccount* account = &digest_account;
-      float affinity = 1;
-      if (auto it = account_index.find(p.account_id); it != account_index.end()) {
-        account = &pop.accounts[it->second];
-        for (const auto& [a, f] : u.follows) {
-          if (a == it->second) affinity = f;
-        }
-      }
-      const int r24 = recent[i].Within(now / kMicrosPerSecond, 86400);
-      recent[i].Add(now / kMicrosPerSecond);
-      const PushOutcome r = Respond(u, *account, affinity, hour, r24, hour >= 23 || hour < 7,
+      const PushOutcome r = RespondToPush(pop, i, p.account_id, hour, now / kMicrosPerSecond, recent[i],
                                     Mix(Mix(o.seed, i), std::hash<std::string>()(p.message_id)));
       auto receipt = [&](const char* type) { return json{{"message_id", p.message_id}, {"type", type}}.dump(); };
       auto& at = later[static_cast<size_t>(step + r.delay_steps) % later.size()];

@@ -231,4 +231,24 @@ PushOutcome Respond(const SimUser& u, const SimAccount& account, float affinity,
   return o;
 }
 
+PushOutcome RespondToPush(const Population& pop, size_t user, std::string_view account_id, int hour,
+                          std::int64_t now_s, Recent& recent, std::uint64_t draw) {
+  static const SimAccount kDigest{"digest", "Digest", "subscription", 0, "Today from the accounts you follow",
+                                  "image_text", 0, 1};
+  const SimUser& u = pop.users[user];
+  const SimAccount* account = &kDigest;
+  float affinity = 0;
+  for (size_t a = 0; a < pop.accounts.size(); ++a) {
+    if (pop.accounts[a].id == account_id) account = &pop.accounts[a];
+  }
+  for (const auto& [a, f] : u.follows) {
+    if (account != &kDigest && pop.accounts[a].id == account_id) affinity = f;
+    if (account == &kDigest && pop.accounts[a].type == "subscription") affinity = std::max(affinity, f * 1.1f);
+  }
+  if (affinity == 0) affinity = 1;
+  const int r24 = recent.Within(now_s, 86400);
+  recent.Add(now_s);
+  return Respond(u, *account, affinity, hour, r24, hour >= 23 || hour < 7, draw);
+}
+
 }  // namespace herald::sim

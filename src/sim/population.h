@@ -116,6 +116,12 @@ struct PushOutcome {
 PushOutcome Respond(const SimUser& u, const SimAccount& account, float affinity, int hour, int recent,
                     bool asleep, std::uint64_t draw);
 
+// The user's response to a push from `account_id` (an account of the population,
+// or "digest": the daily digest, liked as the user's best-liked subscription)
+// arriving at local `hour`, `now_s` unix seconds; counts it in `recent`.
+PushOutcome RespondToPush(const Population& pop, size_t user, std::string_view account_id, int hour,
+                          std::int64_t now_s, Recent& recent, std::uint64_t draw);
+
 // A random number generator keyed by values (SplitMix64 over their mix).
 std::uint64_t Mix(std::uint64_t a, std::uint64_t b);
 double Uniform(std::uint64_t& state);  // [0, 1), advances the state

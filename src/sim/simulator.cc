@@ -120,7 +120,6 @@ class Run {
   std::vector<std::uint32_t> sent_;
   std::vector<std::uint8_t> marks_;  // 1 uninstalled, 2 not interested, 4 complained
   std::vector<std::vector<stream::Event>> later_;  // outcome events by step
-  std::unordered_map<std::string, size_t> account_index_;
   StrategyResult result_;
   std::uint64_t pushes_total_ = 0;
   std::chrono::steady_clock::time_point started_;
@@ -150,7 +149,6 @@ Status Run::Setup() {
       });
   for (size_t a = 0; a < pop_.accounts.size(); ++a) {
     const SimAccount& acct = pop_.accounts[a];
-    account_index_[acct.id] = a;
     std::string type = acct.type == "subscription" && !spec_.digest ? "business" : acct.type;
     auto [st, body] = Call(*node_, key_, "POST", "/v1/accounts",
                            json{{"id", acct.id}, {"type", type}, {"name", acct.name}}.dump());
@@ -245,27 +243,8 @@ void Run::HandlePushes(int step, Micros now, std::vector<mqtt::PushMessage> push
     if (m.expires_at == 0 || now <= m.expires_at) ++c.delivered_in_ttl;
     const int hour = zones_.Hour(u.zone, now);
     ++c.delivered_by_hour[static_cast<size_t>(hour)];
-    // The account, and how much the user likes it (a digest: its best-liked subscription).
-    SimAccount digest{"digest", "Digest", "subscription", 0, "Today from the accounts you follow", "image_text", 0, 1};
-    const SimAccount* account = &digest;
-    float affinity = 0;
-    if (auto it = account_index_.find(m.account_id); it != account_index_.end()) {
-      account = &pop_.accounts[it->second];
-      for (const auto& [a, f] : u.follows) {
-        if (a == it->second) affinity = f;
-      }
-      if (affinity == 0) affinity = 1;
-    } else {
-      for (const auto& [a, f] : u.follows) {
-        if (pop_.accounts[a].type == "subscription") affinity = std::max(affinity, f * 1.1f);
-      }
-      if (affinity == 0) affinity = 1;
-    }
-    const bool asleep = hour >= 23 || hour < 7;
-    const int recent = recent_[i].Within(now_s, 86400);
-    recent_[i].Add(now_s);
-    const PushOutcome r = Respond(u, *account, affinity, hour, recent, asleep,
-                                  Mix(Mix(o_.seed, i), std::hash<std::string>()(m.message_id)));
+    const PushOutcome r = RespondToPush(pop_, i, m.account_id, hour, now_s, recent_[i],
+                                        Mix(Mix(o_.seed, i), std::hash<std::string>()(m.message_id)));
     if (r.opened) {
       ++c.opened;
       ++c.opened_by_hour[static_cast<size_t>(hour)];
