@@ -401,7 +401,7 @@ Result<StrategyResult> SimulateThroughMqtt(const SimOptions& o, const Population
     still = v == last ? still + 1 : 0;
     last = v;
   }
-  const Micros end = kStart + steps * kStep;
+  const Micros end = kStart + (steps - 1) * kStep;  // herald's clock stays at the last step
   for (const Devices::Push& p : devices.Take()) {
     if (!arrived.emplace(p.message_id, end).second) continue;
     Counts& c = result.by_class[pop.users[p.user].cls];
