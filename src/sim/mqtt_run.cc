@@ -247,6 +247,9 @@ Result<StrategyResult> SimulateThroughMqtt(const SimOptions& o, const Population
   std::uint64_t pushes = 0;
   for (int step = 0; step < steps; ++step) {
     const Micros now = kStart + step * kStep;
+    // What reached the devices since the last look came while herald's clock was
+    // still at the previous step: stamped with that time.
+    std::vector<Devices::Push> before = devices.Take();
     if (step && call("POST", "/v1/admin/clock", json{{"set", FormatIsoTime(now)}}.dump()).first != 200) {
       return Status::Unavailable("POST /v1/admin/clock failed");
     }
@@ -329,15 +332,20 @@ Result<StrategyResult> SimulateThroughMqtt(const SimOptions& o, const Population
       last = v;
     }
     json marks_events = json::array();
-    for (const Devices::Push& p : devices.Take()) {
-      if (!arrived.emplace(p.message_id, now).second) continue;  // a redelivery: counted once
+    std::vector<Devices::Push> got = std::move(before);
+    const size_t earlier = got.size();
+    for (auto& p : devices.Take()) got.push_back(std::move(p));
+    for (size_t k = 0; k < got.size(); ++k) {
+      const Devices::Push& p = got[k];
+      const Micros arrived_at = k < earlier && step ? now - kStep : now;
+      if (!arrived.emplace(p.message_id, arrived_at).second) continue;  // a redelivery: counted once
       ++pushes;
       const size_t i = p.user;
       if (marks[i] & 1) continue;  // uninstalled in this very step: nobody looks
       const SimUser& u = pop.users[i];
       Counts& c = result.by_class[u.cls];
       ++c.delivered;
-      if (!p.expires_at || now <= p.expires_at) ++c.delivered_in_ttl;
+      if (!p.expires_at || arrived_at <= p.expires_at) ++c.delivered_in_ttl;
       const int hour = hour_of(u.zone, now);
       ++c.delivered_by_hour[static_cast<size_t>(hour)];
       const PushOutcome r = RespondToPush(pop, i, p.account_id, hour, now / kMicrosPerSecond, recent[i],
