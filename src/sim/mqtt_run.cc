@@ -452,14 +452,7 @@ Result<StrategyResult> SimulateThroughMqtt(const SimOptions& o, const Population
   }
   server.Stop();
   std::filesystem::remove_all(base);
-  for (size_t i = 0; i < n; ++i) {
-    Counts& c = result.by_class[pop.users[i].cls];
-    ++c.users;
-    const double ppud = static_cast<double>(sent_per_user[i]) / o.days;
-    c.ppud_sum += ppud;
-    c.ppud_sq += ppud * ppud;
-  }
-  for (const Counts& c : result.by_class) result.all += c;
+  CountUsers(pop, sent_per_user, o.days, &result);
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return result;
 }

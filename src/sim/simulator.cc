@@ -375,14 +375,7 @@ Result<StrategyResult> Run::Go() {
   std::filesystem::remove_all(dir_);
   std::error_code ec;
   std::filesystem::remove(dir_ + ".privacy.key", ec);
-  for (size_t i = 0; i < n; ++i) {
-    Counts& c = result_.by_class[pop_.users[i].cls];
-    ++c.users;
-    const double ppud = static_cast<double>(sent_[i]) / o_.days;
-    c.ppud_sum += ppud;
-    c.ppud_sq += ppud * ppud;
-  }
-  for (const Counts& c : result_.by_class) result_.all += c;
+  CountUsers(pop_, sent_, o_.days, &result_);
   result_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
   return result_;
 }

@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "core/time_format.h"
+#include "sim/simulator.h"
 
 namespace herald::sim {
 
@@ -54,6 +55,18 @@ std::string ProfileJson(const SimUser& u, Micros start) {
   if (cls == "high_value_silent") profile["ltv"] = 500;
   if (cls == "new_user") profile["registered_at"] = FormatIsoTime(start - kMicrosPerHour);
   return profile.dump();
+}
+
+void CountUsers(const Population& pop, const std::vector<std::uint32_t>& sent_per_user, int days,
+                StrategyResult* result) {
+  for (size_t i = 0; i < pop.users.size(); ++i) {
+    Counts& c = result->by_class[pop.users[i].cls];
+    ++c.users;
+    const double ppud = static_cast<double>(sent_per_user[i]) / days;
+    c.ppud_sum += ppud;
+    c.ppud_sq += ppud * ppud;
+  }
+  for (const Counts& c : result->by_class) result->all += c;
 }
 
 }  // namespace herald::sim

@@ -2,7 +2,9 @@
 // of a simulated user: shared by the fast mode and the run through MQTT.
 #pragma once
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/clock.h"
 #include "node/config.h"
@@ -26,5 +28,10 @@ node::Config ConfigOf(const Spec& s, const std::string& dir, size_t users);
 // The user's profile as POST /v1/users takes it (JSON object text): the fields
 // herald's classifier reads for the user's class.
 std::string ProfileJson(const SimUser& u, Micros start);
+
+// Counts each user in its class with its pushes per day (`sent_per_user` over
+// `days`), then the classes into the whole.
+void CountUsers(const Population& pop, const std::vector<std::uint32_t>& sent_per_user, int days,
+                struct StrategyResult* result);
 
 }  // namespace herald::sim
